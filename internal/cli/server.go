@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"regexp"
+	"syscall"
+
+	"github.com/lamina-project/lamina/internal/server"
+	"github.com/spf13/cobra"
+)
+
+var accountIDRE = regexp.MustCompile(`^\d{12}$`)
+
+func newServerCommand() *cobra.Command {
+	cfg := server.Config{}
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a complete Lamina node (API, store, workers) in this process",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !accountIDRE.MatchString(cfg.AccountID) {
+				return fmt.Errorf("--account-id must be 12 digits, got %q", cfg.AccountID)
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			out := cmd.OutOrStdout()
+			cfg.OnReady = func(r server.Ready) {
+				if r.CredentialsCreated {
+					fmt.Fprintf(out, "Generated an admin access key pair, stored in %s/credentials.\n", cfg.DataDir)
+				}
+				fmt.Fprintf(out, "Lamina is ready at %s\n\nUse it with the AWS CLI or SDKs:\n", r.Endpoint)
+				fmt.Fprintf(out, "  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s\n",
+					r.Credentials.AccessKeyID, r.Credentials.SecretAccessKey, cfg.Region)
+				fmt.Fprintf(out, "  aws --endpoint-url %s lambda list-functions\n\nor with `lamina list` in another terminal.\n", r.Endpoint)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return server.Run(ctx, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9000", "address of the Lambda API")
+	f.StringVar(&cfg.DataDir, "data", defaultDataDir(), "data directory (JetStream storage, code cache, credentials)")
+	f.StringVar(&cfg.Region, "region", "us-east-1", "AWS region this node answers as")
+	f.StringVar(&cfg.AccountID, "account-id", "000000000000", "AWS account ID shown in ARNs")
+	f.StringVar(&cfg.NATSListen, "nats-listen", "", "also open the embedded NATS server on this host:port (default: in-process only)")
+	f.IntVar(&cfg.ConcurrencyLimit, "concurrency-limit", 1000, "account concurrent executions limit")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// Execute runs the root command with the process's arguments and exits
+// non-zero with a one-line error on failure.
+func Execute() {
+	if err := NewRootCommand().ExecuteContext(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "lamina:", err)
+		os.Exit(1)
+	}
+}

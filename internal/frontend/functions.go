@@ -1,0 +1,460 @@
+package frontend
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/codezip"
+	"github.com/lamina-project/lamina/internal/store"
+)
+
+// functionCode is the Code parameter of CreateFunction and the code fields of
+// UpdateFunctionCode. ZipFile arrives base64-encoded in the JSON.
+type functionCode struct {
+	ZipFile         []byte
+	S3Bucket        string
+	S3Key           string
+	S3ObjectVersion string
+	ImageUri        string
+}
+
+type createFunctionInput struct {
+	configInput
+	FunctionName  string
+	Code          *functionCode
+	Publish       bool
+	Tags          map[string]string
+	Architectures []string
+	PackageType   string
+}
+
+type updateFunctionConfigurationInput struct {
+	configInput
+	RevisionId string
+}
+
+type updateFunctionCodeInput struct {
+	functionCode
+	Publish       bool
+	DryRun        bool
+	RevisionId    string
+	Architectures []string
+}
+
+// getFunctionOutput is GetFunction's answer.
+type getFunctionOutput struct {
+	Configuration *lamina.FunctionConfiguration
+	Code          codeLocation
+	Tags          map[string]string `json:",omitempty"`
+}
+
+type codeLocation struct {
+	RepositoryType string
+	Location       string
+}
+
+type listFunctionsOutput struct {
+	Functions  []*lamina.FunctionConfiguration
+	NextMarker string `json:",omitempty"`
+}
+
+// archive is a validated code upload, ready to store.
+type archive struct {
+	data   []byte
+	digest string // hex SHA-256: the name in the code store
+	sha256 string // base64 SHA-256: CodeSha256
+}
+
+// checkArchive validates an uploaded zip: size limits, a real zip, nothing
+// hostile in it. Nothing is stored by it.
+func checkArchive(code functionCode) (*archive, error) {
+	switch {
+	case code.ImageUri != "":
+		return nil, lamina.ErrInvalidParameter("Lamina runs .zip deployment packages only; container images (ImageUri) are not supported.")
+	case code.S3Bucket != "" || code.S3Key != "":
+		return nil, lamina.ErrInvalidParameter("Lamina has no S3 service to fetch code from yet; upload the package as ZipFile.")
+	case len(code.ZipFile) == 0:
+		return nil, lamina.ErrInvalidParameter("Please provide a source for function code.")
+	case len(code.ZipFile) > lamina.MaxZippedCodeSize:
+		return nil, lamina.ErrEntityTooLarge("Zipped size must be smaller than %d bytes", lamina.MaxZippedCodeSize)
+	}
+	if _, err := codezip.Validate(code.ZipFile, lamina.MaxUnzippedCodeSize); err != nil {
+		return nil, archiveError(err)
+	}
+	sum := sha256.Sum256(code.ZipFile)
+	return &archive{
+		data:   code.ZipFile,
+		digest: hex.EncodeToString(sum[:]),
+		sha256: base64.StdEncoding.EncodeToString(sum[:]),
+	}, nil
+}
+
+// archiveError turns a codezip rejection into AWS's error.
+func archiveError(err error) error {
+	var ze *codezip.Error
+	if !errors.As(err, &ze) {
+		return err
+	}
+	switch ze.Kind {
+	case codezip.TooLarge:
+		return lamina.ErrInvalidParameter("Unzipped size must be smaller than %d bytes", lamina.MaxUnzippedCodeSize)
+	case codezip.UnsafePath:
+		return lamina.ErrInvalidParameter("Could not unzip uploaded file: %s. Please check your file, then try to upload again.", ze.Detail)
+	default:
+		return lamina.ErrInvalidParameter("Could not unzip uploaded file. Please check your file, then try to upload again.")
+	}
+}
+
+func (f *Frontend) createFunction(rq *request) error {
+	var in createFunctionInput
+	if err := rq.decode(&in); err != nil {
+		return err
+	}
+	var v lamina.Violations
+	if in.FunctionName == "" {
+		v.Add("null", "functionName", "Member must not be null")
+	}
+	if in.Role == nil {
+		v.Add("null", "role", "Member must not be null")
+	}
+	if in.Code == nil {
+		v.Add("null", "code", "Member must not be null")
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	ref, err := f.parseRef(in.FunctionName)
+	if err != nil {
+		return err
+	}
+	if ref.Qualifier != "" {
+		return lamina.ErrInvalidParameter("Unqualified function name expected; got %s", in.FunctionName)
+	}
+	if err := in.validate(); err != nil {
+		return err
+	}
+	if in.PackageType != "" && in.PackageType != "Zip" {
+		return lamina.ErrInvalidParameter("Lamina runs .zip deployment packages only; PackageType %s is not supported.", in.PackageType)
+	}
+	if in.Runtime == nil || in.Handler == nil {
+		return lamina.ErrInvalidParameter("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+	}
+	if in.Architectures == nil {
+		in.Architectures = []string{"x86_64"}
+	}
+	if err := validateArchitectures(in.Architectures); err != nil {
+		return err
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return err
+	}
+	if in.Publish {
+		return lamina.ErrInvalidParameter("Lamina does not publish function versions yet; create the function without Publish.")
+	}
+	code, err := checkArchive(*in.Code)
+	if err != nil {
+		return err
+	}
+
+	ctx := rq.r.Context()
+	if _, err := f.store.GetFunction(ctx, ref.Name); err == nil {
+		return f.functionExists(ref.Name)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	cfg := lamina.FunctionConfiguration{
+		FunctionName:     ref.Name,
+		FunctionArn:      f.functionARN(ref.Name),
+		Timeout:          lamina.DefaultTimeout,
+		MemorySize:       lamina.DefaultMemorySize,
+		Version:          lamina.LatestVersion,
+		TracingConfig:    &lamina.TracingConfig{Mode: "PassThrough"},
+		State:            "Active",
+		LastUpdateStatus: "Successful",
+		PackageType:      "Zip",
+		Architectures:    in.Architectures,
+		EphemeralStorage: &lamina.EphemeralStorage{Size: lamina.DefaultEphemeralStorage},
+		SnapStart:        &lamina.SnapStart{ApplyOn: "None", OptimizationStatus: "Off"},
+		LoggingConfig:    &lamina.LoggingConfig{LogFormat: "Text", LogGroup: lamina.LogGroup(ref.Name)},
+	}
+	in.apply(&cfg)
+	setCode(&cfg, code)
+	touch(&cfg)
+	fn := &lamina.Function{Configuration: cfg, CodeDigest: code.digest, Tags: in.Tags}
+
+	if err := f.store.PutCode(ctx, code.digest, code.data); err != nil {
+		return err
+	}
+	if err := f.store.CreateFunction(ctx, fn); errors.Is(err, store.ErrExists) {
+		return f.functionExists(ref.Name)
+	} else if err != nil {
+		return err
+	}
+	f.log.Info("function created", "function", ref.Name, "runtime", cfg.Runtime, "code_size", cfg.CodeSize)
+	return rq.json(http.StatusCreated, &fn.Configuration)
+}
+
+func (f *Frontend) functionExists(name string) error {
+	return lamina.ErrConflict("Function already exist: %s", name)
+}
+
+// setCode records a new archive in a configuration.
+func setCode(c *lamina.FunctionConfiguration, code *archive) {
+	c.CodeSha256 = code.sha256
+	c.CodeSize = int64(len(code.data))
+}
+
+// touch marks a configuration as changed now: a new RevisionId and
+// LastModified.
+func touch(c *lamina.FunctionConfiguration) {
+	c.RevisionId = uuid.NewString()
+	c.LastModified = lamina.FormatLastModified(time.Now())
+}
+
+// lookup returns the function a request's {name} names, checking the
+// qualifier against what exists.
+func (f *Frontend) lookup(rq *request) (*lamina.Function, error) {
+	ref, err := f.requestRef(rq)
+	if err != nil {
+		return nil, err
+	}
+	return f.getFunctionVersion(rq.r.Context(), ref)
+}
+
+// requestRef parses the function named by a request's path and its
+// ?Qualifier, which must agree with a qualifier in the name.
+func (f *Frontend) requestRef(rq *request) (lamina.FunctionRef, error) {
+	ref, err := f.parseRef(rq.r.PathValue("name"))
+	if err != nil {
+		return ref, err
+	}
+	if q := rq.r.URL.Query().Get("Qualifier"); q != "" {
+		if !lamina.ValidQualifier(q) {
+			var v lamina.Violations
+			v.Add(q, "qualifier", "Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)")
+			return ref, v.Err()
+		}
+		if ref.Qualifier != "" && ref.Qualifier != q {
+			return ref, lamina.ErrInvalidParameter("The derived qualifier from the function name does not match the specified qualifier.")
+		}
+		ref.Qualifier = q
+	}
+	return ref, nil
+}
+
+// parseRef parses a FunctionName parameter and checks that an ARN in it
+// points at this deployment's region and account.
+func (f *Frontend) parseRef(s string) (lamina.FunctionRef, error) {
+	ref, err := lamina.ParseFunctionRef(s)
+	if err != nil {
+		return ref, err
+	}
+	if (ref.Region != "" && ref.Region != f.cfg.Region) || (ref.AccountID != "" && ref.AccountID != f.cfg.AccountID) {
+		return ref, lamina.ErrNotFound("Function not found: %s", s)
+	}
+	return ref, nil
+}
+
+// getFunctionVersion loads the function version ref names. Only $LATEST
+// exists until versions are published.
+func (f *Frontend) getFunctionVersion(ctx context.Context, ref lamina.FunctionRef) (*lamina.Function, error) {
+	if ref.Qualifier != "" && ref.Qualifier != lamina.LatestVersion {
+		return nil, f.notFound(ref)
+	}
+	fn, err := f.store.GetFunction(ctx, ref.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, f.notFound(ref)
+	}
+	return fn, err
+}
+
+// notFound is AWS's error for a function (version) that does not exist.
+func (f *Frontend) notFound(ref lamina.FunctionRef) error {
+	arn := f.functionARN(ref.Name)
+	if ref.Qualifier != "" {
+		arn += ":" + ref.Qualifier
+	}
+	return lamina.ErrNotFound("Function not found: %s", arn)
+}
+
+func (f *Frontend) functionARN(name string) string {
+	return lamina.FunctionARN(f.cfg.Region, f.cfg.AccountID, name)
+}
+
+func (f *Frontend) getFunction(rq *request) error {
+	fn, err := f.lookup(rq)
+	if err != nil {
+		return err
+	}
+	return rq.json(http.StatusOK, getFunctionOutput{
+		Configuration: &fn.Configuration,
+		Code:          codeLocation{RepositoryType: "S3", Location: f.codeURL(rq.r, fn.CodeDigest)},
+		Tags:          fn.Tags,
+	})
+}
+
+func (f *Frontend) getFunctionConfiguration(rq *request) error {
+	fn, err := f.lookup(rq)
+	if err != nil {
+		return err
+	}
+	return rq.json(http.StatusOK, &fn.Configuration)
+}
+
+func (f *Frontend) listFunctions(rq *request) error {
+	q := rq.r.URL.Query()
+	maxItems := 50
+	if s := q.Get("MaxItems"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			var v lamina.Violations
+			v.Add(s, "maxItems", "Member must have value between 1 and 10000")
+			return v.Err()
+		}
+		maxItems = min(n, 50)
+	}
+	start := ""
+	if marker := q.Get("Marker"); marker != "" {
+		name, err := base64.RawURLEncoding.DecodeString(marker)
+		if err != nil || !lamina.ValidFunctionName(string(name)) {
+			return lamina.ErrInvalidParameter("Invalid marker: %s", marker)
+		}
+		start = string(name)
+	}
+	fns, err := f.store.ListFunctions(rq.r.Context())
+	if err != nil {
+		return err
+	}
+	out := listFunctionsOutput{Functions: []*lamina.FunctionConfiguration{}}
+	for _, fn := range fns {
+		if fn.Configuration.FunctionName < start {
+			continue
+		}
+		if len(out.Functions) == maxItems {
+			out.NextMarker = base64.RawURLEncoding.EncodeToString([]byte(fn.Configuration.FunctionName))
+			break
+		}
+		out.Functions = append(out.Functions, &fn.Configuration)
+	}
+	return rq.json(http.StatusOK, out)
+}
+
+func (f *Frontend) deleteFunction(rq *request) error {
+	ref, err := f.requestRef(rq)
+	if err != nil {
+		return err
+	}
+	switch ref.Qualifier {
+	case "":
+	case lamina.LatestVersion:
+		return lamina.ErrInvalidParameter("$LATEST version cannot be deleted without deleting the function.")
+	default:
+		return f.notFound(ref)
+	}
+	if _, err := f.store.DeleteFunction(rq.r.Context(), ref.Name); errors.Is(err, store.ErrNotFound) {
+		return f.notFound(ref)
+	} else if err != nil {
+		return err
+	}
+	f.log.Info("function deleted", "function", ref.Name)
+	return rq.noContent(http.StatusNoContent)
+}
+
+// checkRevision enforces an optional RevisionId precondition.
+func checkRevision(c *lamina.FunctionConfiguration, revisionID string) error {
+	if revisionID != "" && revisionID != c.RevisionId {
+		return lamina.ErrPreconditionFailed("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+	}
+	return nil
+}
+
+// updateLatest applies change to the $LATEST version the request names, under
+// the store's optimistic concurrency, and answers with the new configuration.
+func (f *Frontend) updateLatest(rq *request, change func(*lamina.Function) error) error {
+	ref, err := f.requestRef(rq)
+	if err != nil {
+		return err
+	}
+	if ref.Qualifier != "" && ref.Qualifier != lamina.LatestVersion {
+		return lamina.ErrInvalidParameter("Only $LATEST can be updated; got qualifier %s", ref.Qualifier)
+	}
+	fn, err := f.store.UpdateFunction(rq.r.Context(), ref.Name, change)
+	if errors.Is(err, store.ErrNotFound) {
+		return f.notFound(ref)
+	}
+	if err != nil {
+		return err
+	}
+	return rq.json(http.StatusOK, &fn.Configuration)
+}
+
+func (f *Frontend) updateFunctionConfiguration(rq *request) error {
+	var in updateFunctionConfigurationInput
+	if err := rq.decode(&in); err != nil {
+		return err
+	}
+	if err := in.validate(); err != nil {
+		return err
+	}
+	return f.updateLatest(rq, func(fn *lamina.Function) error {
+		if err := checkRevision(&fn.Configuration, in.RevisionId); err != nil {
+			return err
+		}
+		in.apply(&fn.Configuration)
+		touch(&fn.Configuration)
+		return nil
+	})
+}
+
+func (f *Frontend) updateFunctionCode(rq *request) error {
+	var in updateFunctionCodeInput
+	if err := rq.decode(&in); err != nil {
+		return err
+	}
+	if in.Architectures != nil {
+		if err := validateArchitectures(in.Architectures); err != nil {
+			return err
+		}
+	}
+	if in.Publish {
+		return lamina.ErrInvalidParameter("Lamina does not publish function versions yet; update the code without Publish.")
+	}
+	code, err := checkArchive(in.functionCode)
+	if err != nil {
+		return err
+	}
+	if in.DryRun {
+		fn, err := f.lookup(rq)
+		if err != nil {
+			return err
+		}
+		if err := checkRevision(&fn.Configuration, in.RevisionId); err != nil {
+			return err
+		}
+		setCode(&fn.Configuration, code)
+		return rq.json(http.StatusOK, &fn.Configuration)
+	}
+	if err := f.store.PutCode(rq.r.Context(), code.digest, code.data); err != nil {
+		return err
+	}
+	return f.updateLatest(rq, func(fn *lamina.Function) error {
+		if err := checkRevision(&fn.Configuration, in.RevisionId); err != nil {
+			return err
+		}
+		if in.Architectures != nil {
+			fn.Configuration.Architectures = in.Architectures
+		}
+		setCode(&fn.Configuration, code)
+		fn.CodeDigest = code.digest
+		touch(&fn.Configuration)
+		return nil
+	})
+}

@@ -1,0 +1,27 @@
+package frontend
+
+import "github.com/lamina-project/lamina"
+
+// routes registers every operation of the API. Paths and methods are AWS's
+// (botocore's service model for lambda 2015-03-31).
+func (f *Frontend) routes() {
+	codeUpload := int64(lamina.MaxCodeUploadRequest)
+
+	f.handle("POST /2015-03-31/functions", operation{name: "CreateFunction", maxBody: codeUpload, handle: f.createFunction})
+	f.handle("GET /2015-03-31/functions", operation{name: "ListFunctions", handle: f.listFunctions})
+	f.handle("GET /2015-03-31/functions/{name}", operation{name: "GetFunction", handle: f.getFunction})
+	f.handle("DELETE /2015-03-31/functions/{name}", operation{name: "DeleteFunction", handle: f.deleteFunction})
+	f.handle("GET /2015-03-31/functions/{name}/configuration", operation{name: "GetFunctionConfiguration", handle: f.getFunctionConfiguration})
+	f.handle("PUT /2015-03-31/functions/{name}/configuration", operation{name: "UpdateFunctionConfiguration", handle: f.updateFunctionConfiguration})
+	f.handle("PUT /2015-03-31/functions/{name}/code", operation{name: "UpdateFunctionCode", maxBody: codeUpload, handle: f.updateFunctionCode})
+
+	f.handle("GET /2016-08-19/account-settings", operation{name: "GetAccountSettings", handle: f.getAccountSettings})
+
+	f.handle("POST /2017-03-31/tags/{arn}", operation{name: "TagResource", handle: f.tagResource})
+	f.handle("GET /2017-03-31/tags/{arn}", operation{name: "ListTags", handle: f.listTags})
+	f.handle("DELETE /2017-03-31/tags/{arn}", operation{name: "UntagResource", handle: f.untagResource})
+
+	f.handle("GET "+codeDownloadPath+"{digest}", operation{name: "DownloadCode", public: true, handle: f.downloadCode})
+
+	f.handle("/", operation{name: "Unknown", handle: f.unknownOperation})
+}

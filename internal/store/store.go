@@ -1,0 +1,133 @@
+// Package store keeps every durable thing of Lamina in NATS JetStream:
+// function configurations in key-value buckets, code in an object store
+// (content-addressed by SHA-256) and platform secrets. Nothing durable lives
+// anywhere else, so a second node sees what the first one wrote.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Bucket names. They are part of the on-disk format: renaming one loses data.
+const (
+	functionsBucket = "lamina_functions"
+	codeBucket      = "lamina_code"
+	systemBucket    = "lamina_system"
+)
+
+var (
+	// ErrNotFound is returned when the named record does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrExists is returned when creating a record whose key is taken.
+	ErrExists = errors.New("store: already exists")
+)
+
+// Options tune how buckets are created.
+type Options struct {
+	// Replicas is the JetStream replication factor of every bucket; zero
+	// means 1 (a single node).
+	Replicas int
+}
+
+// Store is Lamina's durable state. It is safe for concurrent use.
+type Store struct {
+	js        jetstream.JetStream
+	functions jetstream.KeyValue
+	code      jetstream.ObjectStore
+	system    jetstream.KeyValue
+}
+
+// Open connects to JetStream through nc and creates the buckets Lamina needs
+// if they do not exist yet.
+func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("store: jetstream: %w", err)
+	}
+	replicas := max(opts.Replicas, 1)
+	s := &Store{js: js}
+	if s.functions, err = openKV(ctx, js, functionsBucket, replicas); err != nil {
+		return nil, err
+	}
+	if s.system, err = openKV(ctx, js, systemBucket, replicas); err != nil {
+		return nil, err
+	}
+	s.code, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      codeBucket,
+		Description: "function code and layer archives, named by hex SHA-256",
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Compression: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: object store %s: %w", codeBucket, err)
+	}
+	return s, nil
+}
+
+func openKV(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   bucket,
+		History:  1,
+		Storage:  jetstream.FileStorage,
+		Replicas: replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: bucket %s: %w", bucket, err)
+	}
+	return kv, nil
+}
+
+// JetStream returns the JetStream context the store uses, for parts that keep
+// their own streams (queues, logs).
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Secret returns the random secret stored under name, creating one of size
+// bytes on first use. Every node gets the same value.
+func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, error) {
+	for {
+		entry, err := s.system.Get(ctx, "secret."+name)
+		if err == nil {
+			return entry.Value(), nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("store: secret %s: %w", name, err)
+		}
+		secret := make([]byte, size)
+		rand.Read(secret)
+		_, err = s.system.Create(ctx, "secret."+name, secret)
+		if err == nil {
+			return secret, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("store: secret %s: %w", name, err)
+		}
+		// Another node created it first: read theirs.
+	}
+}
+
+// getJSON reads key from kv into v and returns the entry's revision.
+func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
+	entry, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: get %s: %w", key, err)
+	}
+	if err := json.Unmarshal(entry.Value(), v); err != nil {
+		return 0, fmt.Errorf("store: decode %s: %w", key, err)
+	}
+	return entry.Revision(), nil
+}
+
+// casRetryDelay spaces attempts of an optimistic update that lost a race.
+const casRetryDelay = 5 * time.Millisecond
