@@ -1,0 +1,92 @@
+// Package sandbox isolates execution environments. A Provider creates one
+// Sandbox per environment; the worker starts the runtime inside it, serves
+// the environment's Runtime API on the listener the sandbox gives, and
+// destroys it when the environment is done.
+//
+// The contract every implementation keeps:
+//   - Create returns a sandbox in which nothing runs yet; Start runs exactly
+//     one runtime process in it.
+//   - RuntimeAPI's listener is reachable by the processes of this sandbox and
+//     by no other sandbox.
+//   - Exited is closed once the runtime process has ended (by itself or by
+//     Destroy), and ExitError then tells how it ended.
+//   - Destroy kills every process of the sandbox, releases everything it
+//     holds (listener, mounts, cgroups, directories) and is safe to call
+//     more than once and concurrently with anything else.
+package sandbox
+
+import (
+	"context"
+	"net"
+	"os"
+)
+
+// Spec describes an environment to create.
+type Spec struct {
+	// ID names the sandbox uniquely on this node (used for its resources).
+	ID string
+	// TaskDir is the host directory of the function's unpacked code.
+	TaskDir string
+	// RuntimeDir is the host directory of Lamina's runtime files for the
+	// function's runtime family.
+	RuntimeDir string
+	// LayerDirs are host directories of the function's unpacked layers, in
+	// order; a later one overrides an earlier one.
+	LayerDirs []string
+	// MemoryMB is the function's memory size.
+	MemoryMB int
+	// EphemeralMB is the size of /tmp.
+	EphemeralMB int
+}
+
+// Paths says where a sandbox shows things to its runtime.
+type Paths struct {
+	TaskRoot   string // the function's code (LAMBDA_TASK_ROOT)
+	RuntimeDir string // Lamina's runtime files (LAMBDA_RUNTIME_DIR)
+	Opt        string // the merged layers
+	Tmp        string // the writable scratch directory
+}
+
+// Process is the runtime process to start in a sandbox.
+type Process struct {
+	// Argv is the command; Argv[0] is a path as the sandbox shows it.
+	Argv []string
+	// Env is the complete environment, "KEY=value".
+	Env []string
+	// Dir is the working directory, as the sandbox shows it.
+	Dir string
+	// Output receives the process's stdout and stderr.
+	Output *os.File
+}
+
+// Provider creates sandboxes of one kind.
+type Provider interface {
+	// Name says which kind of isolation this provider gives, for logs.
+	Name() string
+	// Create prepares a sandbox for spec.
+	Create(ctx context.Context, spec Spec) (Sandbox, error)
+}
+
+// Sandbox is one isolated execution environment.
+type Sandbox interface {
+	// Paths says where the sandbox shows code, runtime, layers and /tmp.
+	Paths() Paths
+	// RuntimeAPI returns the listener on which the worker serves this
+	// environment's Runtime API, and the address ("host:port") that the
+	// runtime inside uses to reach it (AWS_LAMBDA_RUNTIME_API).
+	RuntimeAPI() (net.Listener, string)
+	// Start runs the runtime process.
+	Start(p Process) error
+	// Exited is closed when the runtime process has ended.
+	Exited() <-chan struct{}
+	// ExitError describes how the runtime process ended ("exit status 1",
+	// "signal: killed"); nil before it has, or if it exited with status 0.
+	ExitError() error
+	// MemoryPeak returns the highest memory use of the sandbox in bytes since
+	// it started or since the last ResetMemoryPeak.
+	MemoryPeak() int64
+	// ResetMemoryPeak starts a new measurement period for MemoryPeak.
+	ResetMemoryPeak()
+	// Destroy kills everything in the sandbox and releases its resources.
+	Destroy() error
+}
