@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/spf13/cobra"
@@ -27,10 +28,29 @@ func (o *clientOptions) register(cmd *cobra.Command) {
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 }
 
-// lambdaClient returns an aws-sdk-go-v2 Lambda client for the endpoint. The
-// credentials are the standard AWS environment variables when set, else the
-// local server's.
+// lambdaClient returns an aws-sdk-go-v2 Lambda client for the endpoint.
 func (o *clientOptions) lambdaClient() (*lambda.Client, error) {
+	creds, err := o.credentials()
+	if err != nil {
+		return nil, err
+	}
+	return lambda.New(lambda.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds}), nil
+}
+
+// logsClient returns an aws-sdk-go-v2 CloudWatch Logs client for the
+// endpoint, which serves functions' logs.
+func (o *clientOptions) logsClient() (*cloudwatchlogs.Client, error) {
+	creds, err := o.credentials()
+	if err != nil {
+		return nil, err
+	}
+	return cloudwatchlogs.New(cloudwatchlogs.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds}), nil
+}
+
+// credentials are the standard AWS environment variables when set, else the
+// local server's pair from its data directory. It also checks --output,
+// which every client command shares.
+func (o *clientOptions) credentials() (aws.CredentialsProvider, error) {
 	if o.output != "text" && o.output != "json" {
 		return nil, fmt.Errorf("--output must be text or json, got %q", o.output)
 	}
@@ -44,9 +64,5 @@ func (o *clientOptions) lambdaClient() (*lambda.Client, error) {
 		}
 		provider = awscreds.NewStaticCredentialsProvider(pair.AccessKeyID, pair.SecretAccessKey, "")
 	}
-	return lambda.New(lambda.Options{
-		Region:       o.region,
-		BaseEndpoint: aws.String(o.endpoint),
-		Credentials:  provider,
-	}), nil
+	return provider, nil
 }

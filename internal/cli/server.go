@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"regexp"
 	"syscall"
+	"time"
 
 	"github.com/lamina-project/lamina/internal/server"
 	"github.com/spf13/cobra"
@@ -53,6 +54,9 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.AccountID, "account-id", "000000000000", "AWS account ID shown in ARNs")
 	f.StringVar(&cfg.NATSListen, "nats-listen", "", "also open the embedded NATS server on this host:port (default: in-process only)")
 	f.IntVar(&cfg.ConcurrencyLimit, "concurrency-limit", 1000, "account concurrent executions limit")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "how long an idle execution environment is kept warm")
+	f.IntVar(&cfg.MemoryBudgetMB, "memory-budget", 0, "MB of function memory this node runs at once (default: 80% of the machine's memory)")
+	f.DurationVar(&cfg.LogRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/sigv4"
 	"github.com/lamina-project/lamina/internal/store"
 )
@@ -34,30 +35,53 @@ type Config struct {
 	CodeURLKey []byte
 	// Logger receives request failures; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, serves Prometheus metrics at GET /metrics.
+	Metrics http.Handler
 }
 
-// Frontend is the Lambda API server. Create one with New and serve it with
-// Handler.
+// Deps are the parts of the node a frontend talks to.
+type Deps struct {
+	Store   *store.Store
+	Invoker Invoker
+	Logs    *logs.Store
+}
+
+// Frontend is the API server. Create one with New and serve it with Handler.
 type Frontend struct {
-	cfg      Config
-	store    *store.Store
-	verifier *sigv4.Verifier
-	log      *slog.Logger
-	mux      *http.ServeMux
+	cfg       Config
+	store     *store.Store
+	invoker   Invoker
+	logs      *logs.Store
+	verifiers map[string]*sigv4.Verifier // by signing service name
+	targets   map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
+	log       *slog.Logger
+	mux       *http.ServeMux
 }
 
 // defaultMaxBody bounds the body of every operation that declares no larger
 // limit.
 const defaultMaxBody = 1 << 20
 
-// New returns a frontend backed by st.
-func New(cfg Config, st *store.Store) *Frontend {
+// Signing service names of the APIs a frontend serves.
+const (
+	serviceLambda = "lambda"
+	serviceLogs   = "logs"
+)
+
+// New returns a frontend for the node parts in deps.
+func New(cfg Config, deps Deps) *Frontend {
 	f := &Frontend{
-		cfg:      cfg,
-		store:    st,
-		verifier: &sigv4.Verifier{Service: "lambda", Region: cfg.Region, Lookup: cfg.Credentials},
-		log:      cfg.Logger,
-		mux:      http.NewServeMux(),
+		cfg:       cfg,
+		store:     deps.Store,
+		invoker:   deps.Invoker,
+		logs:      deps.Logs,
+		verifiers: map[string]*sigv4.Verifier{},
+		targets:   map[string]http.Handler{},
+		log:       cfg.Logger,
+		mux:       http.NewServeMux(),
+	}
+	for _, service := range []string{serviceLambda, serviceLogs} {
+		f.verifiers[service] = &sigv4.Verifier{Service: service, Region: cfg.Region, Lookup: cfg.Credentials}
 	}
 	if f.log == nil {
 		f.log = slog.Default()
@@ -70,9 +94,15 @@ func New(cfg Config, st *store.Store) *Frontend {
 func (f *Frontend) Handler() http.Handler { return f.mux }
 
 // operation describes one API operation: its name (as AWS calls it), the
-// largest body it accepts and what answers a larger one, and its handler.
+// service it belongs to, the largest body it accepts and what answers a
+// larger one, and its handler.
 type operation struct {
-	name    string
+	name string
+	// service is the SigV4 signing name; empty means "lambda".
+	service string
+	// json11 marks operations of AWS's JSON 1.1 protocol (POST / with
+	// X-Amz-Target), whose errors also carry __type in the body.
+	json11  bool
 	maxBody int64
 	// tooLarge returns the error for a body over maxBody; nil means 413
 	// RequestEntityTooLargeException.
@@ -90,6 +120,7 @@ type request struct {
 	body      []byte
 	requestID string
 	op        string
+	json11    bool
 }
 
 // handle registers op for pattern ("METHOD /path"), and for the same path
@@ -107,7 +138,7 @@ func (f *Frontend) serve(op operation) http.HandlerFunc {
 		op.maxBody = defaultMaxBody
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		rq := &request{w: w, r: r, requestID: uuid.NewString(), op: op.name}
+		rq := &request{w: w, r: r, requestID: uuid.NewString(), op: op.name, json11: op.json11}
 		w.Header().Set("x-amzn-RequestId", rq.requestID)
 		err := f.admit(rq, op)
 		if err == nil {
@@ -143,7 +174,11 @@ func (f *Frontend) admit(rq *request, op operation) error {
 	if op.public {
 		return nil
 	}
-	if _, err := f.verifier.Verify(rq.r, body); err != nil {
+	service := op.service
+	if service == "" {
+		service = serviceLambda
+	}
+	if _, err := f.verifiers[service].Verify(rq.r, body); err != nil {
 		var se *sigv4.Error
 		if errors.As(err, &se) {
 			return &lamina.Error{Status: se.Status, Code: se.Code, Message: se.Message, Type: "User"}
@@ -170,7 +205,11 @@ func (rq *request) json(status int, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s response: %w", rq.op, err)
 	}
-	rq.w.Header().Set("Content-Type", "application/json")
+	contentType := "application/json"
+	if rq.json11 {
+		contentType = "application/x-amz-json-1.1"
+	}
+	rq.w.Header().Set("Content-Type", contentType)
 	rq.w.WriteHeader(status)
 	_, _ = rq.w.Write(data)
 	return nil
@@ -198,6 +237,9 @@ func (f *Frontend) writeError(rq *request, err error) {
 	if le.Reason != "" {
 		body["Reason"] = le.Reason
 	}
+	if rq.json11 {
+		body["__type"] = le.Code
+	}
 	data, _ := json.Marshal(body)
 	h := rq.w.Header()
 	h.Set("X-Amzn-ErrorType", le.Code)
@@ -209,4 +251,23 @@ func (f *Frontend) writeError(rq *request, err error) {
 // unknownOperation answers requests no route serves.
 func (f *Frontend) unknownOperation(rq *request) error {
 	return lamina.ErrUnknownOperation()
+}
+
+// handleTarget registers a JSON 1.1 operation, reached by POST / with
+// X-Amz-Target: target.
+func (f *Frontend) handleTarget(target string, op operation) {
+	op.json11 = true
+	f.targets[target] = f.serve(op)
+}
+
+// serveTarget dispatches a JSON 1.1 request by its X-Amz-Target.
+func (f *Frontend) serveTarget(w http.ResponseWriter, r *http.Request) {
+	if h, ok := f.targets[r.Header.Get("X-Amz-Target")]; ok {
+		h.ServeHTTP(w, r)
+		return
+	}
+	f.serve(operation{name: "Unknown", json11: true, public: true, handle: func(*request) error {
+		return &lamina.Error{Status: http.StatusBadRequest, Code: "UnknownOperationException",
+			Message: "Unknown X-Amz-Target: " + r.Header.Get("X-Amz-Target")}
+	}})(w, r)
 }

@@ -15,6 +15,8 @@ func (f *Frontend) routes() {
 	f.handle("PUT /2015-03-31/functions/{name}/configuration", operation{name: "UpdateFunctionConfiguration", handle: f.updateFunctionConfiguration})
 	f.handle("PUT /2015-03-31/functions/{name}/code", operation{name: "UpdateFunctionCode", maxBody: codeUpload, handle: f.updateFunctionCode})
 
+	f.handle("POST /2015-03-31/functions/{name}/invocations", operation{name: "Invoke", maxBody: lamina.MaxSyncPayload, tooLarge: invokeTooLarge, handle: f.invoke})
+
 	f.handle("GET /2016-08-19/account-settings", operation{name: "GetAccountSettings", handle: f.getAccountSettings})
 
 	f.handle("POST /2017-03-31/tags/{arn}", operation{name: "TagResource", handle: f.tagResource})
@@ -23,5 +25,11 @@ func (f *Frontend) routes() {
 
 	f.handle("GET "+codeDownloadPath+"{digest}", operation{name: "DownloadCode", public: true, handle: f.downloadCode})
 
+	f.logsRoutes()
+	f.mux.HandleFunc("POST /{$}", f.serveTarget)
+
+	if f.cfg.Metrics != nil {
+		f.mux.Handle("GET /metrics", f.cfg.Metrics)
+	}
 	f.handle("/", operation{name: "Unknown", handle: f.unknownOperation})
 }

@@ -10,11 +10,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/frontend"
+	"github.com/lamina-project/lamina/internal/logs"
+	"github.com/lamina-project/lamina/internal/manager"
+	"github.com/lamina-project/lamina/internal/runtimes"
+	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/store"
+	"github.com/lamina-project/lamina/internal/worker"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sys/unix"
 )
 
 // Config is the configuration of one node.
@@ -26,7 +36,14 @@ type Config struct {
 	NATSListen string // "host:port" to open NATS to other processes; empty keeps it in-process only
 	// ConcurrencyLimit is the account's concurrent executions limit.
 	ConcurrencyLimit int
-	Logger           *slog.Logger
+	// IdleTimeout is how long an idle execution environment is kept warm.
+	IdleTimeout time.Duration
+	// MemoryBudgetMB bounds the sum of MemorySize of the node's live
+	// environments; zero means 80% of the machine's memory.
+	MemoryBudgetMB int
+	// LogRetention is how long function logs are kept; zero means 7 days.
+	LogRetention time.Duration
+	Logger       *slog.Logger
 	// OnReady, when set, is called once the API accepts requests.
 	OnReady func(Ready)
 }
@@ -80,6 +97,48 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	logStore, err := logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, Logger: log})
+	if err != nil {
+		return err
+	}
+	cacheDir := filepath.Join(cfg.DataDir, "cache")
+	rts, err := runtimes.Install(cacheDir)
+	if err != nil {
+		return err
+	}
+	for id, interp := range rts.Interpreters() {
+		log.Debug("managed runtime", "runtime", id, "interpreter", interp)
+	}
+	budget := cfg.MemoryBudgetMB
+	if budget == 0 {
+		budget = defaultMemoryBudgetMB()
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	wk := worker.New(worker.Config{
+		Region:         cfg.Region,
+		CacheDir:       cacheDir,
+		Sandbox:        &sandbox.ProcessProvider{ScratchDir: filepath.Join(cfg.DataDir, "sandboxes")},
+		Runtimes:       rts,
+		Store:          st,
+		Logs:           logStore,
+		Metrics:        worker.NewMetrics(registry),
+		IdleTimeout:    cfg.IdleTimeout,
+		MemoryBudgetMB: budget,
+		Logger:         log,
+	})
+	defer wk.Close()
+	mgr := manager.New(wk, cfg.ConcurrencyLimit)
+	background, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	go wk.Run(background)
+	logsDone := make(chan struct{})
+	go func() {
+		defer close(logsDone)
+		logStore.Run(background)
+	}()
+	defer func() { stopBackground(); <-logsDone }()
+
 	fe := frontend.New(frontend.Config{
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
@@ -92,7 +151,8 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		CodeURLKey: codeURLKey,
 		Logger:     log,
-	}, st)
+		Metrics:    promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+	}, frontend.Deps{Store: st, Invoker: mgr, Logs: logStore})
 
 	httpServer := &http.Server{
 		Handler:           fe.Handler(),
@@ -141,6 +201,16 @@ func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 			log.Info("unreferenced code archives deleted", "count", n)
 		}
 	}
+}
+
+// defaultMemoryBudgetMB is 80% of the machine's memory.
+func defaultMemoryBudgetMB() int {
+	var info unix.Sysinfo_t
+	if err := unix.Sysinfo(&info); err != nil {
+		return 4096
+	}
+	total := uint64(info.Totalram) * uint64(info.Unit)
+	return int(total / (1 << 20) * 8 / 10)
 }
 
 // unwrapSyscall shortens "listen tcp 127.0.0.1:9000: bind: address already in

@@ -1,0 +1,131 @@
+package frontend
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lamina-project/lamina"
+)
+
+// Invoker runs invocations: the manager, seen from the frontend.
+type Invoker interface {
+	Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.InvocationResult, error)
+}
+
+// maxClientContext is the largest X-Amz-Client-Context AWS accepts (base64).
+const maxClientContext = 3583
+
+// emptyEvent is the event of an invocation without payload.
+var emptyEvent = []byte("{}")
+
+func invokeTooLarge(limit int64, op string) *lamina.Error {
+	return lamina.ErrRequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", limit)
+}
+
+func (f *Frontend) invoke(rq *request) error {
+	ref, err := f.requestRef(rq)
+	if err != nil {
+		return err
+	}
+	h := rq.r.Header
+	invocationType := h.Get("X-Amz-Invocation-Type")
+	switch invocationType {
+	case "", "RequestResponse", "DryRun":
+	case "Event":
+		return lamina.ErrInvalidParameter("Lamina does not accept asynchronous (Event) invocations yet.")
+	default:
+		var v lamina.Violations
+		v.Add(invocationType, "invocationType", "Member must satisfy enum value set: [Event, RequestResponse, DryRun]")
+		return v.Err()
+	}
+	logType := h.Get("X-Amz-Log-Type")
+	if logType != "" && logType != "None" && logType != "Tail" {
+		var v lamina.Violations
+		v.Add(logType, "logType", "Member must satisfy enum value set: [None, Tail]")
+		return v.Err()
+	}
+	fn, err := f.getFunctionVersion(rq.r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	if invocationType == "DryRun" {
+		return rq.noContent(http.StatusNoContent)
+	}
+	payload := rq.body
+	if len(payload) == 0 {
+		payload = emptyEvent
+	} else if !json.Valid(payload) {
+		var probe any
+		err := json.Unmarshal(payload, &probe)
+		return lamina.ErrInvalidRequestContent("Could not parse request body into json: Could not parse payload into json: %v", err)
+	}
+	clientContext, err := decodeClientContext(h.Get("X-Amz-Client-Context"))
+	if err != nil {
+		return err
+	}
+	invokedARN := f.functionARN(ref.Name)
+	if ref.Qualifier != "" {
+		invokedARN += ":" + ref.Qualifier
+	}
+	traceID := h.Get("X-Amzn-Trace-Id")
+	if traceID == "" {
+		traceID = newTraceID()
+	}
+	res, err := f.invoker.Invoke(rq.r.Context(), &lamina.Invocation{
+		RequestID:     rq.requestID,
+		Function:      fn,
+		InvokedARN:    invokedARN,
+		Payload:       payload,
+		ClientContext: clientContext,
+		TraceID:       traceID,
+		Tail:          logType == "Tail",
+	})
+	if err != nil {
+		return err
+	}
+	out := rq.w.Header()
+	out["Content-Type"] = []string{"application/json"}
+	out["X-Amz-Executed-Version"] = []string{res.ExecutedVersion}
+	out["X-Amzn-Trace-Id"] = []string{traceID}
+	out["Content-Length"] = []string{strconv.Itoa(len(res.Payload))}
+	if res.FunctionError != "" {
+		out["X-Amz-Function-Error"] = []string{res.FunctionError}
+	}
+	if logType == "Tail" {
+		out["X-Amz-Log-Result"] = []string{base64.StdEncoding.EncodeToString(res.LogTail)}
+	}
+	rq.w.WriteHeader(http.StatusOK)
+	_, _ = rq.w.Write(res.Payload)
+	return nil
+}
+
+// decodeClientContext decodes X-Amz-Client-Context (base64 of a JSON object)
+// into the JSON text the runtime receives.
+func decodeClientContext(b64 string) (string, error) {
+	if b64 == "" {
+		return "", nil
+	}
+	if len(b64) > maxClientContext {
+		return "", lamina.ErrInvalidParameter("Client context must be at most %d bytes of base64", maxClientContext)
+	}
+	data, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || !json.Valid(data) {
+		return "", lamina.ErrInvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")
+	}
+	return string(data), nil
+}
+
+// newTraceID returns an X-Ray trace header value for an invocation that came
+// without one: "Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=0".
+func newTraceID() string {
+	var b [20]byte
+	rand.Read(b[:])
+	epoch := strconv.FormatInt(time.Now().Unix(), 16)
+	return "Root=1-" + epoch + "-" + hex.EncodeToString(b[:12]) + ";Parent=" + hex.EncodeToString(b[12:]) + ";Sampled=0"
+}

@@ -1,0 +1,328 @@
+package frontend
+
+import (
+	"cmp"
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/logs"
+)
+
+// The subset of the CloudWatch Logs API (JSON 1.1, service "logs") that
+// reads functions' logs, so that `aws logs tail /aws/lambda/NAME --follow`
+// and the SDKs' FilterLogEvents work against Lamina. Each function's log
+// group is /aws/lambda/NAME.
+
+const logsTargetPrefix = "Logs_20140328."
+
+func (f *Frontend) logsRoutes() {
+	for name, handle := range map[string]func(*request) error{
+		"FilterLogEvents":    f.filterLogEvents,
+		"GetLogEvents":       f.getLogEvents,
+		"DescribeLogGroups":  f.describeLogGroups,
+		"DescribeLogStreams": f.describeLogStreams,
+	} {
+		f.handleTarget(logsTargetPrefix+name, operation{name: name, service: serviceLogs, handle: handle})
+	}
+}
+
+// logGroupInput names a log group by name or identifier (name or ARN).
+type logGroupInput struct {
+	LogGroupName       string `json:"logGroupName"`
+	LogGroupIdentifier string `json:"logGroupIdentifier"`
+}
+
+// function returns the function whose log group the input names.
+func (in *logGroupInput) function() (string, error) {
+	group := in.LogGroupName
+	if group == "" {
+		group = in.LogGroupIdentifier
+		if i := strings.Index(group, ":log-group:"); i >= 0 {
+			group = strings.TrimSuffix(group[i+len(":log-group:"):], ":*")
+		}
+	}
+	if group == "" {
+		return "", logsValidation("Either logGroupName or logGroupIdentifier must be given.")
+	}
+	name, ok := strings.CutPrefix(group, "/aws/lambda/")
+	if !ok || !lamina.ValidFunctionName(name) {
+		return "", logGroupNotFound()
+	}
+	return name, nil
+}
+
+func logGroupNotFound() error {
+	return &lamina.Error{Status: http.StatusBadRequest, Code: "ResourceNotFoundException", Message: "The specified log group does not exist."}
+}
+
+func logsValidation(msg string) error {
+	return &lamina.Error{Status: http.StatusBadRequest, Code: "InvalidParameterException", Message: msg}
+}
+
+// checkLogGroup fails when the function has neither logs nor a definition.
+func (f *Frontend) checkLogGroup(ctx context.Context, function string) error {
+	if _, err := f.store.GetFunction(ctx, function); err == nil {
+		return nil
+	}
+	groups, err := f.logs.Functions(ctx)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(groups, function) {
+		return nil
+	}
+	return logGroupNotFound()
+}
+
+type filterLogEventsInput struct {
+	logGroupInput
+	LogStreamNames      []string `json:"logStreamNames"`
+	LogStreamNamePrefix string   `json:"logStreamNamePrefix"`
+	StartTime           int64    `json:"startTime"`
+	EndTime             int64    `json:"endTime"`
+	FilterPattern       string   `json:"filterPattern"`
+	NextToken           string   `json:"nextToken"`
+	Limit               int      `json:"limit"`
+}
+
+type filteredLogEvent struct {
+	LogStreamName string `json:"logStreamName"`
+	Timestamp     int64  `json:"timestamp"`
+	Message       string `json:"message"`
+	IngestionTime int64  `json:"ingestionTime"`
+	EventID       string `json:"eventId"`
+}
+
+type filterLogEventsOutput struct {
+	Events    []filteredLogEvent `json:"events"`
+	NextToken string             `json:"nextToken,omitempty"`
+}
+
+func (f *Frontend) filterLogEvents(rq *request) error {
+	var in filterLogEventsInput
+	if err := rq.decode(&in); err != nil {
+		return err
+	}
+	fn, err := in.function()
+	if err != nil {
+		return err
+	}
+	if err := f.checkLogGroup(rq.r.Context(), fn); err != nil {
+		return err
+	}
+	q := logs.Query{Function: fn, Start: in.StartTime, End: in.EndTime, Streams: in.LogStreamNames,
+		Prefix: in.LogStreamNamePrefix, Terms: patternTerms(in.FilterPattern), Limit: in.Limit}
+	if q.After, err = parseToken(in.NextToken); err != nil {
+		return err
+	}
+	page, err := f.logs.Read(rq.r.Context(), q)
+	if err != nil {
+		return err
+	}
+	out := filterLogEventsOutput{Events: make([]filteredLogEvent, len(page.Events))}
+	for i, e := range page.Events {
+		out.Events[i] = filteredLogEvent{LogStreamName: e.Stream, Timestamp: e.Timestamp, Message: e.Message,
+			IngestionTime: e.IngestionTime, EventID: e.ID}
+	}
+	if page.Next > 0 {
+		out.NextToken = strconv.FormatUint(page.Next, 10)
+	}
+	return rq.json(http.StatusOK, out)
+}
+
+// patternTerms reads a CloudWatch filter pattern of plain terms and quoted
+// phrases, all of which an event must contain. An empty pattern matches
+// everything.
+func patternTerms(pattern string) []string {
+	var terms []string
+	for pattern = strings.TrimSpace(pattern); pattern != ""; pattern = strings.TrimSpace(pattern) {
+		if pattern[0] == '"' {
+			end := strings.IndexByte(pattern[1:], '"')
+			if end < 0 {
+				terms = append(terms, pattern[1:])
+				break
+			}
+			terms = append(terms, pattern[1:end+1])
+			pattern = pattern[end+2:]
+			continue
+		}
+		end := strings.IndexFunc(pattern, unicode.IsSpace)
+		if end < 0 {
+			end = len(pattern)
+		}
+		terms = append(terms, pattern[:end])
+		pattern = pattern[end:]
+	}
+	return terms
+}
+
+func parseToken(token string) (uint64, error) {
+	if token == "" {
+		return 0, nil
+	}
+	token = strings.TrimPrefix(strings.TrimPrefix(token, "f/"), "b/")
+	n, err := strconv.ParseUint(token, 10, 64)
+	if err != nil {
+		return 0, logsValidation("The specified nextToken is invalid.")
+	}
+	return n, nil
+}
+
+type getLogEventsInput struct {
+	logGroupInput
+	LogStreamName string `json:"logStreamName"`
+	StartTime     int64  `json:"startTime"`
+	EndTime       int64  `json:"endTime"`
+	NextToken     string `json:"nextToken"`
+	Limit         int    `json:"limit"`
+}
+
+type outputLogEvent struct {
+	Timestamp     int64  `json:"timestamp"`
+	Message       string `json:"message"`
+	IngestionTime int64  `json:"ingestionTime"`
+}
+
+type getLogEventsOutput struct {
+	Events            []outputLogEvent `json:"events"`
+	NextForwardToken  string           `json:"nextForwardToken"`
+	NextBackwardToken string           `json:"nextBackwardToken"`
+}
+
+// getLogEvents reads one log stream oldest first. Its forward token
+// continues where the page stopped (or, at the end, where new events will
+// appear), as the CLI's `get-log-events` expects.
+func (f *Frontend) getLogEvents(rq *request) error {
+	var in getLogEventsInput
+	if err := rq.decode(&in); err != nil {
+		return err
+	}
+	fn, err := in.function()
+	if err != nil {
+		return err
+	}
+	if in.LogStreamName == "" {
+		return logsValidation("logStreamName must be given.")
+	}
+	if err := f.checkLogGroup(rq.r.Context(), fn); err != nil {
+		return err
+	}
+	q := logs.Query{Function: fn, Start: in.StartTime, End: in.EndTime, Streams: []string{in.LogStreamName}, Limit: in.Limit}
+	if q.After, err = parseToken(in.NextToken); err != nil {
+		return err
+	}
+	page, err := f.logs.Read(rq.r.Context(), q)
+	if err != nil {
+		return err
+	}
+	out := getLogEventsOutput{Events: make([]outputLogEvent, len(page.Events))}
+	for i, e := range page.Events {
+		out.Events[i] = outputLogEvent{Timestamp: e.Timestamp, Message: e.Message, IngestionTime: e.IngestionTime}
+	}
+	next := page.Next
+	if next == 0 {
+		next = page.End
+	}
+	out.NextForwardToken = "f/" + strconv.FormatUint(next, 10)
+	out.NextBackwardToken = "b/" + strconv.FormatUint(q.After, 10)
+	return rq.json(http.StatusOK, out)
+}
+
+type describeLogGroupsInput struct {
+	LogGroupNamePrefix string `json:"logGroupNamePrefix"`
+}
+
+type logGroup struct {
+	LogGroupName  string `json:"logGroupName"`
+	Arn           string `json:"arn"`
+	LogGroupArn   string `json:"logGroupArn"`
+	StoredBytes   int64  `json:"storedBytes"`
+	LogGroupClass string `json:"logGroupClass"`
+}
+
+func (f *Frontend) describeLogGroups(rq *request) error {
+	var in describeLogGroupsInput
+	if err := rq.decode(&in); err != nil {
+		return err
+	}
+	fns, err := f.logs.Functions(rq.r.Context())
+	if err != nil {
+		return err
+	}
+	out := struct {
+		LogGroups []logGroup `json:"logGroups"`
+	}{LogGroups: []logGroup{}}
+	for _, fn := range fns {
+		name := lamina.LogGroup(fn)
+		if !strings.HasPrefix(name, in.LogGroupNamePrefix) {
+			continue
+		}
+		arn := "arn:aws:logs:" + f.cfg.Region + ":" + f.cfg.AccountID + ":log-group:" + name
+		out.LogGroups = append(out.LogGroups, logGroup{LogGroupName: name, Arn: arn + ":*", LogGroupArn: arn, LogGroupClass: "STANDARD"})
+	}
+	return rq.json(http.StatusOK, out)
+}
+
+type describeLogStreamsInput struct {
+	logGroupInput
+	LogStreamNamePrefix string `json:"logStreamNamePrefix"`
+	OrderBy             string `json:"orderBy"`
+	Descending          bool   `json:"descending"`
+	Limit               int    `json:"limit"`
+}
+
+type logStreamOutput struct {
+	LogStreamName       string `json:"logStreamName"`
+	FirstEventTimestamp int64  `json:"firstEventTimestamp"`
+	LastEventTimestamp  int64  `json:"lastEventTimestamp"`
+	LastIngestionTime   int64  `json:"lastIngestionTime"`
+	CreationTime        int64  `json:"creationTime"`
+	Arn                 string `json:"arn"`
+}
+
+func (f *Frontend) describeLogStreams(rq *request) error {
+	var in describeLogStreamsInput
+	if err := rq.decode(&in); err != nil {
+		return err
+	}
+	fn, err := in.function()
+	if err != nil {
+		return err
+	}
+	if err := f.checkLogGroup(rq.r.Context(), fn); err != nil {
+		return err
+	}
+	streams, err := f.logs.Streams(rq.r.Context(), fn)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(streams, func(a, b logs.StreamInfo) int {
+		if in.OrderBy == "LastEventTime" {
+			return cmp.Compare(a.LastEvent, b.LastEvent)
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	if in.Descending {
+		slices.Reverse(streams)
+	}
+	out := struct {
+		LogStreams []logStreamOutput `json:"logStreams"`
+	}{LogStreams: []logStreamOutput{}}
+	arn := "arn:aws:logs:" + f.cfg.Region + ":" + f.cfg.AccountID + ":log-group:" + lamina.LogGroup(fn) + ":log-stream:"
+	for _, s := range streams {
+		if !strings.HasPrefix(s.Name, in.LogStreamNamePrefix) {
+			continue
+		}
+		if in.Limit > 0 && len(out.LogStreams) == in.Limit {
+			break
+		}
+		out.LogStreams = append(out.LogStreams, logStreamOutput{LogStreamName: s.Name, FirstEventTimestamp: s.FirstEvent,
+			LastEventTimestamp: s.LastEvent, LastIngestionTime: s.LastIngestion, CreationTime: s.FirstEvent, Arn: arn + s.Name})
+	}
+	return rq.json(http.StatusOK, out)
+}

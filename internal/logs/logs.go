@@ -1,0 +1,326 @@
+// Package logs stores functions' logs durably in a JetStream stream, one
+// subject per function (log group /aws/lambda/NAME), with bounded retention.
+// Writers append events without waiting: events are batched per function and
+// published a few times a second, so logging costs the invoke path almost
+// nothing. Readers query by time range, log stream and a text filter.
+package logs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// streamName is the JetStream stream of all logs; part of the on-disk format.
+const streamName = "lamina_logs"
+
+// subjectPrefix + function name is the subject of a function's logs.
+const subjectPrefix = "lamina.logs."
+
+// Event is one log event: a line of a function's output or a platform line
+// (START, END, REPORT).
+type Event struct {
+	Timestamp int64  `json:"t"` // milliseconds since the epoch
+	Stream    string `json:"s"` // log stream name, one per execution environment
+	Message   string `json:"m"`
+	// ID and IngestionTime are filled by Read: a unique event ID and when the
+	// event was stored (milliseconds since the epoch).
+	ID            string `json:"-"`
+	IngestionTime int64  `json:"-"`
+}
+
+// Options bound what the store keeps.
+type Options struct {
+	Retention time.Duration // events older than this are deleted; zero means 7 days
+	MaxBytes  int64         // the stream's size limit, oldest deleted first; zero means 1 GiB
+	Replicas  int
+	Logger    *slog.Logger
+}
+
+// Store is the durable log store. It is safe for concurrent use.
+type Store struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string][]Event // function → events not yet published
+	size    int                // bytes of messages pending
+	kick    chan struct{}
+}
+
+// flushInterval is how long appended events may wait before publishing;
+// flushSize is how many pending bytes trigger an early flush.
+const (
+	flushInterval = 200 * time.Millisecond
+	flushSize     = 256 << 10
+	// maxBatch bounds one published message, well below JetStream's default
+	// 1 MB message limit.
+	maxBatch = 512 << 10
+)
+
+// Open creates (or updates) the log stream and returns a store writing to it.
+// Call Run to publish appended events.
+func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, error) {
+	if opts.Retention == 0 {
+		opts.Retention = 7 * 24 * time.Hour
+	}
+	if opts.MaxBytes == 0 {
+		opts.MaxBytes = 1 << 30
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        streamName,
+		Description: "function logs, one subject per function",
+		Subjects:    []string{subjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      opts.Retention,
+		MaxBytes:    opts.MaxBytes,
+		Replicas:    max(opts.Replicas, 1),
+		Compression: jetstream.S2Compression,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("logs: stream: %w", err)
+	}
+	return &Store{js: js, stream: stream, log: opts.Logger, pending: map[string][]Event{}, kick: make(chan struct{}, 1)}, nil
+}
+
+// Append queues events of a function for publishing. It never blocks on
+// storage.
+func (s *Store) Append(function string, events ...Event) {
+	s.mu.Lock()
+	s.pending[function] = append(s.pending[function], events...)
+	for _, e := range events {
+		s.size += len(e.Message) + len(e.Stream) + 32
+	}
+	full := s.size >= flushSize
+	s.mu.Unlock()
+	if full {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Run publishes appended events until ctx ends, then publishes what is left.
+func (s *Store) Run(ctx context.Context) {
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			s.Flush(flushCtx)
+			cancel()
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+		s.Flush(ctx)
+	}
+}
+
+// Flush publishes every pending event and waits for JetStream to store them.
+func (s *Store) Flush(ctx context.Context) {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending, s.size = map[string][]Event{}, 0
+	s.mu.Unlock()
+	for function, events := range pending {
+		for len(events) > 0 {
+			batch, rest := splitBatch(events)
+			events = rest
+			data, _ := json.Marshal(batch) // events always encode
+			if _, err := s.js.Publish(ctx, subjectPrefix+function, data); err != nil {
+				s.log.Warn("function logs lost", "function", function, "events", len(batch), "err", err)
+			}
+		}
+	}
+}
+
+// splitBatch returns the longest prefix of events that fits a message, and
+// the rest. A single oversized event is cut to fit.
+func splitBatch(events []Event) (batch, rest []Event) {
+	size := 0
+	for i, e := range events {
+		n := len(e.Message) + len(e.Stream) + 32
+		if size+n > maxBatch {
+			if i == 0 {
+				e.Message = e.Message[:maxBatch-len(e.Stream)-64]
+				return []Event{e}, events[1:]
+			}
+			return events[:i], events[i:]
+		}
+		size += n
+	}
+	return events, nil
+}
+
+// Query selects events of one function.
+type Query struct {
+	Function string
+	Start    int64    // milliseconds since the epoch, inclusive; zero means the beginning
+	End      int64    // exclusive; zero means no end
+	Streams  []string // only these log streams; empty means all
+	Prefix   string   // only log streams starting with this
+	Terms    []string // only events whose message contains every one of these
+	Limit    int      // at most this many events; zero means 10,000
+	// After continues a previous query: the Next value it returned.
+	After uint64
+}
+
+// Page is the answer to a query.
+type Page struct {
+	Events []Event
+	// Next continues the query where this page stopped; zero when everything
+	// stored so far was read.
+	Next uint64
+	// End continues the query after everything read so far, for following
+	// new events.
+	End uint64
+}
+
+// Read returns the events matching q, oldest first.
+func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
+	if q.Limit <= 0 {
+		q.Limit = 10000
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjectPrefix + q.Function}}
+	switch {
+	case q.After > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, q.After
+	case q.Start > 0:
+		// Batches are published up to flushInterval after their events: start
+		// a little earlier and filter by the events' own times.
+		start := time.UnixMilli(q.Start).Add(-2 * time.Second)
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+	}
+	cons, err := s.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return Page{}, fmt.Errorf("logs: read: %w", err)
+	}
+	var page Page
+	for {
+		batch, err := cons.FetchNoWait(64)
+		if err != nil {
+			return Page{}, fmt.Errorf("logs: read: %w", err)
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			meta, err := msg.Metadata()
+			if err != nil {
+				return Page{}, fmt.Errorf("logs: read: %w", err)
+			}
+			page.End = meta.Sequence.Stream + 1
+			var events []Event
+			if err := json.Unmarshal(msg.Data(), &events); err != nil {
+				continue // not ours; skip rather than fail the whole read
+			}
+			for i, e := range events {
+				if q.matches(e) {
+					e.ID = strconv.FormatUint(meta.Sequence.Stream, 10) + "-" + strconv.Itoa(i)
+					e.IngestionTime = meta.Timestamp.UnixMilli()
+					page.Events = append(page.Events, e)
+				}
+			}
+			if len(page.Events) >= q.Limit && meta.NumPending > 0 {
+				page.Next = meta.Sequence.Stream + 1
+				return page, nil
+			}
+			if meta.NumPending == 0 {
+				return page, nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return Page{}, fmt.Errorf("logs: read: %w", err)
+		}
+		if got == 0 {
+			return page, nil
+		}
+	}
+}
+
+func (q *Query) matches(e Event) bool {
+	if e.Timestamp < q.Start || (q.End > 0 && e.Timestamp >= q.End) {
+		return false
+	}
+	if len(q.Streams) > 0 && !slices.Contains(q.Streams, e.Stream) {
+		return false
+	}
+	if !strings.HasPrefix(e.Stream, q.Prefix) {
+		return false
+	}
+	for _, t := range q.Terms {
+		if !strings.Contains(e.Message, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// Functions returns the names of the functions that have logs.
+func (s *Store) Functions(ctx context.Context) ([]string, error) {
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(subjectPrefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("logs: %w", err)
+	}
+	names := make([]string, 0, len(info.State.Subjects))
+	for subject := range info.State.Subjects {
+		names = append(names, strings.TrimPrefix(subject, subjectPrefix))
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// StreamInfo summarises one log stream.
+type StreamInfo struct {
+	Name          string
+	FirstEvent    int64 // milliseconds since the epoch
+	LastEvent     int64
+	LastIngestion int64
+}
+
+// Streams returns the log streams of a function, by scanning its events.
+func (s *Store) Streams(ctx context.Context, function string) ([]StreamInfo, error) {
+	byName := map[string]*StreamInfo{}
+	q := Query{Function: function}
+	for {
+		page, err := s.Read(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page.Events {
+			info := byName[e.Stream]
+			if info == nil {
+				info = &StreamInfo{Name: e.Stream, FirstEvent: e.Timestamp}
+				byName[e.Stream] = info
+			}
+			info.LastEvent = max(info.LastEvent, e.Timestamp)
+			info.LastIngestion = max(info.LastIngestion, e.IngestionTime)
+		}
+		if page.Next == 0 {
+			break
+		}
+		q.After = page.Next
+	}
+	streams := make([]StreamInfo, 0, len(byName))
+	for _, info := range byName {
+		streams = append(streams, *info)
+	}
+	return streams, nil
+}

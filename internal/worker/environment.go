@@ -1,0 +1,303 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/logs"
+	"github.com/lamina-project/lamina/internal/runtimes"
+	"github.com/lamina-project/lamina/internal/sandbox"
+)
+
+// environment is one execution environment: a sandbox running a function's
+// runtime, its Runtime API, and its output. It serves one invocation at a
+// time.
+type environment struct {
+	id        string
+	key       envKey
+	fn        *lamina.Function
+	memoryMB  int
+	logStream string
+	sb        sandbox.Sandbox
+	out       *output
+	api       *http.Server
+
+	ready      chan struct{} // closed at the runtime's first /next: init is done
+	readyOnce  sync.Once
+	initFailed chan answer      // the runtime posted /init/error
+	next       chan *invocation // hands an invocation to the runtime's /next
+	destroyed  chan struct{}    // closed by destroy
+	destroying sync.Once
+
+	mu      sync.Mutex
+	current *invocation // handed to the runtime, not yet answered
+
+	// Owned by the worker's lock.
+	lastUsed time.Time
+	idle     bool
+}
+
+// envKey identifies what an environment runs: environments are reused only
+// for the same function version with the same configuration and code.
+type envKey struct {
+	function string
+	version  string
+	revision string
+}
+
+func keyOf(fn *lamina.Function) envKey {
+	c := &fn.Configuration
+	return envKey{function: c.FunctionName, version: c.Version, revision: c.RevisionId}
+}
+
+// invocation is an invocation in an environment.
+type invocation struct {
+	req      *lamina.Invocation
+	deadline time.Time
+	answers  chan answer // buffered: the Runtime API never blocks on it
+}
+
+// answer is what the runtime said about an invocation (or its init).
+type answer struct {
+	payload   []byte
+	errorType string // empty on success
+}
+
+func (inv *invocation) answer(a answer) { inv.answers <- a }
+
+// newLogStream returns a log stream name as Lambda forms them:
+// "YYYY/MM/DD/[VERSION]<32 hex digits>".
+func newLogStream(version string, now time.Time) string {
+	var b [16]byte
+	rand.Read(b[:])
+	return now.UTC().Format("2006/01/02") + "/[" + version + "]" + hex.EncodeToString(b[:])
+}
+
+// start creates the sandbox and starts the runtime in it. It does not wait
+// for init.
+func (w *Worker) start(ctx context.Context, fn *lamina.Function) (*environment, error) {
+	c := &fn.Configuration
+	taskDir, err := w.code.path(ctx, fn.CodeDigest)
+	if err != nil {
+		return nil, err
+	}
+	env := &environment{
+		id:         "env-" + rand.Text()[:12],
+		key:        keyOf(fn),
+		fn:         fn,
+		memoryMB:   c.MemorySize,
+		logStream:  newLogStream(c.Version, time.Now()),
+		ready:      make(chan struct{}),
+		initFailed: make(chan answer, 1),
+		next:       make(chan *invocation),
+		destroyed:  make(chan struct{}),
+	}
+	ephemeral := lamina.DefaultEphemeralStorage
+	if c.EphemeralStorage != nil {
+		ephemeral = c.EphemeralStorage.Size
+	}
+	env.sb, err = w.cfg.Sandbox.Create(ctx, sandbox.Spec{
+		ID:          env.id,
+		TaskDir:     taskDir,
+		RuntimeDir:  w.cfg.Runtimes.Dir(fn.Family()),
+		MemoryMB:    c.MemorySize,
+		EphemeralMB: ephemeral,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create sandbox: %w", err)
+	}
+	paths := env.sb.Paths()
+	launch, err := w.cfg.Runtimes.Launch(fn, paths, taskDir, nil)
+	if err != nil {
+		env.sb.Destroy()
+		return nil, err
+	}
+	if env.out, err = newOutput(); err != nil {
+		env.sb.Destroy()
+		return nil, err
+	}
+	ln, apiAddr := env.sb.RuntimeAPI()
+	env.api = &http.Server{Handler: env.runtimeAPIHandler()}
+	go env.api.Serve(ln)
+
+	err = env.sb.Start(sandbox.Process{
+		Argv:   launch.Argv,
+		Env:    append(w.environment(env, paths, apiAddr), launch.Env...),
+		Dir:    paths.TaskRoot,
+		Output: env.out.writer(),
+	})
+	if err != nil {
+		env.destroy()
+		var execErr *exec.Error
+		if errors.As(err, &execErr) || errors.Is(err, exec.ErrNotFound) {
+			return nil, &runtimes.EntrypointError{Message: err.Error()}
+		}
+		return nil, fmt.Errorf("start runtime: %w", err)
+	}
+	return env, nil
+}
+
+// environment returns the variables a runtime sees, as Lambda sets them.
+func (w *Worker) environment(env *environment, paths sandbox.Paths, apiAddr string) []string {
+	c := &env.fn.Configuration
+	vars := []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin:" + paths.Opt + "/bin",
+		"LD_LIBRARY_PATH=/lib64:/usr/lib64:" + paths.RuntimeDir + ":" + paths.TaskRoot + ":" + paths.TaskRoot + "/lib:" + paths.Opt + "/lib",
+		"LANG=en_US.UTF-8",
+		"TZ=:UTC",
+		"_HANDLER=" + c.Handler,
+		"LAMBDA_TASK_ROOT=" + paths.TaskRoot,
+		"LAMBDA_RUNTIME_DIR=" + paths.RuntimeDir,
+		"AWS_REGION=" + w.cfg.Region,
+		"AWS_DEFAULT_REGION=" + w.cfg.Region,
+		"AWS_LAMBDA_FUNCTION_NAME=" + c.FunctionName,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(c.MemorySize),
+		"AWS_LAMBDA_FUNCTION_VERSION=" + c.Version,
+		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_LAMBDA_LOG_GROUP_NAME=" + lamina.LogGroup(c.FunctionName),
+		"AWS_LAMBDA_LOG_STREAM_NAME=" + env.logStream,
+		"AWS_LAMBDA_RUNTIME_API=" + apiAddr,
+		"AWS_XRAY_CONTEXT_MISSING=LOG_ERROR",
+		"AWS_XRAY_DAEMON_ADDRESS=169.254.79.129:2000",
+	}
+	if c.Environment != nil {
+		for k, v := range c.Environment.Variables {
+			vars = append(vars, k+"="+v)
+		}
+	}
+	return vars
+}
+
+// initOutcome is how an environment's init ended.
+type initOutcome struct {
+	duration time.Duration
+	failure  *answer // nil when init succeeded
+}
+
+// waitInit waits until the runtime asks for its first event (init done),
+// reports an init error, exits, or runs out of time.
+func (env *environment) waitInit(started time.Time, limit time.Duration) initOutcome {
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case <-env.ready:
+		return initOutcome{duration: time.Since(started)}
+	case a := <-env.initFailed:
+		return initOutcome{duration: time.Since(started), failure: &a}
+	case <-env.sb.Exited():
+		// An init error is posted just before the runtime exits: prefer it.
+		select {
+		case a := <-env.initFailed:
+			return initOutcome{duration: time.Since(started), failure: &a}
+		default:
+		}
+		a := env.exitAnswer("")
+		return initOutcome{duration: time.Since(started), failure: &a}
+	case <-timer.C:
+		a := answer{errorType: lamina.ErrorTypeTimeout,
+			payload: errorPayload(lamina.ErrorTypeTimeout, fmt.Sprintf("Init timed out after %.2f seconds", limit.Seconds()))}
+		return initOutcome{duration: limit, failure: &a}
+	}
+}
+
+// exitAnswer describes the runtime's exit as Lambda reports it.
+func (env *environment) exitAnswer(requestID string) answer {
+	reason := "exit status 0"
+	if err := env.sb.ExitError(); err != nil {
+		reason = err.Error()
+	}
+	msg := "Runtime exited with error: " + reason
+	if env.sb.ExitError() == nil {
+		msg = "Runtime exited without providing a reason"
+	}
+	if requestID != "" {
+		msg = "RequestId: " + requestID + " Error: " + msg
+	}
+	return answer{errorType: lamina.ErrorTypeExit, payload: errorPayload(lamina.ErrorTypeExit, msg)}
+}
+
+// outcome is how an invocation in an environment ended.
+type outcome struct {
+	answer   answer
+	duration time.Duration
+	timedOut bool
+	crashed  bool
+	memory   int64 // peak bytes during the invocation
+}
+
+// invoke runs one invocation in env and waits for its end: the runtime's
+// answer, its exit, or the function's timeout.
+func (env *environment) invoke(req *lamina.Invocation) outcome {
+	timeout := time.Duration(env.fn.Configuration.Timeout) * time.Second
+	started := time.Now()
+	inv := &invocation{req: req, deadline: started.Add(timeout), answers: make(chan answer, 1)}
+	env.sb.ResetMemoryPeak()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+
+	var out outcome
+	select {
+	case env.next <- inv:
+		select {
+		case out.answer = <-inv.answers:
+		case <-env.sb.Exited():
+			select {
+			case out.answer = <-inv.answers: // answered just before exiting
+			default:
+				out.answer, out.crashed = env.exitAnswer(req.RequestID), true
+			}
+		case <-timer.C:
+			out.timedOut = true
+		}
+	case <-env.sb.Exited():
+		out.answer, out.crashed = env.exitAnswer(req.RequestID), true
+	case <-timer.C:
+		out.timedOut = true
+	}
+	out.duration = time.Since(started)
+	if out.timedOut {
+		out.duration = timeout
+		out.answer = answer{errorType: lamina.ErrorTypeTimeout, payload: errorPayload(lamina.ErrorTypeTimeout,
+			fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", req.RequestID, timeout.Seconds()))}
+	}
+	out.memory = env.sb.MemoryPeak()
+	return out
+}
+
+// collect waits for the runtime's output so far and returns it as log
+// events of env's stream.
+func (env *environment) collect() ([]logs.Event, int) {
+	env.out.sync()
+	events, dropped := env.out.take()
+	for i := range events {
+		events[i].Stream = env.logStream
+	}
+	return events, dropped
+}
+
+// destroy stops the environment for good: the sandbox with every process in
+// it, the Runtime API, the output pipe.
+func (env *environment) destroy() {
+	env.destroying.Do(func() {
+		close(env.destroyed)
+		if env.api != nil {
+			env.api.Close()
+		}
+		env.sb.Destroy()
+		if env.out != nil {
+			env.out.close()
+		}
+	})
+}
+
+func decodeBase64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }

@@ -1,0 +1,185 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/logs"
+)
+
+// logTailSize is how much of an invocation's log X-Amz-Log-Result carries.
+const logTailSize = 4096
+
+// runtimeVersion names the runtime in INIT_START lines as Lambda does,
+// e.g. "python:3.12.lamina1", "nodejs:20.lamina1", "provided:al2023.lamina1".
+func runtimeVersion(runtime string) string {
+	name := strings.TrimSuffix(runtime, ".x")
+	for _, family := range []string{lamina.FamilyPython, lamina.FamilyNode, lamina.FamilyProvided} {
+		if rest, ok := strings.CutPrefix(name, family); ok {
+			name = family + ":" + strings.TrimPrefix(rest, ".")
+			break
+		}
+	}
+	return name + ".lamina1"
+}
+
+// record builds an invocation's log and result as it goes: init (on a cold
+// start), the invoke phase, and the platform lines around them, in Lambda's
+// format.
+type record struct {
+	w      *Worker
+	req    *lamina.Invocation
+	stream string
+	events []logs.Event
+
+	initDuration time.Duration
+	res          lamina.InvocationResult
+	err          error // Lamina's own failure or a throttle
+}
+
+func (r *record) line(ts time.Time, msg string) {
+	r.events = append(r.events, logs.Event{Timestamp: ts.UnixMilli(), Stream: r.stream, Message: msg})
+}
+
+func (r *record) fail(errorType string, payload []byte) {
+	r.res.FunctionError = lamina.FunctionErrorUnhandled
+	r.res.ErrorType = errorType
+	r.res.Payload = payload
+}
+
+// startFailed records an environment that could not be created. A runtime
+// that cannot start is the function's failure (Runtime.InvalidEntrypoint);
+// anything else is Lamina's.
+func (r *record) startFailed(err error) {
+	var le *lamina.Error
+	if errors.As(err, &le) || errorTypeOf(err) != lamina.ErrorTypeInvalidEntrypoint {
+		r.err = err
+		return
+	}
+	r.fail(lamina.ErrorTypeInvalidEntrypoint, errorPayload(lamina.ErrorTypeInvalidEntrypoint, err.Error()))
+	r.stream = newLogStream(r.req.Function.Configuration.Version, time.Now())
+	now := time.Now()
+	r.line(now, "START RequestId: "+r.req.RequestID+" Version: "+r.req.Function.Configuration.Version)
+	r.line(now, fmt.Sprintf("RequestId: %s Error: %s\n%s", r.req.RequestID, err, lamina.ErrorTypeInvalidEntrypoint))
+	r.finish(now, 0, 0, lamina.ErrorTypeInvalidEntrypoint, false)
+}
+
+// initialized records a cold start's init phase.
+func (r *record) initialized(env *environment, init initOutcome) {
+	r.stream = env.logStream
+	c := &r.req.Function.Configuration
+	started := time.Now().Add(-init.duration)
+	r.line(started, fmt.Sprintf("INIT_START Runtime Version: %s\tRuntime Version ARN: arn:aws:lambda:%s::runtime:%s",
+		runtimeVersion(c.Runtime), r.w.cfg.Region, strings.Repeat("0", 64)))
+	output, dropped := env.collect()
+	r.events = append(r.events, output...)
+	r.noteDropped(dropped)
+	r.initDuration += init.duration
+	if init.failure == nil {
+		return
+	}
+	now := time.Now()
+	status := "error"
+	if init.failure.errorType == lamina.ErrorTypeTimeout {
+		status = "timeout"
+	}
+	r.line(now, fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s\tError Type: %s",
+		ms(init.duration), status, init.failure.errorType))
+	r.line(now, "START RequestId: "+r.req.RequestID+" Version: "+c.Version)
+	r.fail(init.failure.errorType, init.failure.payload)
+	r.finish(now, 0, 0, init.failure.errorType, false)
+}
+
+// invoked records an invoke phase.
+func (r *record) invoked(env *environment, out outcome) {
+	r.stream = env.logStream
+	c := &r.req.Function.Configuration
+	end := time.Now()
+	// START goes first: output events carry the time they were written.
+	r.line(end.Add(-out.duration), "START RequestId: "+r.req.RequestID+" Version: "+c.Version)
+	output, dropped := env.collect()
+	r.events = append(r.events, output...)
+	r.noteDropped(dropped)
+	r.res.Payload = out.answer.payload
+	if out.answer.errorType != "" {
+		r.fail(out.answer.errorType, out.answer.payload)
+	}
+	if out.crashed {
+		r.line(end, fmt.Sprintf("RequestId: %s Error: %s\n%s", r.req.RequestID, exitReason(env), lamina.ErrorTypeExit))
+	}
+	r.finish(end, out.duration, out.memory, out.answer.errorType, out.timedOut)
+}
+
+func exitReason(env *environment) string {
+	if err := env.sb.ExitError(); err != nil {
+		return "Runtime exited with error: " + err.Error()
+	}
+	return "Runtime exited without providing a reason"
+}
+
+func (r *record) noteDropped(n int) {
+	if n > 0 {
+		r.line(time.Now(), fmt.Sprintf("[lamina] %d log lines dropped: an invocation logs at most %d bytes", n, maxInvocationBytes))
+	}
+}
+
+// finish writes END and REPORT (and the timeout line), and fills the
+// result's durations.
+func (r *record) finish(end time.Time, d time.Duration, memory int64, errorType string, timedOut bool) {
+	c := &r.req.Function.Configuration
+	r.res.Duration, r.res.InitDuration = d, r.initDuration
+	r.res.ExecutedVersion = c.Version
+	r.line(end, "END RequestId: "+r.req.RequestID)
+	var b strings.Builder
+	fmt.Fprintf(&b, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
+		r.req.RequestID, ms(d), billed(d+r.initDuration), c.MemorySize, int64(math.Ceil(float64(memory)/(1<<20))))
+	if r.initDuration > 0 {
+		fmt.Fprintf(&b, "Init Duration: %.2f ms\t", ms(r.initDuration))
+	}
+	switch {
+	case timedOut:
+		b.WriteString("Status: timeout\t")
+	case strings.HasPrefix(errorType, "Runtime.") || strings.HasPrefix(errorType, "Sandbox."):
+		fmt.Fprintf(&b, "Status: error\tError Type: %s\t", errorType)
+	}
+	r.line(end, b.String())
+	if timedOut {
+		r.line(end, fmt.Sprintf("%s %s Task timed out after %.2f seconds",
+			end.UTC().Format("2006-01-02T15:04:05.000Z"), r.req.RequestID, float64(c.Timeout)))
+	}
+}
+
+// result publishes the log and returns the result (or Lamina's error).
+func (r *record) result() (*lamina.InvocationResult, error) {
+	fn := r.req.Function.Configuration.FunctionName
+	if r.err != nil {
+		return nil, r.err
+	}
+	r.w.cfg.Logs.Append(fn, r.events...)
+	r.w.cfg.Metrics.invoked(fn, &r.res)
+	if r.req.Tail {
+		r.res.LogTail = tail(r.events, logTailSize)
+	}
+	return &r.res, nil
+}
+
+// tail returns the last size bytes of the events as log text.
+func tail(events []logs.Event, size int) []byte {
+	var b []byte
+	for i := len(events) - 1; i >= 0 && len(b) < size; i-- {
+		b = append([]byte(events[i].Message+"\n"), b...)
+	}
+	if len(b) > size {
+		b = b[len(b)-size:]
+	}
+	return b
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// billed rounds a duration up to whole milliseconds, as Lambda bills.
+func billed(d time.Duration) int64 { return int64(math.Ceil(ms(d))) }

@@ -1,0 +1,366 @@
+// Package worker runs execution environments on one node: it creates them
+// in sandboxes (cold starts), feeds them invocations through the Runtime API
+// each one polls, keeps idle ones warm for reuse, scales out to one
+// environment per concurrent invocation, and stops them when they fail, idle
+// too long, or their memory is needed. It writes every invocation's log
+// (START, the function's output, END, REPORT) and meters it.
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/logs"
+	"github.com/lamina-project/lamina/internal/runtimes"
+	"github.com/lamina-project/lamina/internal/sandbox"
+	"github.com/lamina-project/lamina/internal/store"
+)
+
+// Config is what a worker needs.
+type Config struct {
+	Region   string
+	CacheDir string // code is unpacked under CacheDir/code
+	Sandbox  sandbox.Provider
+	Runtimes *runtimes.Set
+	Store    *store.Store
+	Logs     *logs.Store
+	Metrics  *Metrics
+	// IdleTimeout is how long an idle environment is kept; zero means 10
+	// minutes.
+	IdleTimeout time.Duration
+	// MemoryBudgetMB bounds the sum of MemorySize of live environments.
+	MemoryBudgetMB int
+	// InitTimeout bounds a cold start's init; zero means 10 seconds.
+	InitTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Worker manages the execution environments of one node. It is safe for
+// concurrent use.
+type Worker struct {
+	cfg  Config
+	code *codeCache
+	log  *slog.Logger
+
+	mu         sync.Mutex
+	idle       map[envKey][]*environment // idle environments, most recently used last
+	live       map[*environment]struct{}
+	memoryUsed int // MB reserved by live and starting environments
+	closed     bool
+}
+
+// New returns a worker. Call Run to expire idle environments and Close to
+// stop every environment.
+func New(cfg Config) *Worker {
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.InitTimeout == 0 {
+		cfg.InitTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Worker{
+		cfg:  cfg,
+		code: newCodeCache(cfg.CacheDir, cfg.Store),
+		log:  cfg.Logger,
+		idle: map[envKey][]*environment{},
+		live: map[*environment]struct{}{},
+	}
+}
+
+// Invoke runs an invocation in a warm environment of its function version,
+// or a new one, and returns how it ended. A function failure is a result
+// with FunctionError set, not an error; errors are throttles
+// (*lamina.Error 429) and Lamina's own failures.
+func (w *Worker) Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.InvocationResult, error) {
+	ctx = context.WithoutCancel(ctx) // an invocation runs to its end even if the caller leaves
+	fn := req.Function
+	rec := &record{w: w, req: req}
+	env := w.takeIdle(keyOf(fn))
+	if env == nil {
+		if err := w.reserve(fn.Configuration.MemorySize); err != nil {
+			w.cfg.Metrics.throttled(fn.Configuration.FunctionName)
+			return nil, err
+		}
+		var ok bool
+		env, ok = w.coldStart(ctx, rec)
+		if !ok {
+			return rec.result()
+		}
+	}
+	out := env.invoke(req)
+	rec.invoked(env, out)
+	if out.timedOut || out.crashed {
+		w.retire(env)
+	} else {
+		w.release(env)
+	}
+	return rec.result()
+}
+
+// coldStart creates and initialises an environment for rec's invocation.
+// When init fails, the failure is recorded as the invocation's result and ok
+// is false. An init that runs out of its own time limit is tried once more,
+// bounded by the function's timeout, as Lambda does.
+func (w *Worker) coldStart(ctx context.Context, rec *record) (env *environment, ok bool) {
+	fn := rec.req.Function
+	limit := w.cfg.InitTimeout
+	for attempt := 1; ; attempt++ {
+		started := time.Now()
+		env, err := w.start(ctx, fn)
+		if err != nil {
+			w.unreserve(fn.Configuration.MemorySize)
+			rec.startFailed(err)
+			return nil, false
+		}
+		w.track(env)
+		init := env.waitInit(started, limit)
+		rec.initialized(env, init)
+		if init.failure == nil {
+			w.cfg.Metrics.coldStart(fn.Configuration.FunctionName)
+			return env, true
+		}
+		w.retire(env)
+		if init.failure.errorType != lamina.ErrorTypeTimeout || attempt == 2 {
+			return nil, false
+		}
+		limit = time.Duration(fn.Configuration.Timeout) * time.Second
+		if !w.reserveOrFail(fn.Configuration.MemorySize, rec) {
+			return nil, false
+		}
+	}
+}
+
+// reserveOrFail reserves memory for a retried init, recording a throttle as
+// the result when there is none.
+func (w *Worker) reserveOrFail(mb int, rec *record) bool {
+	if err := w.reserve(mb); err != nil {
+		rec.startFailed(err)
+		return false
+	}
+	return true
+}
+
+// takeIdle returns the most recently used idle environment for key, or nil.
+// Idle environments of an older configuration of the same function version
+// are stopped on the way: they will never be used again.
+func (w *Worker) takeIdle(key envKey) *environment {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list := w.idle[key]
+	if n := len(list); n > 0 {
+		env := list[n-1]
+		w.idle[key] = list[:n-1]
+		env.idle = false
+		return env
+	}
+	for k, stale := range w.idle {
+		if k.function == key.function && k.version == key.version && k.revision != key.revision {
+			delete(w.idle, k)
+			for _, env := range stale {
+				w.forget(env)
+				go env.destroy()
+			}
+		}
+	}
+	return nil
+}
+
+// reserve accounts mb of memory for a new environment, evicting idle
+// environments least recently used first when the budget is full.
+func (w *Worker) reserve(mb int) error {
+	var evicted []*environment
+	defer func() {
+		for _, env := range evicted {
+			go env.destroy()
+		}
+	}()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return lamina.ErrService("the worker is shutting down")
+	}
+	for w.memoryUsed+mb > w.cfg.MemoryBudgetMB {
+		lru := w.leastRecentlyUsedIdle()
+		if lru == nil {
+			return lamina.ErrTooManyRequests("ConcurrentInvocationLimitExceeded")
+		}
+		w.removeIdle(lru)
+		w.forget(lru)
+		evicted = append(evicted, lru)
+	}
+	w.memoryUsed += mb
+	return nil
+}
+
+func (w *Worker) unreserve(mb int) {
+	w.mu.Lock()
+	w.memoryUsed -= mb
+	w.mu.Unlock()
+}
+
+// track records a started environment as live.
+func (w *Worker) track(env *environment) {
+	w.mu.Lock()
+	w.live[env] = struct{}{}
+	w.mu.Unlock()
+}
+
+// forget removes env from the live set and returns its memory. The caller
+// holds w.mu and destroys env.
+func (w *Worker) forget(env *environment) {
+	if _, ok := w.live[env]; ok {
+		delete(w.live, env)
+		w.memoryUsed -= env.memoryMB
+	}
+}
+
+func (w *Worker) leastRecentlyUsedIdle() *environment {
+	var lru *environment
+	for _, list := range w.idle {
+		if len(list) > 0 && (lru == nil || list[0].lastUsed.Before(lru.lastUsed)) {
+			lru = list[0]
+		}
+	}
+	return lru
+}
+
+func (w *Worker) removeIdle(env *environment) {
+	list := w.idle[env.key]
+	for i, e := range list {
+		if e == env {
+			w.idle[env.key] = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(w.idle[env.key]) == 0 {
+		delete(w.idle, env.key)
+	}
+	env.idle = false
+}
+
+// release returns a healthy environment to the idle pool.
+func (w *Worker) release(env *environment) {
+	w.mu.Lock()
+	if w.closed {
+		w.forget(env)
+		w.mu.Unlock()
+		env.destroy()
+		return
+	}
+	env.lastUsed = time.Now()
+	env.idle = true
+	w.idle[env.key] = append(w.idle[env.key], env)
+	w.mu.Unlock()
+}
+
+// retire stops an environment that must not be reused.
+func (w *Worker) retire(env *environment) {
+	w.mu.Lock()
+	w.forget(env)
+	w.mu.Unlock()
+	env.destroy()
+}
+
+// Run stops environments idle for longer than the idle timeout, until ctx
+// ends.
+func (w *Worker) Run(ctx context.Context) {
+	every := min(max(w.cfg.IdleTimeout/10, 100*time.Millisecond), 30*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.expireIdle(time.Now().Add(-w.cfg.IdleTimeout))
+	}
+}
+
+// expireIdle stops idle environments last used before cutoff.
+func (w *Worker) expireIdle(cutoff time.Time) {
+	var expired []*environment
+	w.mu.Lock()
+	for key, list := range w.idle {
+		keep := list[:0]
+		for _, env := range list {
+			if env.lastUsed.Before(cutoff) {
+				w.forget(env)
+				env.idle = false
+				expired = append(expired, env)
+			} else {
+				keep = append(keep, env)
+			}
+		}
+		if len(keep) == 0 {
+			delete(w.idle, key)
+		} else {
+			w.idle[key] = keep
+		}
+	}
+	w.mu.Unlock()
+	for _, env := range expired {
+		env.destroy()
+	}
+	if len(expired) > 0 {
+		w.log.Debug("idle environments stopped", "count", len(expired))
+	}
+}
+
+// Stats is a snapshot of a worker's environments.
+type Stats struct {
+	Live         int // environments started and not stopped
+	Idle         int // of which idle
+	MemoryUsedMB int
+}
+
+// Stats returns a snapshot of the worker's environments.
+func (w *Worker) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := Stats{Live: len(w.live), MemoryUsedMB: w.memoryUsed}
+	for _, list := range w.idle {
+		s.Idle += len(list)
+	}
+	return s
+}
+
+// Close stops every environment. Invocations in flight end as crashes.
+func (w *Worker) Close() {
+	w.mu.Lock()
+	w.closed = true
+	envs := make([]*environment, 0, len(w.live))
+	for env := range w.live {
+		envs = append(envs, env)
+	}
+	w.idle = map[envKey][]*environment{}
+	w.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, env := range envs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			env.destroy()
+		}()
+	}
+	wg.Wait()
+}
+
+// errorTypeOf classifies an error that kept an environment from starting.
+func errorTypeOf(err error) string {
+	var ep *runtimes.EntrypointError
+	if errors.As(err, &ep) {
+		return lamina.ErrorTypeInvalidEntrypoint
+	}
+	return lamina.ErrorTypeSandboxFailure
+}
