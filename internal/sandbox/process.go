@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -8,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 )
@@ -52,10 +52,12 @@ type processSandbox struct {
 	ln     net.Listener
 	exited chan struct{}
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exitErr error
-	destroy sync.Once
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	status    *os.File // /proc/PID/status, for VmHWM
+	clearRefs *os.File // /proc/PID/clear_refs, to reset VmHWM
+	exitErr   error
+	destroy   sync.Once
 }
 
 func (s *processSandbox) Paths() Paths { return s.paths }
@@ -77,6 +79,9 @@ func (s *processSandbox) Start(p Process) error {
 		return err
 	}
 	s.cmd = cmd
+	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
+	s.status, _ = os.Open(proc + "/status")
+	s.clearRefs, _ = os.OpenFile(proc+"/clear_refs", os.O_WRONLY, 0)
 	go func() {
 		err := cmd.Wait()
 		s.mu.Lock()
@@ -95,29 +100,33 @@ func (s *processSandbox) ExitError() error {
 	return s.exitErr
 }
 
-// MemoryPeak reads the runtime process's peak resident set (VmHWM).
+// MemoryPeak reads the runtime process's peak resident set (VmHWM) from
+// /proc/PID/status, kept open since Start.
 func (s *processSandbox) MemoryPeak() int64 {
-	pid := s.pid()
-	if pid == 0 {
+	s.mu.Lock()
+	f := s.status
+	s.mu.Unlock()
+	if f == nil {
 		return 0
 	}
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
+	buf := make([]byte, 4096)
+	n, _ := f.ReadAt(buf, 0)
+	_, rest, ok := bytes.Cut(buf[:n], []byte("VmHWM:"))
+	if !ok {
 		return 0
 	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
+	rest, _, _ = bytes.Cut(rest, []byte("kB"))
+	kb, _ := strconv.ParseInt(string(bytes.TrimSpace(rest)), 10, 64)
+	return kb * 1024
 }
 
 // ResetMemoryPeak resets VmHWM to the current resident set (clear_refs 5).
 func (s *processSandbox) ResetMemoryPeak() {
-	if pid := s.pid(); pid != 0 {
-		_ = os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0)
+	s.mu.Lock()
+	f := s.clearRefs
+	s.mu.Unlock()
+	if f != nil {
+		_, _ = f.WriteAt([]byte("5"), 0)
 	}
 }
 
@@ -140,6 +149,13 @@ func (s *processSandbox) Destroy() error {
 			<-s.exited
 		}
 		os.RemoveAll(s.paths.Tmp)
+		s.mu.Lock()
+		for _, f := range []*os.File{s.status, s.clearRefs} {
+			if f != nil {
+				f.Close()
+			}
+		}
+		s.mu.Unlock()
 	})
 	return nil
 }

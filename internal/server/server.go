@@ -93,6 +93,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	codeURLKey, err := st.Secret(ctx, "code-url", 32)
 	if err != nil {
 		return err

@@ -19,22 +19,33 @@ func (s *Store) CreateFunction(ctx context.Context, f *lamina.Function) error {
 	if err != nil {
 		return fmt.Errorf("store: encode function: %w", err)
 	}
-	_, err = s.functions.Create(ctx, f.Configuration.FunctionName, data)
+	rev, err := s.functions.Create(ctx, f.Configuration.FunctionName, data)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return ErrExists
 	}
 	if err != nil {
 		return fmt.Errorf("store: create function %s: %w", f.Configuration.FunctionName, err)
 	}
+	s.cache.put(f.Configuration.FunctionName, f, rev)
 	return nil
 }
 
-// GetFunction returns the function called name, or ErrNotFound.
+// GetFunction returns the function called name, or ErrNotFound. It is served
+// from memory; the caller must not modify the result.
 func (s *Store) GetFunction(ctx context.Context, name string) (*lamina.Function, error) {
+	if fn, known := s.cache.get(name); known {
+		if fn == nil {
+			return nil, ErrNotFound
+		}
+		return fn, nil
+	}
+	// Not seen yet: another node may have just created it.
 	var f lamina.Function
-	if _, err := getJSON(ctx, s.functions, name, &f); err != nil {
+	rev, err := getJSON(ctx, s.functions, name, &f)
+	if err != nil {
 		return nil, err
 	}
+	s.cache.put(name, &f, rev)
 	return &f, nil
 }
 
@@ -56,8 +67,9 @@ func (s *Store) UpdateFunction(ctx context.Context, name string, change func(*la
 		if err != nil {
 			return nil, fmt.Errorf("store: encode function: %w", err)
 		}
-		_, err = s.functions.Update(ctx, name, data, rev)
+		newRev, err := s.functions.Update(ctx, name, data, rev)
 		if err == nil {
+			s.cache.put(name, &f, newRev)
 			return &f, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
@@ -87,18 +99,14 @@ func (s *Store) DeleteFunction(ctx context.Context, name string) (*lamina.Functi
 	if err != nil {
 		return nil, fmt.Errorf("store: delete function %s: %w", name, err)
 	}
+	s.cache.put(name, nil, rev+1)
 	return &f, nil
 }
 
-// ListFunctions returns every function, sorted by name.
+// ListFunctions returns every function, sorted by name. The caller must not
+// modify the results.
 func (s *Store) ListFunctions(ctx context.Context) ([]*lamina.Function, error) {
-	names, err := s.functions.Keys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: list functions: %w", err)
-	}
+	names := s.cache.names()
 	slices.Sort(names)
 	fns := make([]*lamina.Function, 0, len(names))
 	for _, name := range names {

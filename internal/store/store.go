@@ -43,17 +43,20 @@ type Store struct {
 	functions jetstream.KeyValue
 	code      jetstream.ObjectStore
 	system    jetstream.KeyValue
+	cache     functionCache
+	stopWatch context.CancelFunc
 }
 
 // Open connects to JetStream through nc and creates the buckets Lamina needs
-// if they do not exist yet.
+// if they do not exist yet. The store keeps functions in memory, current
+// with the bucket, until Close.
 func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("store: jetstream: %w", err)
 	}
 	replicas := max(opts.Replicas, 1)
-	s := &Store{js: js}
+	s := &Store{js: js, cache: functionCache{entries: map[string]cachedFunction{}}}
 	if s.functions, err = openKV(ctx, js, functionsBucket, replicas); err != nil {
 		return nil, err
 	}
@@ -70,7 +73,18 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: object store %s: %w", codeBucket, err)
 	}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	if err := s.watchFunctions(ctx, watchCtx); err != nil {
+		stopWatch()
+		return nil, err
+	}
+	s.stopWatch = stopWatch
 	return s, nil
+}
+
+// Close stops keeping the in-memory view current.
+func (s *Store) Close() {
+	s.stopWatch()
 }
 
 func openKV(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (jetstream.KeyValue, error) {

@@ -232,7 +232,11 @@ type outcome struct {
 	duration time.Duration
 	timedOut bool
 	crashed  bool
-	memory   int64 // peak bytes during the invocation
+	// stale: the runtime had already exited before it took the invocation
+	// (e.g. a Go runtime exits after reporting a panic), so the invocation
+	// never started and can run in another environment.
+	stale  bool
+	memory int64 // peak bytes during the invocation
 }
 
 // invoke runs one invocation in env and waits for its end: the runtime's
@@ -260,7 +264,8 @@ func (env *environment) invoke(req *lamina.Invocation) outcome {
 			out.timedOut = true
 		}
 	case <-env.sb.Exited():
-		out.answer, out.crashed = env.exitAnswer(req.RequestID), true
+		out.stale = true
+		return out
 	case <-timer.C:
 		out.timedOut = true
 	}

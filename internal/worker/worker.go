@@ -85,19 +85,33 @@ func (w *Worker) Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.In
 	ctx = context.WithoutCancel(ctx) // an invocation runs to its end even if the caller leaves
 	fn := req.Function
 	rec := &record{w: w, req: req}
-	env := w.takeIdle(keyOf(fn))
-	if env == nil {
-		if err := w.reserve(fn.Configuration.MemorySize); err != nil {
-			w.cfg.Metrics.throttled(fn.Configuration.FunctionName)
-			return nil, err
+	var out outcome
+	var env *environment
+	for {
+		env = w.takeIdle(keyOf(fn))
+		cold := env == nil
+		if cold {
+			if err := w.reserve(fn.Configuration.MemorySize); err != nil {
+				w.cfg.Metrics.throttled(fn.Configuration.FunctionName)
+				return nil, err
+			}
+			var ok bool
+			env, ok = w.coldStart(ctx, rec)
+			if !ok {
+				return rec.result()
+			}
 		}
-		var ok bool
-		env, ok = w.coldStart(ctx, rec)
-		if !ok {
-			return rec.result()
+		out = env.invoke(req)
+		if !out.stale {
+			break
 		}
+		if cold { // it exited right after init: that is this invocation's crash
+			out.stale, out.crashed, out.answer = false, true, env.exitAnswer(req.RequestID)
+			break
+		}
+		env.collect() // what it wrote before exiting belongs to no invocation
+		w.retire(env)
 	}
-	out := env.invoke(req)
 	rec.invoked(env, out)
 	if out.timedOut || out.crashed {
 		w.retire(env)
