@@ -52,7 +52,8 @@ func ParseFunctionRef(s string) (FunctionRef, error) {
 		Qualifier: m[9],
 	}
 	if len(ref.Name) > 64 {
-		return FunctionRef{}, ErrInvalidParameter("Function name must be at most 64 characters: %s", ref.Name)
+		v.Add(s, "functionName", "Member must have length less than or equal to 64")
+		return FunctionRef{}, v.Err()
 	}
 	return ref, nil
 }

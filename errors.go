@@ -107,6 +107,17 @@ func (v *Violations) Add(value any, field, constraint string) {
 	*v = append(*v, fmt.Sprintf("Value '%v' at '%s' failed to satisfy constraint: %s", value, field, constraint))
 }
 
+// AddMissing records that a required field was not given.
+func (v *Violations) AddMissing(field string) {
+	*v = append(*v, fmt.Sprintf("Value null at '%s' failed to satisfy constraint: Member must not be null", field))
+}
+
+// AddSensitive records a violation without quoting the value, as AWS does
+// for fields that may hold secrets (environment variables).
+func (v *Violations) AddSensitive(field, constraint string) {
+	*v = append(*v, fmt.Sprintf("Value at '%s' failed to satisfy constraint: %s", field, constraint))
+}
+
 // Err returns nil when nothing was added, else a 400 ValidationException
 // listing every violation.
 func (v Violations) Err() error {

@@ -120,13 +120,13 @@ func (f *Frontend) createFunction(rq *request) error {
 	}
 	var v lamina.Violations
 	if in.FunctionName == "" {
-		v.Add("null", "functionName", "Member must not be null")
+		v.AddMissing("functionName")
 	}
 	if in.Role == nil {
-		v.Add("null", "role", "Member must not be null")
+		v.AddMissing("role")
 	}
 	if in.Code == nil {
-		v.Add("null", "code", "Member must not be null")
+		v.AddMissing("code")
 	}
 	if err := v.Err(); err != nil {
 		return err
@@ -431,16 +431,19 @@ func (f *Frontend) updateFunctionCode(rq *request) error {
 	if err != nil {
 		return err
 	}
+	// Refuse before storing anything: the function must exist and the
+	// precondition hold (updateLatest checks them again, atomically).
+	fn, err := f.lookup(rq)
+	if err != nil {
+		return err
+	}
+	if err := checkRevision(&fn.Configuration, in.RevisionId); err != nil {
+		return err
+	}
 	if in.DryRun {
-		fn, err := f.lookup(rq)
-		if err != nil {
-			return err
-		}
-		if err := checkRevision(&fn.Configuration, in.RevisionId); err != nil {
-			return err
-		}
-		setCode(&fn.Configuration, code)
-		return rq.json(http.StatusOK, &fn.Configuration)
+		preview := fn.Configuration // a copy: fn is shared and must not change
+		setCode(&preview, code)
+		return rq.json(http.StatusOK, &preview)
 	}
 	if err := f.store.PutCode(rq.r.Context(), code.digest, code.data); err != nil {
 		return err

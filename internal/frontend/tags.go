@@ -81,7 +81,7 @@ func (f *Frontend) tagResource(rq *request) error {
 	}
 	if len(in.Tags) == 0 {
 		var v lamina.Violations
-		v.Add("null", "tags", "Member must not be null")
+		v.AddMissing("tags")
 		return v.Err()
 	}
 	if err := validateTags(in.Tags); err != nil {
@@ -109,7 +109,7 @@ func (f *Frontend) untagResource(rq *request) error {
 	keys := rq.r.URL.Query()["tagKeys"]
 	if len(keys) == 0 {
 		var v lamina.Violations
-		v.Add("null", "tagKeys", "Member must not be null")
+		v.AddMissing("tagKeys")
 		return v.Err()
 	}
 	return f.updateTags(rq, func(tags map[string]string) error {

@@ -63,7 +63,7 @@ func (in *configInput) validate() error {
 	if in.Environment != nil {
 		for key := range in.Environment.Variables {
 			if !envKeyRE.MatchString(key) {
-				v.Add(formatEnvironment(in.Environment.Variables), "environment.variables",
+				v.AddSensitive("environment.variables",
 					"Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]")
 				break
 			}
