@@ -26,6 +26,7 @@ type Invocation struct {
 const (
 	ErrorTypeTimeout           = "Sandbox.Timedout"
 	ErrorTypeExit              = "Runtime.ExitError"
+	ErrorTypeOutOfMemory       = "Runtime.OutOfMemory"
 	ErrorTypeResponseTooLarge  = "Function.ResponseSizeTooLarge"
 	ErrorTypeSandboxFailure    = "Sandbox.Failure"
 	ErrorTypeInvalidEntrypoint = "Runtime.InvalidEntrypoint"

@@ -57,6 +57,7 @@ func newServerCommand() *cobra.Command {
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "how long an idle execution environment is kept warm")
 	f.IntVar(&cfg.MemoryBudgetMB, "memory-budget", 0, "MB of function memory this node runs at once (default: 80% of the machine's memory)")
 	f.DurationVar(&cfg.LogRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
+	f.StringVar(&cfg.Sandbox, "sandbox", "namespace", "isolation of execution environments: namespace, or process (none: only for hosts that cannot run namespaces)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

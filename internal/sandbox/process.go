@@ -75,17 +75,19 @@ func (s *processSandbox) Start(p Process) error {
 	if s.cmd != nil {
 		return fmt.Errorf("sandbox: runtime already started")
 	}
-	if err := cmd.Start(); err != nil {
-		return err
+	if err := startProcess(cmd); err != nil {
+		return &ExecError{Path: p.Argv[0], Err: err}
 	}
 	s.cmd = cmd
 	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
 	s.status, _ = os.Open(proc + "/status")
 	s.clearRefs, _ = os.OpenFile(proc+"/clear_refs", os.O_WRONLY, 0)
 	go func() {
-		err := cmd.Wait()
+		_ = cmd.Wait() // the exit status is all there is to know
 		s.mu.Lock()
-		s.exitErr = err
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
+			s.exitErr = exitError(ws.ExitStatus(), ws.Signal())
+		}
 		s.mu.Unlock()
 		close(s.exited)
 	}()
@@ -93,6 +95,9 @@ func (s *processSandbox) Start(p Process) error {
 }
 
 func (s *processSandbox) Exited() <-chan struct{} { return s.exited }
+
+// OutOfMemory is always false: a process sandbox has no memory limit.
+func (s *processSandbox) OutOfMemory() bool { return false }
 
 func (s *processSandbox) ExitError() error {
 	s.mu.Lock()

@@ -19,6 +19,8 @@ import (
 	"context"
 	"net"
 	"os"
+	"strconv"
+	"syscall"
 )
 
 // Spec describes an environment to create.
@@ -82,6 +84,9 @@ type Sandbox interface {
 	// ExitError describes how the runtime process ended ("exit status 1",
 	// "signal: killed"); nil before it has, or if it exited with status 0.
 	ExitError() error
+	// OutOfMemory reports whether the memory limit has killed a process of
+	// the sandbox.
+	OutOfMemory() bool
 	// MemoryPeak returns the highest memory use of the sandbox in bytes since
 	// it started or since the last ResetMemoryPeak.
 	MemoryPeak() int64
@@ -89,4 +94,42 @@ type Sandbox interface {
 	ResetMemoryPeak()
 	// Destroy kills everything in the sandbox and releases its resources.
 	Destroy() error
+}
+
+// ExecError is returned by Start when the runtime's executable cannot be
+// run (missing, not executable, bad format).
+type ExecError struct {
+	Path string
+	Err  error
+}
+
+func (e *ExecError) Error() string { return "exec " + e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *ExecError) Unwrap() error { return e.Err }
+
+// ExitError says how a runtime process ended when it did not exit with
+// status 0. Its text is Go's and Lambda's: "exit status 3", "signal: killed".
+type ExitError struct {
+	Code   int            // exit status, when it exited
+	Signal syscall.Signal // the signal that ended it, or 0
+}
+
+func (e *ExitError) Error() string {
+	if e.Signal != 0 {
+		return "signal: " + e.Signal.String()
+	}
+	return "exit status " + strconv.Itoa(e.Code)
+}
+
+// exitError returns the ExitError of a process that exited with code or was
+// ended by sig (0 when it was not), or nil for a clean exit.
+func exitError(code int, sig syscall.Signal) error {
+	switch {
+	case sig > 0:
+		return &ExitError{Signal: sig}
+	case code != 0:
+		return &ExitError{Code: code}
+	}
+	return nil
 }

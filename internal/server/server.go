@@ -43,7 +43,11 @@ type Config struct {
 	MemoryBudgetMB int
 	// LogRetention is how long function logs are kept; zero means 7 days.
 	LogRetention time.Duration
-	Logger       *slog.Logger
+	// Sandbox selects the isolation of execution environments: "namespace"
+	// (the default) or "process" (no isolation, for hosts that cannot run
+	// namespace sandboxes, and for debugging).
+	Sandbox string
+	Logger  *slog.Logger
 	// OnReady, when set, is called once the API accepts requests.
 	OnReady func(Ready)
 }
@@ -114,12 +118,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if budget == 0 {
 		budget = defaultMemoryBudgetMB()
 	}
+	provider, err := sandboxProvider(cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("execution environments", "sandbox", provider.Name(), "memory_budget_mb", budget)
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	wk := worker.New(worker.Config{
 		Region:         cfg.Region,
 		CacheDir:       cacheDir,
-		Sandbox:        &sandbox.ProcessProvider{ScratchDir: filepath.Join(cfg.DataDir, "sandboxes")},
+		Sandbox:        provider,
 		Runtimes:       rts,
 		Store:          st,
 		Logs:           logStore,
@@ -202,6 +211,22 @@ func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 			log.Info("unreferenced code archives deleted", "count", n)
 		}
 	}
+}
+
+// sandboxProvider returns the sandbox provider cfg asks for.
+func sandboxProvider(cfg Config) (sandbox.Provider, error) {
+	dir := filepath.Join(cfg.DataDir, "sandboxes")
+	switch cfg.Sandbox {
+	case "", "namespace":
+		p, err := sandbox.NewNamespaceProvider(dir)
+		if err != nil {
+			return nil, fmt.Errorf("namespace sandbox unavailable (%w); run with --sandbox process to run functions without isolation", err)
+		}
+		return p, nil
+	case "process":
+		return &sandbox.ProcessProvider{ScratchDir: dir}, nil
+	}
+	return nil, fmt.Errorf("--sandbox must be namespace or process, not %q", cfg.Sandbox)
 }
 
 // defaultMemoryBudgetMB is 80% of the machine's memory.

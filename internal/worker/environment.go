@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"sync"
 	"time"
@@ -138,8 +137,8 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function) (*environment, 
 	})
 	if err != nil {
 		env.destroy()
-		var execErr *exec.Error
-		if errors.As(err, &execErr) || errors.Is(err, exec.ErrNotFound) {
+		var execErr *sandbox.ExecError
+		if errors.As(err, &execErr) {
 			return nil, &runtimes.EntrypointError{Message: err.Error()}
 		}
 		return nil, fmt.Errorf("start runtime: %w", err)
@@ -210,20 +209,26 @@ func (env *environment) waitInit(started time.Time, limit time.Duration) initOut
 	}
 }
 
-// exitAnswer describes the runtime's exit as Lambda reports it.
+// exitAnswer describes the runtime's exit as Lambda reports it: a crash is
+// Runtime.ExitError, a kill by the memory limit Runtime.OutOfMemory.
 func (env *environment) exitAnswer(requestID string) answer {
-	reason := "exit status 0"
-	if err := env.sb.ExitError(); err != nil {
-		reason = err.Error()
-	}
-	msg := "Runtime exited with error: " + reason
-	if env.sb.ExitError() == nil {
-		msg = "Runtime exited without providing a reason"
-	}
+	msg := exitReason(env)
 	if requestID != "" {
 		msg = "RequestId: " + requestID + " Error: " + msg
 	}
-	return answer{errorType: lamina.ErrorTypeExit, payload: errorPayload(lamina.ErrorTypeExit, msg)}
+	errorType := lamina.ErrorTypeExit
+	if env.sb.OutOfMemory() {
+		errorType = lamina.ErrorTypeOutOfMemory
+	}
+	return answer{errorType: errorType, payload: errorPayload(errorType, msg)}
+}
+
+// exitReason says how the runtime exited, in Lambda's words.
+func exitReason(env *environment) string {
+	if err := env.sb.ExitError(); err != nil {
+		return "Runtime exited with error: " + err.Error()
+	}
+	return "Runtime exited without providing a reason"
 }
 
 // outcome is how an invocation in an environment ended.

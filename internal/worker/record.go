@@ -109,16 +109,9 @@ func (r *record) invoked(env *environment, out outcome) {
 		r.fail(out.answer.errorType, out.answer.payload)
 	}
 	if out.crashed {
-		r.line(end, fmt.Sprintf("RequestId: %s Error: %s\n%s", r.req.RequestID, exitReason(env), lamina.ErrorTypeExit))
+		r.line(end, fmt.Sprintf("RequestId: %s Error: %s\n%s", r.req.RequestID, exitReason(env), out.answer.errorType))
 	}
 	r.finish(end, out.duration, out.memory, out.answer.errorType, out.timedOut)
-}
-
-func exitReason(env *environment) string {
-	if err := env.sb.ExitError(); err != nil {
-		return "Runtime exited with error: " + err.Error()
-	}
-	return "Runtime exited without providing a reason"
 }
 
 func (r *record) noteDropped(n int) {

@@ -1,0 +1,422 @@
+//go:build linux && cgo
+
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// python is the interpreter the probes run on inside sandboxes.
+const python = "/usr/bin/python3"
+
+func newProvider(t testing.TB) *NamespaceProvider {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("namespace sandboxes need root")
+	}
+	p, err := NewNamespaceProvider(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// run creates a sandbox with the given task files, runs python with script
+// in it and returns its output, how it exited, and the sandbox (destroyed at
+// the end of the test).
+func run(t *testing.T, p *NamespaceProvider, memoryMB int, script string) (string, Sandbox) {
+	t.Helper()
+	task := t.TempDir()
+	if err := os.WriteFile(filepath.Join(task, "probe.py"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("test-%d", time.Now().UnixNano()), TaskDir: task, MemoryMB: memoryMB, EphemeralMB: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Destroy() })
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	err = sb.Start(Process{Argv: []string{python, "-u", "/var/task/probe.py"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/var/task", Output: w})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	select {
+	case <-sb.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the runtime did not exit")
+	}
+	return string(out), sb
+}
+
+// probe runs a Python script that prints one JSON object and decodes it.
+func probe(t *testing.T, p *NamespaceProvider, script string) map[string]any {
+	t.Helper()
+	out, sb := run(t, p, 128, "import json, os, sys\nr = {}\n"+script+"\nprint(json.dumps(r))\n")
+	if err := sb.ExitError(); err != nil {
+		t.Fatalf("probe failed: %v\n%s", err, out)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("probe output: %v\n%s", err, out)
+	}
+	return r
+}
+
+func TestNamespaceSandboxIdentityAndFileSystem(t *testing.T) {
+	p := newProvider(t)
+	r := probe(t, p, `
+r["ids"] = [os.getuid(), os.geteuid(), os.getgid()]
+st = dict(l.split(":\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
+r["caps"] = [st[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")]
+r["nnp"] = st["NoNewPrivs"].strip()
+r["seccomp"] = st["Seccomp"].strip()
+r["pids"] = sorted(p for p in os.listdir("/proc") if p.isdigit())
+r["root"] = sorted(os.listdir("/"))
+r["etc"] = sorted(os.listdir("/etc"))
+r["dev"] = sorted(os.listdir("/dev"))
+r["hostname"] = os.uname().nodename
+r["uid_map"] = open("/proc/self/uid_map").read().split()
+for path in ["/var/task/x", "/usr/x", "/etc/x", "/x"]:
+    try:
+        open(path, "w")
+        r[path] = "written"
+    except OSError as e:
+        r[path] = e.errno
+open("/tmp/x", "w").write("ok")
+r["tmp"] = open("/tmp/x").read()
+r["passwd"] = open("/etc/passwd").read()
+`)
+	want := map[string]any{
+		"ids": []any{993.0, 993.0, 990.0}, "nnp": "1", "seccomp": "2", "pids": []any{"1", "2"},
+		"hostname": "lamina", "tmp": "ok",
+		"/var/task/x": 30.0, "/usr/x": 30.0, "/etc/x": 30.0, "/x": 30.0, // EROFS
+	}
+	for k, v := range want {
+		if fmt.Sprint(r[k]) != fmt.Sprint(v) {
+			t.Errorf("%s = %v, want %v", k, r[k], v)
+		}
+	}
+	for _, c := range r["caps"].([]any) {
+		if c != "0000000000000000" {
+			t.Errorf("capabilities = %v, want all empty", r["caps"])
+			break
+		}
+	}
+	for _, entry := range r["root"].([]any) {
+		switch entry {
+		case "bin", "dev", "etc", "lib", "lib64", "opt", "proc", "sbin", "tmp", "usr", "var", "lib32", "libx32":
+		default:
+			t.Errorf("unexpected /%s in the sandbox's root", entry)
+		}
+	}
+	for _, entry := range r["etc"].([]any) {
+		switch entry {
+		case "passwd", "group", "hosts", "resolv.conf", "nsswitch.conf", "localtime", "ld.so.cache", "ld.so.conf",
+			"ssl", "pki", "ca-certificates", "alternatives":
+		default:
+			t.Errorf("unexpected /etc/%s in the sandbox", entry)
+		}
+	}
+	if fmt.Sprint(r["dev"]) != "[fd full null random stderr stdin stdout urandom zero]" {
+		t.Errorf("/dev = %v", r["dev"])
+	}
+	uidMap := r["uid_map"].([]any)
+	if uidMap[0] != "0" || uidMap[2] != "65536" {
+		t.Errorf("uid_map = %v", uidMap)
+	}
+	if base, _ := strconv.Atoi(uidMap[1].(string)); base < uidRangeBase {
+		t.Errorf("root maps to host uid %d, want an unprivileged range from %d", base, uidRangeBase)
+	}
+	if !strings.Contains(r["passwd"].(string), "sbx_user1051:x:993:990") {
+		t.Errorf("/etc/passwd lacks the sandbox user:\n%s", r["passwd"])
+	}
+}
+
+func TestNamespaceSandboxSeccomp(t *testing.T) {
+	p := newProvider(t)
+	r := probe(t, p, `
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+def call(f, *args):
+    ctypes.set_errno(0)
+    rc = f(*args)
+    return errno.errorcode.get(ctypes.get_errno(), "0") if rc == -1 else "ok"
+r["mount"] = call(libc.mount, b"none", b"/tmp", b"tmpfs", 0, None)
+r["unshare"] = call(libc.unshare, 0x10000000)
+r["clone_newuser"] = call(libc.syscall, 56, 0x10000000 | 17, 0, 0, 0, 0)
+r["clone3"] = call(libc.syscall, 435, 0, 0)
+r["bpf"] = call(libc.syscall, 321, 0, 0, 0)
+r["keyctl"] = call(libc.syscall, 250, 0, 0, 0, 0, 0)
+r["reboot"] = call(libc.syscall, 169, 0, 0, 0, 0)
+r["ptrace_init"] = call(libc.syscall, 101, 16, 1, 0, 0)
+import subprocess, threading
+r["fork"] = subprocess.run(["/bin/true"]).returncode
+t = threading.Thread(target=lambda: None); t.start(); t.join()
+r["thread"] = "ok"
+`)
+	want := map[string]string{"mount": "EPERM", "unshare": "EPERM", "clone_newuser": "EPERM", "clone3": "ENOSYS",
+		"bpf": "EPERM", "keyctl": "EPERM", "reboot": "EPERM", "ptrace_init": "EPERM", "fork": "0", "thread": "ok"}
+	for k, v := range want {
+		if fmt.Sprint(r[k]) != v {
+			t.Errorf("%s: %v, want %v", k, r[k], v)
+		}
+	}
+}
+
+func TestNamespaceSandboxNetwork(t *testing.T) {
+	p := newProvider(t)
+	// A host listener the sandbox must not reach.
+	host, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	hostPort := host.(*net.TCPListener).Addr().(*net.TCPAddr).Port
+
+	task := t.TempDir()
+	script := fmt.Sprintf(`
+import socket, urllib.request, json
+r = {}
+s = socket.socket(); s.settimeout(2)
+r["host"] = s.connect_ex(("127.0.0.1", %d))
+r["api"] = urllib.request.urlopen("http://127.0.0.1:9001/hello", timeout=5).read().decode()
+r["ifaces"] = sorted(n for _, n in socket.if_nameindex())
+print(json.dumps(r))
+`, hostPort)
+	os.WriteFile(filepath.Join(task, "probe.py"), []byte(script), 0o644)
+	sb, err := p.Create(context.Background(), Spec{ID: "net-test", TaskDir: task, MemoryMB: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Destroy()
+	ln, addr := sb.RuntimeAPI()
+	if addr != "127.0.0.1:9001" {
+		t.Errorf("runtime API address %s, want 127.0.0.1:9001", addr)
+	}
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "inside") }))
+	// From the host, 127.0.0.1:9001 is not this sandbox's API.
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:9001", time.Second); err == nil {
+		c.Close()
+		t.Log("note: something on the host listens on 127.0.0.1:9001 (not the sandbox)")
+	}
+	rd, w, _ := os.Pipe()
+	if err := sb.Start(Process{Argv: []string{python, "/var/task/probe.py"}, Dir: "/var/task", Output: w}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	out, _ := io.ReadAll(rd)
+	var r map[string]any
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if r["api"] != "inside" {
+		t.Errorf("runtime API from inside: %v", r["api"])
+	}
+	if r["host"] == 0.0 {
+		t.Errorf("the sandbox reached a listener on the host's loopback")
+	}
+	if fmt.Sprint(r["ifaces"]) != "[lo]" {
+		t.Errorf("interfaces: %v, want only lo", r["ifaces"])
+	}
+}
+
+func TestNamespaceSandboxMemoryLimit(t *testing.T) {
+	p := newProvider(t)
+	out, sb := run(t, p, 128, "x = bytearray(400 << 20)\nprint('survived')\n")
+	if strings.Contains(out, "survived") {
+		t.Fatal("allocating 400 MB with a 128 MB limit succeeded")
+	}
+	if !sb.OutOfMemory() {
+		t.Error("OutOfMemory() = false after the memory limit killed the runtime")
+	}
+	if err := sb.ExitError(); err == nil || err.Error() != "signal: killed" {
+		t.Errorf("exit: %v, want signal: killed", err)
+	}
+}
+
+func TestNamespaceSandboxMemoryPeak(t *testing.T) {
+	p := newProvider(t)
+	_, sb := run(t, p, 256, "x = bytearray(100 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\n")
+	if peak := sb.MemoryPeak(); peak < 100<<20 || peak > 256<<20 {
+		t.Errorf("peak %d MB after touching 100 MB", peak>>20)
+	}
+}
+
+func TestNamespaceSandboxProcessLimit(t *testing.T) {
+	p := newProvider(t)
+	r := probe(t, p, `
+import threading
+started, stop = 0, threading.Event()
+threads = []
+try:
+    for i in range(2000):
+        th = threading.Thread(target=stop.wait); th.start(); threads.append(th); started += 1
+except RuntimeError:
+    pass
+stop.set()
+r["threads"] = started
+`)
+	if n := r["threads"].(float64); n >= maxProcesses || n < 100 {
+		t.Errorf("started %v threads; want fewer than %d (and more than a few)", n, maxProcesses)
+	}
+}
+
+func TestNamespaceSandboxExecError(t *testing.T) {
+	p := newProvider(t)
+	sb, err := p.Create(context.Background(), Spec{ID: "exec-test", TaskDir: t.TempDir(), MemoryMB: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Destroy()
+	_, w, _ := os.Pipe()
+	defer w.Close()
+	err = sb.Start(Process{Argv: []string{"/var/task/bootstrap"}, Dir: "/var/task", Output: w})
+	if _, ok := err.(*ExecError); !ok {
+		t.Fatalf("Start of a missing executable: %v (%T), want *ExecError", err, err)
+	}
+}
+
+// resources counts what a sandbox could leak in this process and on the host.
+type resources struct {
+	processes, mounts, cgroups, fds, goroutines int
+	heap                                        uint64
+}
+
+func countResources(t testing.TB) resources {
+	var r resources
+	// Processes of sandboxes: children of this process (inits) and anything
+	// running as a sandbox uid, wherever it was reparented.
+	entries, _ := os.ReadDir("/proc")
+	self := strconv.Itoa(os.Getpid())
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		status, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		fields := map[string]string{}
+		for _, line := range strings.Split(string(status), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				fields[k] = strings.TrimSpace(v)
+			}
+		}
+		uid, _ := strconv.Atoi(strings.Fields(fields["Uid"] + " 0")[0])
+		if fields["PPid"] == self || uid >= uidRangeBase {
+			r.processes++
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	r.mounts = strings.Count(string(mounts), "\n")
+	for _, c := range []string{"memory", "pids", "cpu"} {
+		base, err := ownCgroupDir(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, _ := os.ReadDir(filepath.Join(base, "lamina"))
+		for _, e := range list {
+			if e.IsDir() {
+				r.cgroups++
+			}
+		}
+	}
+	fds, _ := os.ReadDir("/proc/self/fd")
+	r.fds = len(fds)
+	r.goroutines = runtime.NumGoroutine()
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	r.heap = ms.HeapAlloc
+	return r
+}
+
+// TestNamespaceSandboxTeardownLeaksNothing creates, uses and destroys
+// sandboxes in a loop and checks that processes, mounts, cgroups, file
+// descriptors and memory come back to where they started. The soak run of
+// the issue is the same test with LAMINA_SOAK=10000.
+func TestNamespaceSandboxTeardownLeaksNothing(t *testing.T) {
+	p := newProvider(t)
+	cycles := 100
+	if n, err := strconv.Atoi(os.Getenv("LAMINA_SOAK")); err == nil {
+		cycles = n
+	}
+	task := t.TempDir()
+	cycle := func(i int) {
+		sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("leak-%d", i), TaskDir: task, MemoryMB: 128, EphemeralMB: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, w, _ := os.Pipe()
+		if err := sb.Start(Process{Argv: []string{"/bin/sh", "-c", "sleep 30 & echo started"}, Dir: "/", Output: w}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		io.ReadAll(r) // until the runtime has exited; its child sleeps on
+		r.Close()
+		if err := sb.Destroy(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cycle(-1) // warm up: the spawner thread, pools
+	before := countResources(t)
+	start := time.Now()
+	for i := range cycles {
+		cycle(i)
+	}
+	elapsed := time.Since(start)
+	// Goroutines that served the sandboxes end shortly after Destroy.
+	var after resources
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		after = countResources(t)
+		if after.goroutines <= before.goroutines && after.processes <= before.processes || time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Logf("%d cycles in %v (%v each); before %+v after %+v", cycles, elapsed, elapsed/time.Duration(cycles), before, after)
+	if after.processes > before.processes || after.mounts != before.mounts || after.cgroups != before.cgroups ||
+		after.fds > before.fds || after.goroutines > before.goroutines {
+		t.Errorf("leak after %d cycles: before %+v, after %+v", cycles, before, after)
+	}
+	if after.heap > before.heap+8<<20 {
+		t.Errorf("heap grew from %d to %d bytes over %d cycles", before.heap, after.heap, cycles)
+	}
+}
+
+// BenchmarkNamespaceSandbox measures creating a sandbox, starting /bin/true
+// in it and destroying it.
+func BenchmarkNamespaceSandbox(b *testing.B) {
+	p := newProvider(b)
+	task := b.TempDir()
+	for i := 0; b.Loop(); i++ {
+		sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("bench-%d", i), TaskDir: task, MemoryMB: 128})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, w, _ := os.Pipe()
+		if err := sb.Start(Process{Argv: []string{"/bin/true"}, Dir: "/", Output: w}); err != nil {
+			b.Fatal(err)
+		}
+		w.Close()
+		<-sb.Exited()
+		sb.Destroy()
+	}
+}
