@@ -6,13 +6,14 @@ import (
 	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/spf13/cobra"
 )
 
 func newInvokeCommand(opts *clientOptions) *cobra.Command {
-	var showLogs bool
+	var showLogs, async bool
 	var qualifier string
 	cmd := &cobra.Command{
 		Use:   "invoke NAME [PAYLOAD|-]",
@@ -39,11 +40,22 @@ func newInvokeCommand(opts *clientOptions) *cobra.Command {
 			if showLogs {
 				in.LogType = types.LogTypeTail
 			}
+			if async {
+				in.InvocationType = types.InvocationTypeEvent
+			}
 			out, err := client.Invoke(cmd.Context(), in)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
+			if async {
+				id, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
+				if opts.output == "json" {
+					return writeJSON(w, map[string]any{"StatusCode": out.StatusCode, "RequestId": id})
+				}
+				fmt.Fprintf(w, "Queued (request %s)\n", id)
+				return nil
+			}
 			if opts.output == "json" {
 				result := map[string]any{
 					"StatusCode":      out.StatusCode,
@@ -70,6 +82,7 @@ func newInvokeCommand(opts *clientOptions) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&showLogs, "logs", false, "also print the invocation's log (the last 4 KB) to stderr")
 	cmd.Flags().StringVar(&qualifier, "qualifier", "", "version or alias to invoke")
+	cmd.Flags().BoolVar(&async, "async", false, "invoke asynchronously (InvocationType Event): queue the event and return")
 	return cmd
 }
 

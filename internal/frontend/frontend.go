@@ -6,6 +6,7 @@
 package frontend
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/async"
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/sigv4"
 	"github.com/lamina-project/lamina/internal/store"
@@ -44,6 +46,14 @@ type Deps struct {
 	Store   *store.Store
 	Invoker Invoker
 	Logs    *logs.Store
+	Async   Async
+}
+
+// Async queues asynchronous invocations and reports on them: the async
+// dispatcher, seen from the frontend.
+type Async interface {
+	Submit(ctx context.Context, ev *async.Event) error
+	Status(ctx context.Context, function string) (*async.Status, error)
 }
 
 // Frontend is the API server. Create one with New and serve it with Handler.
@@ -52,6 +62,7 @@ type Frontend struct {
 	store     *store.Store
 	invoker   Invoker
 	logs      *logs.Store
+	async     Async
 	verifiers map[string]*sigv4.Verifier // by signing service name
 	targets   map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
 	log       *slog.Logger
@@ -75,6 +86,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		store:     deps.Store,
 		invoker:   deps.Invoker,
 		logs:      deps.Logs,
+		async:     deps.Async,
 		verifiers: map[string]*sigv4.Verifier{},
 		targets:   map[string]http.Handler{},
 		log:       cfg.Logger,

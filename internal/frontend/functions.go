@@ -138,7 +138,7 @@ func (f *Frontend) createFunction(rq *request) error {
 	if ref.Qualifier != "" {
 		return lamina.ErrInvalidParameter("Unqualified function name expected; got %s", in.FunctionName)
 	}
-	if err := in.validate(); err != nil {
+	if err := f.validateConfig(&in.configInput); err != nil {
 		return err
 	}
 	if in.PackageType != "" && in.PackageType != "Zip" {
@@ -263,13 +263,9 @@ func (f *Frontend) parseRef(s string) (lamina.FunctionRef, error) {
 	return ref, nil
 }
 
-// getFunctionVersion loads the function version ref names. Only $LATEST
-// exists until versions are published.
+// getFunctionVersion loads the function version ref names.
 func (f *Frontend) getFunctionVersion(ctx context.Context, ref lamina.FunctionRef) (*lamina.Function, error) {
-	if ref.Qualifier != "" && ref.Qualifier != lamina.LatestVersion {
-		return nil, f.notFound(ref)
-	}
-	fn, err := f.store.GetFunction(ctx, ref.Name)
+	fn, err := f.store.ResolveFunction(ctx, ref.Name, ref.Qualifier)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, f.notFound(ref)
 	}
@@ -401,7 +397,7 @@ func (f *Frontend) updateFunctionConfiguration(rq *request) error {
 	if err := rq.decode(&in); err != nil {
 		return err
 	}
-	if err := in.validate(); err != nil {
+	if err := f.validateConfig(&in.configInput); err != nil {
 		return err
 	}
 	return f.updateLatest(rq, func(fn *lamina.Function) error {

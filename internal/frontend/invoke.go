@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/async"
 )
 
 // Invoker runs invocations: the manager, seen from the frontend.
@@ -24,8 +25,12 @@ const maxClientContext = 3583
 // emptyEvent is the event of an invocation without payload.
 var emptyEvent = []byte("{}")
 
+// invokeTooLarge is the error for an invocation payload over its limit.
 func invokeTooLarge(limit int64, op string) *lamina.Error {
-	return lamina.ErrRequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", limit)
+	if op == "Invoke" {
+		op = "InvokeFunction"
+	}
+	return lamina.ErrRequestTooLarge("Request must be smaller than %d bytes for the %s operation", limit, op)
 }
 
 func (f *Frontend) invoke(rq *request) error {
@@ -36,9 +41,7 @@ func (f *Frontend) invoke(rq *request) error {
 	h := rq.r.Header
 	invocationType := h.Get("X-Amz-Invocation-Type")
 	switch invocationType {
-	case "", "RequestResponse", "DryRun":
-	case "Event":
-		return lamina.ErrInvalidParameter("Lamina does not accept asynchronous (Event) invocations yet.")
+	case "", "RequestResponse", "DryRun", "Event":
 	default:
 		var v lamina.Violations
 		v.Add(invocationType, "invocationType", "Member must satisfy enum value set: [Event, RequestResponse, DryRun]")
@@ -57,13 +60,15 @@ func (f *Frontend) invoke(rq *request) error {
 	if invocationType == "DryRun" {
 		return rq.noContent(http.StatusNoContent)
 	}
-	payload := rq.body
-	if len(payload) == 0 {
-		payload = emptyEvent
-	} else if !json.Valid(payload) {
-		var probe any
-		err := json.Unmarshal(payload, &probe)
-		return lamina.ErrInvalidRequestContent("Could not parse request body into json: Could not parse payload into json: %v", err)
+	payload, err := eventPayload(rq.body)
+	if err != nil {
+		return err
+	}
+	if invocationType == "Event" {
+		if len(payload) > lamina.MaxAsyncPayload {
+			return lamina.ErrRequestTooLarge("Request must be smaller than %d bytes for the InvokeFunction operation", lamina.MaxAsyncPayload)
+		}
+		return f.submitEvent(rq, ref, payload, http.StatusAccepted, nil)
 	}
 	clientContext, err := decodeClientContext(h.Get("X-Amz-Client-Context"))
 	if err != nil {
@@ -103,6 +108,56 @@ func (f *Frontend) invoke(rq *request) error {
 	rq.w.WriteHeader(http.StatusOK)
 	_, _ = rq.w.Write(res.Payload)
 	return nil
+}
+
+// eventPayload checks an invocation's body, which must be JSON; an empty
+// body is the event {}.
+func eventPayload(body []byte) ([]byte, error) {
+	if len(body) == 0 {
+		return emptyEvent, nil
+	}
+	if !json.Valid(body) {
+		var probe any
+		err := json.Unmarshal(body, &probe)
+		return nil, lamina.ErrInvalidRequestContent("Could not parse request body into json: Could not parse payload into json: %v", err)
+	}
+	return body, nil
+}
+
+// submitEvent queues an asynchronous invocation and answers with status
+// (and body, if any) once it is durably stored.
+func (f *Frontend) submitEvent(rq *request, ref lamina.FunctionRef, payload []byte, status int, body any) error {
+	err := f.async.Submit(rq.r.Context(), &async.Event{
+		RequestID: rq.requestID,
+		Function:  ref.Name,
+		Qualifier: ref.Qualifier,
+		Payload:   payload,
+		TraceID:   rq.r.Header.Get("X-Amzn-Trace-Id"),
+	})
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		return rq.json(status, body)
+	}
+	return rq.noContent(status)
+}
+
+// invokeAsync is the deprecated InvokeAsync operation: an Event invocation
+// of at most 256 KB that answers {"Status": 202}.
+func (f *Frontend) invokeAsync(rq *request) error {
+	ref, err := f.requestRef(rq)
+	if err != nil {
+		return err
+	}
+	if _, err := f.getFunctionVersion(rq.r.Context(), ref); err != nil {
+		return err
+	}
+	payload, err := eventPayload(rq.body)
+	if err != nil {
+		return err
+	}
+	return f.submitEvent(rq, ref, payload, http.StatusAccepted, map[string]int{"Status": http.StatusAccepted})
 }
 
 // decodeClientContext decodes X-Amz-Client-Context (base64 of a JSON object)

@@ -17,6 +17,16 @@ func (f *Frontend) routes() {
 
 	f.handle("POST /2015-03-31/functions/{name}/invocations", operation{name: "Invoke", maxBody: lamina.MaxSyncPayload, tooLarge: invokeTooLarge, handle: f.invoke})
 
+	f.handle("POST /2014-11-13/functions/{name}/invoke-async", operation{name: "InvokeAsync", maxBody: lamina.MaxInvokeAsyncPayload, tooLarge: invokeTooLarge, handle: f.invokeAsync})
+
+	const eventInvokeConfig = "/2019-09-25/functions/{name}/event-invoke-config"
+	f.handle("PUT "+eventInvokeConfig, operation{name: "PutFunctionEventInvokeConfig", handle: f.putEventInvokeConfig})
+	f.handle("POST "+eventInvokeConfig, operation{name: "UpdateFunctionEventInvokeConfig", handle: f.updateEventInvokeConfig})
+	f.handle("GET "+eventInvokeConfig, operation{name: "GetFunctionEventInvokeConfig", handle: f.getEventInvokeConfig})
+	f.handle("DELETE "+eventInvokeConfig, operation{name: "DeleteFunctionEventInvokeConfig", handle: f.deleteEventInvokeConfig})
+	f.handle("GET "+eventInvokeConfig+"/list", operation{name: "ListFunctionEventInvokeConfigs", handle: f.listEventInvokeConfigs})
+	f.handle("GET /_lamina/async/{name}", operation{name: "GetAsyncStatus", handle: f.asyncStatus})
+
 	f.handle("GET /2016-08-19/account-settings", operation{name: "GetAccountSettings", handle: f.getAccountSettings})
 
 	f.handle("POST /2017-03-31/tags/{arn}", operation{name: "TagResource", handle: f.tagResource})

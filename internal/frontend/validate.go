@@ -103,6 +103,18 @@ func (in *configInput) validate() error {
 	return nil
 }
 
+// validateConfig checks configuration fields, including that a dead-letter
+// target is one Lamina can deliver to.
+func (f *Frontend) validateConfig(in *configInput) error {
+	if err := in.validate(); err != nil {
+		return err
+	}
+	if in.DeadLetterConfig != nil && in.DeadLetterConfig.TargetArn != "" {
+		return f.checkTarget(in.DeadLetterConfig.TargetArn)
+	}
+	return nil
+}
+
 // rangeCheck adds a violation when n is outside [lo, hi].
 func rangeCheck(v *lamina.Violations, n int, field string, lo, hi int) {
 	switch {

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/async"
 	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/frontend"
 	"github.com/lamina-project/lamina/internal/logs"
@@ -43,6 +45,14 @@ type Config struct {
 	MemoryBudgetMB int
 	// LogRetention is how long function logs are kept; zero means 7 days.
 	LogRetention time.Duration
+	// AsyncTimeScale multiplies every asynchronous-invocation timing (retry
+	// delays, backoff, maximum event age); zero means 1, AWS's timings. Tests
+	// compress time with it.
+	AsyncTimeScale float64
+	// AsyncConcurrency bounds the asynchronous invocations of one function
+	// that run at once on this node; zero means the smaller of 32 and half
+	// the account's concurrency limit.
+	AsyncConcurrency int
 	// Sandbox selects the isolation of execution environments: "namespace"
 	// (the default) or "process" (no isolation, for hosts that cannot run
 	// namespace sandboxes, and for debugging).
@@ -139,6 +149,38 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	defer wk.Close()
 	mgr := manager.New(wk, cfg.ConcurrencyLimit)
+	queue, err := async.OpenQueue(ctx, st.JetStream(), 1)
+	if err != nil {
+		return err
+	}
+	asyncConcurrency := cfg.AsyncConcurrency
+	if asyncConcurrency == 0 {
+		asyncConcurrency = max(1, min(32, cfg.ConcurrencyLimit/2))
+	}
+	dispatcher := async.NewDispatcher(async.Config{
+		Region:    cfg.Region,
+		AccountID: cfg.AccountID,
+		Queue:     queue,
+		Invoker:   mgr,
+		Resolve: func(ctx context.Context, function, qualifier string) (*lamina.Function, error) {
+			fn, err := st.ResolveFunction(ctx, function, qualifier)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("%s:%s: %w", function, qualifier, async.ErrFunctionGone)
+			}
+			return fn, err
+		},
+		Configs: func(ctx context.Context, function, qualifier string) (*lamina.EventInvokeConfig, error) {
+			c, err := st.GetEventInvokeConfig(ctx, function, qualifier)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, nil
+			}
+			return c, err
+		},
+		TimeScale:   cfg.AsyncTimeScale,
+		Concurrency: asyncConcurrency,
+		Metrics:     async.NewMetrics(registry),
+		Logger:      log,
+	})
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	go wk.Run(background)
@@ -148,6 +190,14 @@ func Run(ctx context.Context, cfg Config) error {
 		logStore.Run(background)
 	}()
 	defer func() { stopBackground(); <-logsDone }()
+	asyncDone := make(chan struct{})
+	go func() {
+		defer close(asyncDone)
+		if err := dispatcher.Run(background); err != nil {
+			log.Error("async dispatcher failed", "err", err)
+		}
+	}()
+	defer func() { stopBackground(); <-asyncDone }()
 
 	fe := frontend.New(frontend.Config{
 		Region:           cfg.Region,
@@ -162,7 +212,7 @@ func Run(ctx context.Context, cfg Config) error {
 		CodeURLKey: codeURLKey,
 		Logger:     log,
 		Metrics:    promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
-	}, frontend.Deps{Store: st, Invoker: mgr, Logs: logStore})
+	}, frontend.Deps{Store: st, Invoker: mgr, Logs: logStore, Async: dispatcher})
 
 	httpServer := &http.Server{
 		Handler:           fe.Handler(),

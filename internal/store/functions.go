@@ -100,6 +100,9 @@ func (s *Store) DeleteFunction(ctx context.Context, name string) (*lamina.Functi
 		return nil, fmt.Errorf("store: delete function %s: %w", name, err)
 	}
 	s.cache.put(name, nil, rev+1)
+	if err := s.deleteEventInvokeConfigs(ctx, name); err != nil {
+		return nil, err
+	}
 	return &f, nil
 }
 
@@ -120,4 +123,13 @@ func (s *Store) ListFunctions(ctx context.Context) ([]*lamina.Function, error) {
 		fns = append(fns, f)
 	}
 	return fns, nil
+}
+
+// ResolveFunction returns the version of function that qualifier names
+// ("" or "$LATEST": the latest), or ErrNotFound.
+func (s *Store) ResolveFunction(ctx context.Context, function, qualifier string) (*lamina.Function, error) {
+	if qualifier != "" && qualifier != lamina.LatestVersion {
+		return nil, ErrNotFound
+	}
+	return s.GetFunction(ctx, function)
 }

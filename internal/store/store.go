@@ -18,9 +18,10 @@ import (
 
 // Bucket names. They are part of the on-disk format: renaming one loses data.
 const (
-	functionsBucket = "lamina_functions"
-	codeBucket      = "lamina_code"
-	systemBucket    = "lamina_system"
+	functionsBucket   = "lamina_functions"
+	eventInvokeBucket = "lamina_event_invoke_configs"
+	codeBucket        = "lamina_code"
+	systemBucket      = "lamina_system"
 )
 
 var (
@@ -39,12 +40,13 @@ type Options struct {
 
 // Store is Lamina's durable state. It is safe for concurrent use.
 type Store struct {
-	js        jetstream.JetStream
-	functions jetstream.KeyValue
-	code      jetstream.ObjectStore
-	system    jetstream.KeyValue
-	cache     functionCache
-	stopWatch context.CancelFunc
+	js          jetstream.JetStream
+	functions   jetstream.KeyValue
+	eventInvoke jetstream.KeyValue
+	code        jetstream.ObjectStore
+	system      jetstream.KeyValue
+	cache       functionCache
+	stopWatch   context.CancelFunc
 }
 
 // Open connects to JetStream through nc and creates the buckets Lamina needs
@@ -61,6 +63,9 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if s.system, err = openKV(ctx, js, systemBucket, replicas); err != nil {
+		return nil, err
+	}
+	if s.eventInvoke, err = openKV(ctx, js, eventInvokeBucket, replicas); err != nil {
 		return nil, err
 	}
 	s.code, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/lamina-project/lamina/internal/async"
+	"github.com/spf13/cobra"
+)
+
+func newAsyncCommand(opts *clientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "async NAME",
+		Short: "Show a function's asynchronous queue: depth, oldest event, retries, failures",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var st async.Status
+			if err := opts.laminaGet(cmd.Context(), "/_lamina/async/"+url.PathEscape(args[0]), &st); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if opts.output == "json" {
+				return writeJSON(w, st)
+			}
+			fmt.Fprintf(w, "%-16s %d\n", "Queued:", st.Depth)
+			fmt.Fprintf(w, "%-16s %d\n", "In retry:", st.InRetry)
+			fmt.Fprintf(w, "%-16s %s\n", "Oldest event:", st.OldestAge.Round(time.Millisecond))
+			c := st.Counts
+			fmt.Fprintf(w, "Since this node started: %d received, %d succeeded, %d retried, %d postponed, %d dropped, %d dead-lettered, %d to the failure destination\n",
+				c.Received, c.Succeeded, c.Retried, c.Postponed, c.Dropped, c.DeadLettered, c.FailedToDestination)
+			if len(st.RecentFailures) > 0 {
+				fmt.Fprintln(w, "Recent failures:")
+				for _, f := range st.RecentFailures {
+					to := f.SentTo
+					if to == "" {
+						to = "dropped"
+					}
+					fmt.Fprintf(w, "  %s  %s  %s after %d attempts  %s  -> %s\n", f.Time.UTC().Format(time.RFC3339),
+						f.RequestID, f.Condition, f.Attempts, f.ErrorType, to)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// laminaGet calls one of Lamina's own read operations (not part of AWS's
+// API) with SigV4 and decodes its JSON answer into v.
+func (o *clientOptions) laminaGet(ctx context.Context, path string, v any) error {
+	provider, err := o.credentials()
+	if err != nil {
+		return err
+	}
+	creds, err := provider.Retrieve(ctx)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.endpoint+path, nil)
+	if err != nil {
+		return err
+	}
+	empty := sha256.Sum256(nil)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), "lambda", o.region, time.Now()); err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Message string } // matches "message" too
+		_ = json.Unmarshal(body, &e)
+		return fmt.Errorf("%s: %s", resp.Header.Get("X-Amzn-ErrorType"), e.Message)
+	}
+	return json.Unmarshal(body, v)
+}
