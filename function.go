@@ -138,14 +138,46 @@ type LoggingConfig struct {
 }
 
 // Function is the stored record of one function version: its configuration,
-// the digest of its code and, on $LATEST, its tags.
+// its code and layers, and, on $LATEST, what belongs to the function as a
+// whole (tags, reserved concurrency, the version counter).
 type Function struct {
 	Configuration FunctionConfiguration
 	// CodeDigest is the lowercase hex SHA-256 of the code zip; it names the
 	// zip in the code store.
 	CodeDigest string
-	Tags       map[string]string `json:",omitempty"`
+	// CodeUnzippedSize is the code's size once unpacked.
+	CodeUnzippedSize int64 `json:",omitempty"`
+	// Layers are the contents of the layers in Configuration.Layers, in the
+	// same order. A function keeps using a layer version after it is
+	// deleted, so the content is referenced here, not looked up.
+	Layers []LayerContent `json:",omitempty"`
+	Tags   map[string]string `json:",omitempty"`
+	// ReservedConcurrency is the function's reserved concurrency, nil when
+	// it has none.
+	ReservedConcurrency *int `json:",omitempty"`
+	// LastVersion is the number of the last published version (on $LATEST).
+	LastVersion int `json:",omitempty"`
 }
+
+// LayerContent is the content of one layer version a function uses.
+type LayerContent struct {
+	Arn          string
+	Digest       string // lowercase hex SHA-256 of the layer zip
+	UnzippedSize int64
+}
+
+// UnzippedSize returns the size of the code and layers once unpacked.
+func (f *Function) UnzippedSize() int64 {
+	n := f.CodeUnzippedSize
+	for _, l := range f.Layers {
+		n += l.UnzippedSize
+	}
+	return n
+}
+
+// IsVersion reports whether the record is a published version (not
+// $LATEST).
+func (f *Function) IsVersion() bool { return f.Configuration.Version != LatestVersion }
 
 // Family returns the runtime family of the function ("python", "nodejs",
 // "provided").

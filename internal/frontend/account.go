@@ -35,6 +35,9 @@ func (f *Frontend) getAccountSettings(rq *request) error {
 	usage := accountUsage{FunctionCount: len(fns)}
 	for _, fn := range fns {
 		usage.TotalCodeSize += fn.Configuration.CodeSize
+		for _, v := range f.store.ListVersions(rq.r.Context(), fn.Configuration.FunctionName) {
+			usage.TotalCodeSize += v.Configuration.CodeSize
+		}
 	}
 	return rq.json(http.StatusOK, accountSettingsOutput{
 		AccountLimit: accountLimit{
@@ -42,7 +45,7 @@ func (f *Frontend) getAccountSettings(rq *request) error {
 			CodeSizeUnzipped:               lamina.MaxUnzippedCodeSize,
 			CodeSizeZipped:                 lamina.MaxZippedCodeSize,
 			ConcurrentExecutions:           f.cfg.ConcurrencyLimit,
-			UnreservedConcurrentExecutions: f.cfg.ConcurrencyLimit,
+			UnreservedConcurrentExecutions: f.cfg.ConcurrencyLimit - f.store.TotalReserved(),
 		},
 		AccountUsage: usage,
 	})

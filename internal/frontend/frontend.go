@@ -47,6 +47,8 @@ type Deps struct {
 	Invoker Invoker
 	Logs    *logs.Store
 	Async   Async
+	// Provisioner reports provisioned environments.
+	Provisioner Provisioner
 }
 
 // Async queues asynchronous invocations and reports on them: the async
@@ -58,15 +60,16 @@ type Async interface {
 
 // Frontend is the API server. Create one with New and serve it with Handler.
 type Frontend struct {
-	cfg       Config
-	store     *store.Store
-	invoker   Invoker
-	logs      *logs.Store
-	async     Async
-	verifiers map[string]*sigv4.Verifier // by signing service name
-	targets   map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
-	log       *slog.Logger
-	mux       *http.ServeMux
+	cfg         Config
+	store       *store.Store
+	invoker     Invoker
+	logs        *logs.Store
+	async       Async
+	provisioner Provisioner
+	verifiers   map[string]*sigv4.Verifier // by signing service name
+	targets     map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
+	log         *slog.Logger
+	mux         *http.ServeMux
 }
 
 // defaultMaxBody bounds the body of every operation that declares no larger
@@ -82,15 +85,16 @@ const (
 // New returns a frontend for the node parts in deps.
 func New(cfg Config, deps Deps) *Frontend {
 	f := &Frontend{
-		cfg:       cfg,
-		store:     deps.Store,
-		invoker:   deps.Invoker,
-		logs:      deps.Logs,
-		async:     deps.Async,
-		verifiers: map[string]*sigv4.Verifier{},
-		targets:   map[string]http.Handler{},
-		log:       cfg.Logger,
-		mux:       http.NewServeMux(),
+		cfg:         cfg,
+		store:       deps.Store,
+		invoker:     deps.Invoker,
+		logs:        deps.Logs,
+		async:       deps.Async,
+		provisioner: deps.Provisioner,
+		verifiers:   map[string]*sigv4.Verifier{},
+		targets:     map[string]http.Handler{},
+		log:         cfg.Logger,
+		mux:         http.NewServeMux(),
 	}
 	for _, service := range []string{serviceLambda, serviceLogs} {
 		f.verifiers[service] = &sigv4.Verifier{Service: service, Region: cfg.Region, Lookup: cfg.Credentials}

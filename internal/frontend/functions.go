@@ -54,6 +54,7 @@ type getFunctionOutput struct {
 	Configuration *lamina.FunctionConfiguration
 	Code          codeLocation
 	Tags          map[string]string `json:",omitempty"`
+	Concurrency   *concurrency      `json:",omitempty"`
 }
 
 type codeLocation struct {
@@ -68,9 +69,10 @@ type listFunctionsOutput struct {
 
 // archive is a validated code upload, ready to store.
 type archive struct {
-	data   []byte
-	digest string // hex SHA-256: the name in the code store
-	sha256 string // base64 SHA-256: CodeSha256
+	data     []byte
+	digest   string // hex SHA-256: the name in the code store
+	sha256   string // base64 SHA-256: CodeSha256
+	unzipped int64  // size once unpacked
 }
 
 // checkArchive validates an uploaded zip: size limits, a real zip, nothing
@@ -86,14 +88,16 @@ func checkArchive(code functionCode) (*archive, error) {
 	case len(code.ZipFile) > lamina.MaxZippedCodeSize:
 		return nil, lamina.ErrEntityTooLarge("Zipped size must be smaller than %d bytes", lamina.MaxZippedCodeSize)
 	}
-	if _, err := codezip.Validate(code.ZipFile, lamina.MaxUnzippedCodeSize); err != nil {
+	info, err := codezip.Validate(code.ZipFile, lamina.MaxUnzippedCodeSize)
+	if err != nil {
 		return nil, archiveError(err)
 	}
 	sum := sha256.Sum256(code.ZipFile)
 	return &archive{
-		data:   code.ZipFile,
-		digest: hex.EncodeToString(sum[:]),
-		sha256: base64.StdEncoding.EncodeToString(sum[:]),
+		data:     code.ZipFile,
+		digest:   hex.EncodeToString(sum[:]),
+		sha256:   base64.StdEncoding.EncodeToString(sum[:]),
+		unzipped: info.UnzippedSize,
 	}, nil
 }
 
@@ -156,9 +160,6 @@ func (f *Frontend) createFunction(rq *request) error {
 	if err := validateTags(in.Tags); err != nil {
 		return err
 	}
-	if in.Publish {
-		return lamina.ErrInvalidParameter("Lamina does not publish function versions yet; create the function without Publish.")
-	}
 	code, err := checkArchive(*in.Code)
 	if err != nil {
 		return err
@@ -186,9 +187,12 @@ func (f *Frontend) createFunction(rq *request) error {
 		LoggingConfig:    &lamina.LoggingConfig{LogFormat: "Text", LogGroup: lamina.LogGroup(ref.Name)},
 	}
 	in.apply(&cfg)
-	setCode(&cfg, code)
 	touch(&cfg)
-	fn := &lamina.Function{Configuration: cfg, CodeDigest: code.digest, Tags: in.Tags}
+	fn := &lamina.Function{Configuration: cfg, Tags: in.Tags}
+	setCode(fn, code)
+	if err := f.resolveLayers(ctx, fn, nil); err != nil {
+		return err
+	}
 
 	if err := f.store.PutCode(ctx, code.digest, code.data); err != nil {
 		return err
@@ -199,6 +203,13 @@ func (f *Frontend) createFunction(rq *request) error {
 		return err
 	}
 	f.log.Info("function created", "function", ref.Name, "runtime", cfg.Runtime, "code_size", cfg.CodeSize)
+	if in.Publish {
+		version, err := f.publish(ctx, ref.Name, "", "", "")
+		if err != nil {
+			return err
+		}
+		return rq.json(http.StatusCreated, &version.Configuration)
+	}
 	return rq.json(http.StatusCreated, &fn.Configuration)
 }
 
@@ -206,10 +217,12 @@ func (f *Frontend) functionExists(name string) error {
 	return lamina.ErrConflict("Function already exist: %s", name)
 }
 
-// setCode records a new archive in a configuration.
-func setCode(c *lamina.FunctionConfiguration, code *archive) {
-	c.CodeSha256 = code.sha256
-	c.CodeSize = int64(len(code.data))
+// setCode records a new archive in a function record.
+func setCode(fn *lamina.Function, code *archive) {
+	fn.CodeDigest = code.digest
+	fn.CodeUnzippedSize = code.unzipped
+	fn.Configuration.CodeSha256 = code.sha256
+	fn.Configuration.CodeSize = int64(len(code.data))
 }
 
 // touch marks a configuration as changed now: a new RevisionId and
@@ -290,11 +303,17 @@ func (f *Frontend) getFunction(rq *request) error {
 	if err != nil {
 		return err
 	}
-	return rq.json(http.StatusOK, getFunctionOutput{
+	out := getFunctionOutput{
 		Configuration: &fn.Configuration,
 		Code:          codeLocation{RepositoryType: "S3", Location: f.codeURL(rq.r, fn.CodeDigest)},
-		Tags:          fn.Tags,
-	})
+	}
+	if latest, err := f.store.GetFunction(rq.r.Context(), fn.Configuration.FunctionName); err == nil {
+		out.Tags = latest.Tags
+		if latest.ReservedConcurrency != nil {
+			out.Concurrency = &concurrency{ReservedConcurrentExecutions: latest.ReservedConcurrency}
+		}
+	}
+	return rq.json(http.StatusOK, out)
 }
 
 func (f *Frontend) getFunctionConfiguration(rq *request) error {
@@ -348,12 +367,14 @@ func (f *Frontend) deleteFunction(rq *request) error {
 	if err != nil {
 		return err
 	}
-	switch ref.Qualifier {
-	case "":
-	case lamina.LatestVersion:
+	switch {
+	case ref.Qualifier == "":
+	case ref.Qualifier == lamina.LatestVersion:
 		return lamina.ErrInvalidParameter("$LATEST version cannot be deleted without deleting the function.")
+	case lamina.IsVersionNumber(ref.Qualifier):
+		return f.deleteVersion(rq, ref)
 	default:
-		return f.notFound(ref)
+		return lamina.ErrInvalidParameter("Deletion of aliases is not supported with DeleteFunction; use DeleteAlias.")
 	}
 	if _, err := f.store.DeleteFunction(rq.r.Context(), ref.Name); errors.Is(err, store.ErrNotFound) {
 		return f.notFound(ref)
@@ -373,8 +394,9 @@ func checkRevision(c *lamina.FunctionConfiguration, revisionID string) error {
 }
 
 // updateLatest applies change to the $LATEST version the request names, under
-// the store's optimistic concurrency, and answers with the new configuration.
-func (f *Frontend) updateLatest(rq *request, change func(*lamina.Function) error) error {
+// the store's optimistic concurrency, and answers with the new configuration
+// (or, with publish, with the version published from it).
+func (f *Frontend) updateLatest(rq *request, publish bool, change func(*lamina.Function) error) error {
 	ref, err := f.requestRef(rq)
 	if err != nil {
 		return err
@@ -389,6 +411,11 @@ func (f *Frontend) updateLatest(rq *request, change func(*lamina.Function) error
 	if err != nil {
 		return err
 	}
+	if publish {
+		if fn, err = f.publish(rq.r.Context(), ref.Name, "", "", ""); err != nil {
+			return err
+		}
+	}
 	return rq.json(http.StatusOK, &fn.Configuration)
 }
 
@@ -400,11 +427,16 @@ func (f *Frontend) updateFunctionConfiguration(rq *request) error {
 	if err := f.validateConfig(&in.configInput); err != nil {
 		return err
 	}
-	return f.updateLatest(rq, func(fn *lamina.Function) error {
+	ctx := rq.r.Context()
+	return f.updateLatest(rq, false, func(fn *lamina.Function) error {
 		if err := checkRevision(&fn.Configuration, in.RevisionId); err != nil {
 			return err
 		}
+		previous := fn.Layers
 		in.apply(&fn.Configuration)
+		if err := f.resolveLayers(ctx, fn, previous); err != nil {
+			return err
+		}
 		touch(&fn.Configuration)
 		return nil
 	})
@@ -420,9 +452,6 @@ func (f *Frontend) updateFunctionCode(rq *request) error {
 			return err
 		}
 	}
-	if in.Publish {
-		return lamina.ErrInvalidParameter("Lamina does not publish function versions yet; update the code without Publish.")
-	}
 	code, err := checkArchive(in.functionCode)
 	if err != nil {
 		return err
@@ -436,23 +465,25 @@ func (f *Frontend) updateFunctionCode(rq *request) error {
 	if err := checkRevision(&fn.Configuration, in.RevisionId); err != nil {
 		return err
 	}
+	if fn.UnzippedSize()-fn.CodeUnzippedSize+code.unzipped > lamina.MaxUnzippedCodeSize {
+		return errTooLargeWithLayers(fn.UnzippedSize() - fn.CodeUnzippedSize + code.unzipped)
+	}
 	if in.DryRun {
-		preview := fn.Configuration // a copy: fn is shared and must not change
+		preview := *fn // a copy: fn is shared and must not change
 		setCode(&preview, code)
-		return rq.json(http.StatusOK, &preview)
+		return rq.json(http.StatusOK, &preview.Configuration)
 	}
 	if err := f.store.PutCode(rq.r.Context(), code.digest, code.data); err != nil {
 		return err
 	}
-	return f.updateLatest(rq, func(fn *lamina.Function) error {
+	return f.updateLatest(rq, in.Publish, func(fn *lamina.Function) error {
 		if err := checkRevision(&fn.Configuration, in.RevisionId); err != nil {
 			return err
 		}
 		if in.Architectures != nil {
 			fn.Configuration.Architectures = in.Architectures
 		}
-		setCode(&fn.Configuration, code)
-		fn.CodeDigest = code.digest
+		setCode(fn, code)
 		touch(&fn.Configuration)
 		return nil
 	})

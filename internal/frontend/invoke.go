@@ -6,12 +6,15 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	mathrand "math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
+	"github.com/lamina-project/lamina/internal/store"
 )
 
 // Invoker runs invocations: the manager, seen from the frontend.
@@ -53,7 +56,10 @@ func (f *Frontend) invoke(rq *request) error {
 		v.Add(logType, "logType", "Member must satisfy enum value set: [None, Tail]")
 		return v.Err()
 	}
-	fn, err := f.getFunctionVersion(rq.r.Context(), ref)
+	fn, err := f.store.ResolveInvocation(rq.r.Context(), ref.Name, ref.Qualifier, mathrand.Float64())
+	if errors.Is(err, store.ErrNotFound) {
+		return f.notFound(ref)
+	}
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,34 @@ func (f *Frontend) routes() {
 	f.handle("GET "+eventInvokeConfig+"/list", operation{name: "ListFunctionEventInvokeConfigs", handle: f.listEventInvokeConfigs})
 	f.handle("GET /_lamina/async/{name}", operation{name: "GetAsyncStatus", handle: f.asyncStatus})
 
+	const functions = "/2015-03-31/functions/{name}"
+	f.handle("POST "+functions+"/versions", operation{name: "PublishVersion", handle: f.publishVersion})
+	f.handle("GET "+functions+"/versions", operation{name: "ListVersionsByFunction", handle: f.listVersionsByFunction})
+	f.handle("POST "+functions+"/aliases", operation{name: "CreateAlias", handle: f.createAlias})
+	f.handle("GET "+functions+"/aliases", operation{name: "ListAliases", handle: f.listAliases})
+	f.handle("GET "+functions+"/aliases/{alias}", operation{name: "GetAlias", handle: f.getAlias})
+	f.handle("PUT "+functions+"/aliases/{alias}", operation{name: "UpdateAlias", handle: f.updateAlias})
+	f.handle("DELETE "+functions+"/aliases/{alias}", operation{name: "DeleteAlias", handle: f.deleteAlias})
+
+	const layers = "/2018-10-31/layers"
+	const layerVersion = layers + "/{layer}/versions/{version}"
+	f.handle("GET "+layers, operation{name: "ListLayers", handle: f.listLayers})
+	f.handle("POST "+layers+"/{layer}/versions", operation{name: "PublishLayerVersion", maxBody: codeUpload, handle: f.publishLayerVersion})
+	f.handle("GET "+layers+"/{layer}/versions", operation{name: "ListLayerVersions", handle: f.listLayerVersions})
+	f.handle("GET "+layerVersion, operation{name: "GetLayerVersion", handle: f.getLayerVersion})
+	f.handle("DELETE "+layerVersion, operation{name: "DeleteLayerVersion", handle: f.deleteLayerVersion})
+	f.handle("POST "+layerVersion+"/policy", operation{name: "AddLayerVersionPermission", handle: f.addLayerVersionPermission})
+	f.handle("GET "+layerVersion+"/policy", operation{name: "GetLayerVersionPolicy", handle: f.getLayerVersionPolicy})
+	f.handle("DELETE "+layerVersion+"/policy/{sid}", operation{name: "RemoveLayerVersionPermission", handle: f.removeLayerVersionPermission})
+
+	f.handle("PUT /2017-10-31/functions/{name}/concurrency", operation{name: "PutFunctionConcurrency", handle: f.putFunctionConcurrency})
+	f.handle("DELETE /2017-10-31/functions/{name}/concurrency", operation{name: "DeleteFunctionConcurrency", handle: f.deleteFunctionConcurrency})
+	f.handle("GET /2019-09-30/functions/{name}/concurrency", operation{name: "GetFunctionConcurrency", handle: f.getFunctionConcurrency})
+	const provisioned = "/2019-09-30/functions/{name}/provisioned-concurrency"
+	f.handle("PUT "+provisioned, operation{name: "PutProvisionedConcurrencyConfig", handle: f.putProvisionedConcurrency})
+	f.handle("GET "+provisioned, operation{name: "GetProvisionedConcurrencyConfig", handle: f.getProvisionedConcurrency})
+	f.handle("DELETE "+provisioned, operation{name: "DeleteProvisionedConcurrencyConfig", handle: f.deleteProvisionedConcurrency})
+
 	f.handle("GET /2016-08-19/account-settings", operation{name: "GetAccountSettings", handle: f.getAccountSettings})
 
 	f.handle("POST /2017-03-31/tags/{arn}", operation{name: "TagResource", handle: f.tagResource})

@@ -146,8 +146,15 @@ func validateEnvironment(vars map[string]string) error {
 
 // formatEnvironment renders variables as the JSON object AWS measures against
 // the 4 KB limit and quotes in its messages.
-func formatEnvironment(vars map[string]string) string {
-	data, _ := json.Marshal(vars) // a map of strings always encodes
+func formatEnvironment(vars map[string]string) string { return jsonString(vars) }
+
+// jsonString renders v as JSON text; v must be of a type that always
+// encodes (maps, slices and structs of plain values).
+func jsonString(v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
 	return string(data)
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -148,7 +149,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:         log,
 	})
 	defer wk.Close()
-	mgr := manager.New(wk, cfg.ConcurrencyLimit)
+	mgr := manager.New(wk, cfg.ConcurrencyLimit, st)
 	queue, err := async.OpenQueue(ctx, st.JetStream(), 1)
 	if err != nil {
 		return err
@@ -163,7 +164,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Queue:     queue,
 		Invoker:   mgr,
 		Resolve: func(ctx context.Context, function, qualifier string) (*lamina.Function, error) {
-			fn, err := st.ResolveFunction(ctx, function, qualifier)
+			fn, err := st.ResolveInvocation(ctx, function, qualifier, rand.Float64())
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, fmt.Errorf("%s:%s: %w", function, qualifier, async.ErrFunctionGone)
 			}
@@ -190,6 +191,7 @@ func Run(ctx context.Context, cfg Config) error {
 		logStore.Run(background)
 	}()
 	defer func() { stopBackground(); <-logsDone }()
+	go provision(background, st, wk, log)
 	asyncDone := make(chan struct{})
 	go func() {
 		defer close(asyncDone)
@@ -212,7 +214,7 @@ func Run(ctx context.Context, cfg Config) error {
 		CodeURLKey: codeURLKey,
 		Logger:     log,
 		Metrics:    promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
-	}, frontend.Deps{Store: st, Invoker: mgr, Logs: logStore, Async: dispatcher})
+	}, frontend.Deps{Store: st, Invoker: mgr, Logs: logStore, Async: dispatcher, Provisioner: wk})
 
 	httpServer := &http.Server{
 		Handler:           fe.Handler(),
@@ -243,6 +245,42 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("requests still in flight at shutdown", "err", err)
 	}
 	return nil
+}
+
+// provisionInterval is how often the provisioned concurrency configs are
+// applied to the worker.
+const provisionInterval = time.Second
+
+// provision keeps the worker's provisioned environments as the stored
+// provisioned concurrency configs ask, until ctx ends.
+func provision(ctx context.Context, st *store.Store, wk *worker.Worker, log *slog.Logger) {
+	t := time.NewTicker(provisionInterval)
+	defer t.Stop()
+	active := map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		seen := map[string]bool{}
+		for _, pc := range st.ListProvisionedConcurrency(ctx, "") {
+			key := frontend.ProvisionedKey(pc.Function, pc.Qualifier)
+			fn, err := st.ResolveFunction(ctx, pc.Function, pc.Qualifier)
+			if err != nil {
+				log.Warn("provisioned concurrency for a missing version", "config", key, "err", err)
+				continue
+			}
+			seen[key] = true
+			wk.Provision(ctx, key, fn, pc.Requested)
+		}
+		for key := range active {
+			if !seen[key] {
+				wk.Provision(ctx, key, nil, 0)
+			}
+		}
+		active = seen
+	}
 }
 
 // sweepCode deletes unreferenced code archives now and then until ctx ends.

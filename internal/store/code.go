@@ -83,18 +83,22 @@ func (s *Store) CodeDigests(ctx context.Context) ([]string, error) {
 	return digests, nil
 }
 
-// SweepCode deletes every archive that no function references and that was
-// stored more than CodeSweepGrace ago, so an archive being stored for a
-// function that is being created right now is never swept. It returns how many
-// it deleted.
+// SweepCode deletes every archive that nothing references (no function, no
+// version, no layer version that is not deleted) and that was stored more
+// than CodeSweepGrace ago, so an archive being stored for a function that is
+// being created right now is never swept. It returns how many it deleted.
 func (s *Store) SweepCode(ctx context.Context) (int, error) {
-	fns, err := s.ListFunctions(ctx)
-	if err != nil {
-		return 0, err
-	}
-	referenced := make(map[string]bool, len(fns))
-	for _, f := range fns {
+	referenced := map[string]bool{}
+	for _, f := range append(s.functions.list(""), s.versions.list("")...) {
 		referenced[f.CodeDigest] = true
+		for _, l := range f.Layers {
+			referenced[l.Digest] = true
+		}
+	}
+	for _, lv := range s.allLayerVersions() {
+		if !lv.Deleted {
+			referenced[lv.CodeDigest] = true
+		}
 	}
 	infos, err := s.code.List(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {

@@ -1,135 +1,210 @@
 package store
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
-	"time"
+	"strconv"
+	"strings"
 
 	"github.com/lamina-project/lamina"
-	"github.com/nats-io/nats.go/jetstream"
 )
+
+// versionKey is the key of a published version: "<function>.<n>".
+func versionKey(function string, n int) string { return function + "." + strconv.Itoa(n) }
 
 // CreateFunction stores a new function. It returns ErrExists when a function
 // of that name exists.
 func (s *Store) CreateFunction(ctx context.Context, f *lamina.Function) error {
-	data, err := json.Marshal(f)
-	if err != nil {
-		return fmt.Errorf("store: encode function: %w", err)
-	}
-	rev, err := s.functions.Create(ctx, f.Configuration.FunctionName, data)
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return ErrExists
-	}
-	if err != nil {
-		return fmt.Errorf("store: create function %s: %w", f.Configuration.FunctionName, err)
-	}
-	s.cache.put(f.Configuration.FunctionName, f, rev)
-	return nil
+	return s.functions.create(ctx, f.Configuration.FunctionName, f)
 }
 
-// GetFunction returns the function called name, or ErrNotFound. It is served
-// from memory; the caller must not modify the result.
+// GetFunction returns the $LATEST record of the function called name, or
+// ErrNotFound. It is served from memory; the caller must not modify it.
 func (s *Store) GetFunction(ctx context.Context, name string) (*lamina.Function, error) {
-	if fn, known := s.cache.get(name); known {
-		if fn == nil {
-			return nil, ErrNotFound
-		}
-		return fn, nil
-	}
-	// Not seen yet: another node may have just created it.
-	var f lamina.Function
-	rev, err := getJSON(ctx, s.functions, name, &f)
-	if err != nil {
-		return nil, err
-	}
-	s.cache.put(name, &f, rev)
-	return &f, nil
+	return s.functions.get(ctx, name)
 }
 
-// UpdateFunction applies change to the stored function called name and
+// UpdateFunction applies change to the function's $LATEST record and
 // stores the result atomically: if another writer updated the function in
-// between, change runs again on the fresh copy. An error from change aborts
+// between, change runs again on a fresh copy. An error from change aborts
 // the update and is returned as is. It returns the stored result.
 func (s *Store) UpdateFunction(ctx context.Context, name string, change func(*lamina.Function) error) (*lamina.Function, error) {
-	for {
-		var f lamina.Function
-		rev, err := getJSON(ctx, s.functions, name, &f)
-		if err != nil {
-			return nil, err
-		}
-		if err := change(&f); err != nil {
-			return nil, err
-		}
-		data, err := json.Marshal(&f)
-		if err != nil {
-			return nil, fmt.Errorf("store: encode function: %w", err)
-		}
-		newRev, err := s.functions.Update(ctx, name, data, rev)
-		if err == nil {
-			s.cache.put(name, &f, newRev)
-			return &f, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, fmt.Errorf("store: update function %s: %w", name, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(casRetryDelay):
-		}
-	}
+	return s.functions.update(ctx, name, change)
 }
 
-// DeleteFunction removes the function called name and returns what was
-// stored, or ErrNotFound.
+// DeleteFunction removes the function called name with its versions,
+// aliases and configurations, and returns its $LATEST record, or
+// ErrNotFound.
 func (s *Store) DeleteFunction(ctx context.Context, name string) (*lamina.Function, error) {
-	var f lamina.Function
-	rev, err := getJSON(ctx, s.functions, name, &f)
+	f, err := s.functions.remove(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	err = s.functions.Purge(ctx, name, jetstream.LastRevision(rev))
-	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-		// Changed under us; deleting the newer record is still what was asked.
-		err = s.functions.Purge(ctx, name)
+	for _, key := range s.versions.keys(name + ".") {
+		if _, err := s.versions.remove(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("store: delete function %s: %w", name, err)
+	for _, key := range s.aliases.keys(name + ".") {
+		if _, err := s.aliases.remove(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
 	}
-	s.cache.put(name, nil, rev+1)
+	for _, key := range s.provisioned.keys(name + ".") {
+		if _, err := s.provisioned.remove(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
 	if err := s.deleteEventInvokeConfigs(ctx, name); err != nil {
 		return nil, err
 	}
-	return &f, nil
+	return f, nil
 }
 
-// ListFunctions returns every function, sorted by name. The caller must not
-// modify the results.
+// ListFunctions returns the $LATEST record of every function, sorted by
+// name. The caller must not modify the results.
 func (s *Store) ListFunctions(ctx context.Context) ([]*lamina.Function, error) {
-	names := s.cache.names()
-	slices.Sort(names)
-	fns := make([]*lamina.Function, 0, len(names))
-	for _, name := range names {
-		f, err := s.GetFunction(ctx, name)
-		if errors.Is(err, ErrNotFound) {
-			continue // deleted while listing
-		}
-		if err != nil {
-			return nil, err
-		}
-		fns = append(fns, f)
-	}
-	return fns, nil
+	return s.functions.list(""), nil
 }
 
-// ResolveFunction returns the version of function that qualifier names
-// ("" or "$LATEST": the latest), or ErrNotFound.
+// ResolveFunction returns the version of function that qualifier names: ""
+// or "$LATEST" the latest, a number a published version, anything else an
+// alias (its primary version). It returns ErrNotFound for a missing
+// function, version or alias.
 func (s *Store) ResolveFunction(ctx context.Context, function, qualifier string) (*lamina.Function, error) {
-	if qualifier != "" && qualifier != lamina.LatestVersion {
-		return nil, ErrNotFound
+	switch {
+	case qualifier == "" || qualifier == lamina.LatestVersion:
+		return s.GetFunction(ctx, function)
+	case lamina.IsVersionNumber(qualifier):
+		n, err := strconv.Atoi(qualifier)
+		if err != nil {
+			return nil, ErrNotFound
+		}
+		return s.GetVersion(ctx, function, n)
 	}
-	return s.GetFunction(ctx, function)
+	alias, err := s.GetAlias(ctx, function, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	return s.ResolveFunction(ctx, function, alias.FunctionVersion)
+}
+
+// ResolveInvocation returns the version an invocation of function with
+// qualifier runs: like ResolveFunction, except that an alias with a routing
+// configuration chooses between its versions by their weights, with r, a
+// uniform random number in [0, 1).
+func (s *Store) ResolveInvocation(ctx context.Context, function, qualifier string, r float64) (*lamina.Function, error) {
+	if qualifier == "" || qualifier == lamina.LatestVersion || lamina.IsVersionNumber(qualifier) {
+		return s.ResolveFunction(ctx, function, qualifier)
+	}
+	alias, err := s.GetAlias(ctx, function, qualifier)
+	if err != nil {
+		return nil, err
+	}
+	return s.ResolveFunction(ctx, function, alias.Pick(r))
+}
+
+// GetVersion returns published version n of function, or ErrNotFound.
+func (s *Store) GetVersion(ctx context.Context, function string, n int) (*lamina.Function, error) {
+	return s.versions.get(ctx, versionKey(function, n))
+}
+
+// ListVersions returns the published versions of function, oldest first.
+func (s *Store) ListVersions(ctx context.Context, function string) []*lamina.Function {
+	versions := s.versions.list(function + ".")
+	// Keys sort as text ("10" before "2"): order by number.
+	number := func(f *lamina.Function) int { n, _ := strconv.Atoi(f.Configuration.Version); return n }
+	slices.SortFunc(versions, func(a, b *lamina.Function) int { return cmp.Compare(number(a), number(b)) })
+	return versions
+}
+
+// PublishVersion makes an immutable version of the function's $LATEST
+// record, as prepare shapes it from a copy of $LATEST given the new version
+// number, unless prepare returns the number of an existing version to reuse
+// (a $LATEST that has not changed since it was published). It returns the
+// version.
+func (s *Store) PublishVersion(ctx context.Context, function string, prepare func(latest *lamina.Function, next int) (reuse int, err error)) (*lamina.Function, error) {
+	var version *lamina.Function
+	_, err := s.functions.update(ctx, function, func(latest *lamina.Function) error {
+		next := latest.LastVersion + 1
+		v := *latest
+		reuse, err := prepare(&v, next)
+		if err != nil {
+			return err
+		}
+		if reuse > 0 {
+			existing, err := s.GetVersion(ctx, function, reuse)
+			if err != nil {
+				return err
+			}
+			version = existing
+			return errReuse
+		}
+		v.Tags, v.LastVersion, v.ReservedConcurrency = nil, 0, nil
+		if err := s.versions.create(ctx, versionKey(function, next), &v); err != nil && !errors.Is(err, ErrExists) {
+			return err
+		}
+		version = &v
+		latest.LastVersion = next
+		return nil
+	})
+	if errors.Is(err, errReuse) {
+		return version, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return version, nil
+}
+
+// errReuse aborts a publish that found nothing new to publish.
+var errReuse = errors.New("store: reuse the last version")
+
+// DeleteVersion removes published version n of function, or returns
+// ErrNotFound. It refuses with a *ReferencedError while aliases point at the
+// version.
+func (s *Store) DeleteVersion(ctx context.Context, function string, n int) error {
+	var users []string
+	for _, a := range s.ListAliases(ctx, function) {
+		_, extra := a.RoutingConfig.Weights()[strconv.Itoa(n)]
+		if a.FunctionVersion == strconv.Itoa(n) || extra {
+			users = append(users, a.Name)
+		}
+	}
+	if len(users) > 0 {
+		return &ReferencedError{Aliases: users}
+	}
+	_, err := s.versions.remove(ctx, versionKey(function, n))
+	return err
+}
+
+// ReferencedError is returned when deleting a version that aliases use.
+type ReferencedError struct {
+	Aliases []string
+}
+
+func (e *ReferencedError) Error() string {
+	return "store: version referenced by aliases " + strings.Join(e.Aliases, ", ")
+}
+
+// Reserved returns the reserved concurrency of function, if it has one.
+func (s *Store) Reserved(function string) (int, bool) {
+	fn, err := s.GetFunction(context.Background(), function)
+	if err != nil || fn.ReservedConcurrency == nil {
+		return 0, false
+	}
+	return *fn.ReservedConcurrency, true
+}
+
+// TotalReserved returns the sum of every function's reserved concurrency.
+func (s *Store) TotalReserved() int {
+	total := 0
+	for _, fn := range s.functions.list("") {
+		if fn.ReservedConcurrency != nil {
+			total += *fn.ReservedConcurrency
+		}
+	}
+	return total
 }

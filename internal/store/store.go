@@ -12,16 +12,22 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lamina-project/lamina"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Bucket names. They are part of the on-disk format: renaming one loses data.
 const (
-	functionsBucket   = "lamina_functions"
-	eventInvokeBucket = "lamina_event_invoke_configs"
-	codeBucket        = "lamina_code"
-	systemBucket      = "lamina_system"
+	functionsBucket     = "lamina_functions"
+	versionsBucket      = "lamina_function_versions"
+	aliasesBucket       = "lamina_aliases"
+	layersBucket        = "lamina_layer_versions"
+	layerCountersBucket = "lamina_layers"
+	provisionedBucket   = "lamina_provisioned_concurrency"
+	eventInvokeBucket   = "lamina_event_invoke_configs"
+	codeBucket          = "lamina_code"
+	systemBucket        = "lamina_system"
 )
 
 var (
@@ -40,13 +46,17 @@ type Options struct {
 
 // Store is Lamina's durable state. It is safe for concurrent use.
 type Store struct {
-	js          jetstream.JetStream
-	functions   jetstream.KeyValue
-	eventInvoke jetstream.KeyValue
-	code        jetstream.ObjectStore
-	system      jetstream.KeyValue
-	cache       functionCache
-	stopWatch   context.CancelFunc
+	js            jetstream.JetStream
+	functions     *records[lamina.Function]
+	versions      *records[lamina.Function]
+	aliases       *records[lamina.AliasConfiguration]
+	layers        *records[lamina.LayerVersion]
+	layerCounters *records[layerCounter]
+	provisioned   *records[ProvisionedConcurrency]
+	eventInvoke   jetstream.KeyValue
+	code          jetstream.ObjectStore
+	system        jetstream.KeyValue
+	stopWatch     context.CancelFunc
 }
 
 // Open connects to JetStream through nc and creates the buckets Lamina needs
@@ -58,10 +68,19 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: jetstream: %w", err)
 	}
 	replicas := max(opts.Replicas, 1)
-	s := &Store{js: js, cache: functionCache{entries: map[string]cachedFunction{}}}
-	if s.functions, err = openKV(ctx, js, functionsBucket, replicas); err != nil {
-		return nil, err
+	s := &Store{js: js}
+	kvs := map[string]jetstream.KeyValue{}
+	for _, bucket := range []string{functionsBucket, versionsBucket, aliasesBucket, layersBucket, layerCountersBucket, provisionedBucket} {
+		if kvs[bucket], err = openKV(ctx, js, bucket, replicas); err != nil {
+			return nil, err
+		}
 	}
+	s.functions = newRecords[lamina.Function](kvs[functionsBucket], "function")
+	s.versions = newRecords[lamina.Function](kvs[versionsBucket], "function version")
+	s.aliases = newRecords[lamina.AliasConfiguration](kvs[aliasesBucket], "alias")
+	s.layers = newRecords[lamina.LayerVersion](kvs[layersBucket], "layer version")
+	s.layerCounters = newRecords[layerCounter](kvs[layerCountersBucket], "layer")
+	s.provisioned = newRecords[ProvisionedConcurrency](kvs[provisionedBucket], "provisioned concurrency config")
 	if s.system, err = openKV(ctx, js, systemBucket, replicas); err != nil {
 		return nil, err
 	}
@@ -79,11 +98,15 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: object store %s: %w", codeBucket, err)
 	}
 	watchCtx, stopWatch := context.WithCancel(context.Background())
-	if err := s.watchFunctions(ctx, watchCtx); err != nil {
-		stopWatch()
-		return nil, err
-	}
 	s.stopWatch = stopWatch
+	for _, w := range []interface {
+		watch(ctx, watchCtx context.Context) error
+	}{s.functions, s.versions, s.aliases, s.layers, s.layerCounters, s.provisioned} {
+		if err := w.watch(ctx, watchCtx); err != nil {
+			stopWatch()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

@@ -44,6 +44,9 @@ type environment struct {
 	// Owned by the worker's lock.
 	lastUsed time.Time
 	idle     bool
+	// provisioned names the provisioned concurrency config the environment
+	// belongs to; empty for on-demand environments.
+	provisioned string
 }
 
 // envKey identifies what an environment runs: environments are reused only
@@ -83,12 +86,19 @@ func newLogStream(version string, now time.Time) string {
 }
 
 // start creates the sandbox and starts the runtime in it. It does not wait
-// for init.
-func (w *Worker) start(ctx context.Context, fn *lamina.Function) (*environment, error) {
+// for init. provisioned names the provisioned concurrency config the
+// environment is started for, if any.
+func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned string) (*environment, error) {
 	c := &fn.Configuration
 	taskDir, err := w.code.path(ctx, fn.CodeDigest)
 	if err != nil {
 		return nil, err
+	}
+	layerDirs := make([]string, len(fn.Layers))
+	for i, l := range fn.Layers {
+		if layerDirs[i], err = w.code.path(ctx, l.Digest); err != nil {
+			return nil, err
+		}
 	}
 	env := &environment{
 		id:         "env-" + rand.Text()[:12],
@@ -98,8 +108,9 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function) (*environment, 
 		logStream:  newLogStream(c.Version, time.Now()),
 		ready:      make(chan struct{}),
 		initFailed: make(chan answer, 1),
-		next:       make(chan *invocation),
-		destroyed:  make(chan struct{}),
+		next:        make(chan *invocation),
+		destroyed:   make(chan struct{}),
+		provisioned: provisioned,
 	}
 	ephemeral := lamina.DefaultEphemeralStorage
 	if c.EphemeralStorage != nil {
@@ -109,6 +120,7 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function) (*environment, 
 		ID:          env.id,
 		TaskDir:     taskDir,
 		RuntimeDir:  w.cfg.Runtimes.Dir(fn.Family()),
+		LayerDirs:   layerDirs,
 		MemoryMB:    c.MemorySize,
 		EphemeralMB: ephemeral,
 	})
@@ -116,7 +128,7 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function) (*environment, 
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	paths := env.sb.Paths()
-	launch, err := w.cfg.Runtimes.Launch(fn, paths, taskDir, nil)
+	launch, err := w.cfg.Runtimes.Launch(fn, paths, taskDir, layerDirs)
 	if err != nil {
 		env.sb.Destroy()
 		return nil, err
@@ -162,7 +174,7 @@ func (w *Worker) environment(env *environment, paths sandbox.Paths, apiAddr stri
 		"AWS_LAMBDA_FUNCTION_NAME=" + c.FunctionName,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(c.MemorySize),
 		"AWS_LAMBDA_FUNCTION_VERSION=" + c.Version,
-		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_LAMBDA_INITIALIZATION_TYPE=" + initializationType(env.provisioned),
 		"AWS_LAMBDA_LOG_GROUP_NAME=" + lamina.LogGroup(c.FunctionName),
 		"AWS_LAMBDA_LOG_STREAM_NAME=" + env.logStream,
 		"AWS_LAMBDA_RUNTIME_API=" + apiAddr,
@@ -175,6 +187,14 @@ func (w *Worker) environment(env *environment, paths sandbox.Paths, apiAddr stri
 		}
 	}
 	return vars
+}
+
+// initializationType is AWS_LAMBDA_INITIALIZATION_TYPE of an environment.
+func initializationType(provisioned string) string {
+	if provisioned != "" {
+		return "provisioned-concurrency"
+	}
+	return "on-demand"
 }
 
 // initOutcome is how an environment's init ended.

@@ -68,8 +68,23 @@ func (r *record) startFailed(err error) {
 	r.finish(now, 0, 0, lamina.ErrorTypeInvalidEntrypoint, false)
 }
 
-// initialized records a cold start's init phase.
+// initialized records a cold start's init phase, and its failure as the
+// invocation's result.
 func (r *record) initialized(env *environment, init initOutcome) {
+	r.initLog(env, init)
+	r.initDuration += init.duration
+	if init.failure == nil {
+		return
+	}
+	now := time.Now()
+	r.line(now, "START RequestId: "+r.req.RequestID+" Version: "+r.req.Function.Configuration.Version)
+	r.fail(init.failure.errorType, init.failure.payload)
+	r.finish(now, 0, 0, init.failure.errorType, false)
+}
+
+// initLog records the log of an init phase: INIT_START, the runtime's
+// output, and INIT_REPORT when it failed.
+func (r *record) initLog(env *environment, init initOutcome) {
 	r.stream = env.logStream
 	c := &r.req.Function.Configuration
 	started := time.Now().Add(-init.duration)
@@ -78,20 +93,15 @@ func (r *record) initialized(env *environment, init initOutcome) {
 	output, dropped := env.collect()
 	r.events = append(r.events, output...)
 	r.noteDropped(dropped)
-	r.initDuration += init.duration
 	if init.failure == nil {
 		return
 	}
-	now := time.Now()
 	status := "error"
 	if init.failure.errorType == lamina.ErrorTypeTimeout {
 		status = "timeout"
 	}
-	r.line(now, fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s\tError Type: %s",
+	r.line(time.Now(), fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s\tError Type: %s",
 		ms(init.duration), status, init.failure.errorType))
-	r.line(now, "START RequestId: "+r.req.RequestID+" Version: "+c.Version)
-	r.fail(init.failure.errorType, init.failure.payload)
-	r.finish(now, 0, 0, init.failure.errorType, false)
 }
 
 // invoked records an invoke phase.

@@ -46,11 +46,12 @@ type Worker struct {
 	code *codeCache
 	log  *slog.Logger
 
-	mu         sync.Mutex
-	idle       map[envKey][]*environment // idle environments, most recently used last
-	live       map[*environment]struct{}
-	memoryUsed int // MB reserved by live and starting environments
-	closed     bool
+	mu          sync.Mutex
+	idle        map[envKey][]*environment // idle environments, most recently used last
+	live        map[*environment]struct{}
+	memoryUsed  int                      // MB reserved by live and starting environments
+	provisioned map[string]*provisionSet // by provisioned concurrency config
+	closed      bool
 }
 
 // New returns a worker. Call Run to expire idle environments and Close to
@@ -72,8 +73,9 @@ func New(cfg Config) *Worker {
 		cfg:  cfg,
 		code: newCodeCache(cfg.CacheDir, cfg.Store),
 		log:  cfg.Logger,
-		idle: map[envKey][]*environment{},
-		live: map[*environment]struct{}{},
+		idle:        map[envKey][]*environment{},
+		live:        map[*environment]struct{}{},
+		provisioned: map[string]*provisionSet{},
 	}
 }
 
@@ -130,7 +132,7 @@ func (w *Worker) coldStart(ctx context.Context, rec *record) (env *environment, 
 	limit := w.cfg.InitTimeout
 	for attempt := 1; ; attempt++ {
 		started := time.Now()
-		env, err := w.start(ctx, fn)
+		env, err := w.start(ctx, fn, "")
 		if err != nil {
 			w.unreserve(fn.Configuration.MemorySize)
 			rec.startFailed(err)
@@ -229,20 +231,27 @@ func (w *Worker) track(env *environment) {
 	w.mu.Unlock()
 }
 
-// forget removes env from the live set and returns its memory. The caller
-// holds w.mu and destroys env.
+// forget removes env from the live set (and from its provisioned set) and
+// returns its memory. The caller holds w.mu and destroys env.
 func (w *Worker) forget(env *environment) {
 	if _, ok := w.live[env]; ok {
 		delete(w.live, env)
 		w.memoryUsed -= env.memoryMB
 	}
+	if set := w.provisioned[env.provisioned]; set != nil {
+		delete(set.envs, env)
+	}
 }
 
+// leastRecentlyUsedIdle returns the idle on-demand environment used least
+// recently; provisioned environments are never evicted.
 func (w *Worker) leastRecentlyUsedIdle() *environment {
 	var lru *environment
 	for _, list := range w.idle {
-		if len(list) > 0 && (lru == nil || list[0].lastUsed.Before(lru.lastUsed)) {
-			lru = list[0]
+		for _, env := range list {
+			if env.provisioned == "" && (lru == nil || env.lastUsed.Before(lru.lastUsed)) {
+				lru = env
+			}
 		}
 	}
 	return lru
@@ -285,10 +294,10 @@ func (w *Worker) retire(env *environment) {
 	env.destroy()
 }
 
-// Run stops environments idle for longer than the idle timeout, until ctx
-// ends.
+// Run stops environments idle for longer than the idle timeout and keeps
+// provisioned environments at their count, until ctx ends.
 func (w *Worker) Run(ctx context.Context) {
-	every := min(max(w.cfg.IdleTimeout/10, 100*time.Millisecond), 30*time.Second)
+	every := min(max(w.cfg.IdleTimeout/10, 100*time.Millisecond), time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -298,6 +307,7 @@ func (w *Worker) Run(ctx context.Context) {
 		case <-t.C:
 		}
 		w.expireIdle(time.Now().Add(-w.cfg.IdleTimeout))
+		w.reconcileProvisioned(ctx)
 	}
 }
 
@@ -308,7 +318,7 @@ func (w *Worker) expireIdle(cutoff time.Time) {
 	for key, list := range w.idle {
 		keep := list[:0]
 		for _, env := range list {
-			if env.lastUsed.Before(cutoff) {
+			if env.provisioned == "" && env.lastUsed.Before(cutoff) {
 				w.forget(env)
 				env.idle = false
 				expired = append(expired, env)
