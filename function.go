@@ -150,7 +150,7 @@ type Function struct {
 	// Layers are the contents of the layers in Configuration.Layers, in the
 	// same order. A function keeps using a layer version after it is
 	// deleted, so the content is referenced here, not looked up.
-	Layers []LayerContent `json:",omitempty"`
+	Layers []LayerContent    `json:",omitempty"`
 	Tags   map[string]string `json:",omitempty"`
 	// ReservedConcurrency is the function's reserved concurrency, nil when
 	// it has none.

@@ -76,21 +76,26 @@ const (
 // laminaBin is the path of the `lamina` binary under test, set by TestMain.
 var laminaBin string
 
+// workDir is a directory that lives as long as the test binary, for things
+// built once and shared by tests (the lamina binary, test functions).
+var workDir string
+
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
 
 func runMain(m *testing.M) int {
-	if bin := os.Getenv("LAMINA_E2E_BINARY"); bin != "" {
-		laminaBin = bin
-		return m.Run()
-	}
 	dir, err := os.MkdirTemp("", "lamina-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	workDir = dir
+	if bin := os.Getenv("LAMINA_E2E_BINARY"); bin != "" {
+		laminaBin = bin
+		return m.Run()
+	}
 	laminaBin = filepath.Join(dir, "lamina")
 	build := exec.Command("go", "build", "-o", laminaBin, "github.com/lamina-project/lamina/cmd/lamina")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr

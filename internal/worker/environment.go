@@ -101,13 +101,13 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		}
 	}
 	env := &environment{
-		id:         "env-" + rand.Text()[:12],
-		key:        keyOf(fn),
-		fn:         fn,
-		memoryMB:   c.MemorySize,
-		logStream:  newLogStream(c.Version, time.Now()),
-		ready:      make(chan struct{}),
-		initFailed: make(chan answer, 1),
+		id:          "env-" + rand.Text()[:12],
+		key:         keyOf(fn),
+		fn:          fn,
+		memoryMB:    c.MemorySize,
+		logStream:   newLogStream(c.Version, time.Now()),
+		ready:       make(chan struct{}),
+		initFailed:  make(chan answer, 1),
 		next:        make(chan *invocation),
 		destroyed:   make(chan struct{}),
 		provisioned: provisioned,

@@ -70,9 +70,9 @@ func New(cfg Config) *Worker {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	return &Worker{
-		cfg:  cfg,
-		code: newCodeCache(cfg.CacheDir, cfg.Store),
-		log:  cfg.Logger,
+		cfg:         cfg,
+		code:        newCodeCache(cfg.CacheDir, cfg.Store),
+		log:         cfg.Logger,
 		idle:        map[envKey][]*environment{},
 		live:        map[*environment]struct{}{},
 		provisioned: map[string]*provisionSet{},
