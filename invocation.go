@@ -41,6 +41,10 @@ type InvocationResult struct {
 	// Payload is the function's response, or the error JSON when
 	// FunctionError is set.
 	Payload []byte
+	// ContentType is the content type the runtime gave its response;
+	// "application/vnd.awslambda.http-integration-response" marks a
+	// streamed HTTP response with its prelude.
+	ContentType string
 	// FunctionError is "Unhandled" when the function failed (an error, a
 	// timeout, a crash), else empty.
 	FunctionError string

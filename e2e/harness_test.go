@@ -159,6 +159,7 @@ type testServer struct {
 	cfg     serverConfig
 	dataDir string
 	addr    string // 127.0.0.1:PORT
+	urlAddr string // 127.0.0.1:PORT of function URLs and HTTP APIs
 	home    string // fake $HOME for Run, whose .lamina is dataDir
 
 	accessKeyID, secretAccessKey string
@@ -226,6 +227,7 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 			port = freePort(t)
 		}
 		ts.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		ts.urlAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 		err := ts.start()
 		if err == nil {
 			return ts
@@ -259,7 +261,7 @@ func (ts *testServer) start() error {
 	fmt.Fprintf(&ts.output, "=== lamina server start #%d on %s, data %s\n", n, ts.addr, ts.dataDir)
 
 	p := &serverProc{done: make(chan struct{})}
-	args := append([]string{"server", "--listen", ts.addr, "--data", ts.dataDir}, ts.cfg.args...)
+	args := append([]string{"server", "--listen", ts.addr, "--url-listen", ts.urlAddr, "--data", ts.dataDir}, ts.cfg.args...)
 	p.cmd = exec.Command(laminaBin, args...)
 	p.cmd.Env = serverEnv(ts.cfg)
 	p.cmd.Stdout = io.MultiWriter(&p.stdout, &ts.output)
@@ -355,6 +357,10 @@ func (ts *testServer) Endpoint() string { return "http://" + ts.addr }
 
 // Addr is the server's host:port.
 func (ts *testServer) Addr() string { return ts.addr }
+
+// URLEndpoint is the base URL of the server's function URL and HTTP API
+// listener, e.g. "http://127.0.0.1:PORT".
+func (ts *testServer) URLEndpoint() string { return "http://" + ts.urlAddr }
 
 // DataDir is the server's data directory.
 func (ts *testServer) DataDir() string { return ts.dataDir }

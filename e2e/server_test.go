@@ -230,7 +230,8 @@ func TestServerSignals(t *testing.T) {
 }
 
 // TestServerListensOnlyOnTheAPI: the embedded NATS server is reached
-// in-process; the server's only listening socket is the API's.
+// in-process; the server's only listening sockets are the API's and the
+// function URL listener's.
 func TestServerListensOnlyOnTheAPI(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t)
@@ -239,8 +240,11 @@ func TestServerListensOnlyOnTheAPI(t *testing.T) {
 		t.Skipf("cannot read /proc: %v", err)
 	}
 	_, apiPort, _ := net.SplitHostPort(ts.Addr())
-	if want := []string{apiPort}; !slices.Equal(ports, want) {
-		t.Errorf("the server listens on TCP ports %v, want only the API's %v", ports, want)
+	_, urlPort, _ := net.SplitHostPort(ts.urlAddr)
+	want := []string{apiPort, urlPort}
+	slices.Sort(want)
+	if !slices.Equal(ports, want) {
+		t.Errorf("the server listens on TCP ports %v, want only the API's and the URL listener's %v", ports, want)
 	}
 }
 

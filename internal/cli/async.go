@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,7 +24,7 @@ func newAsyncCommand(opts *clientOptions) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var st async.Status
-			if err := opts.laminaGet(cmd.Context(), "/_lamina/async/"+url.PathEscape(args[0]), &st); err != nil {
+			if err := opts.laminaCall(cmd.Context(), http.MethodGet, "/_lamina/async/"+url.PathEscape(args[0]), nil, &st); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
@@ -52,9 +53,10 @@ func newAsyncCommand(opts *clientOptions) *cobra.Command {
 	}
 }
 
-// laminaGet calls one of Lamina's own read operations (not part of AWS's
-// API) with SigV4 and decodes its JSON answer into v.
-func (o *clientOptions) laminaGet(ctx context.Context, path string, v any) error {
+// laminaCall calls one of Lamina's own operations (not part of AWS's API)
+// with SigV4, sending in as JSON (when not nil) and decoding the JSON answer
+// into out (when not nil).
+func (o *clientOptions) laminaCall(ctx context.Context, method, path string, in, out any) error {
 	provider, err := o.credentials()
 	if err != nil {
 		return err
@@ -63,12 +65,19 @@ func (o *clientOptions) laminaGet(ctx context.Context, path string, v any) error
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.endpoint+path, nil)
+	var body []byte
+	if in != nil {
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, o.endpoint+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	empty := sha256.Sum256(nil)
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), "lambda", o.region, time.Now()); err != nil {
+	req.Header.Set("Content-Type", "application/json")
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "lambda", o.region, time.Now()); err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -76,14 +85,17 @@ func (o *clientOptions) laminaGet(ctx context.Context, path string, v any) error
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode >= 300 {
 		var e struct{ Message string } // matches "message" too
-		_ = json.Unmarshal(body, &e)
+		_ = json.Unmarshal(data, &e)
 		return fmt.Errorf("%s: %s", resp.Header.Get("X-Amzn-ErrorType"), e.Message)
 	}
-	return json.Unmarshal(body, v)
+	if out == nil || len(data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(data, out)
 }

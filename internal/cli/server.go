@@ -49,6 +49,7 @@ func newServerCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9000", "address of the Lambda API")
+	f.StringVar(&cfg.URLListen, "url-listen", "127.0.0.1:9080", "address of function URLs and HTTP APIs")
 	f.StringVar(&cfg.DataDir, "data", defaultDataDir(), "data directory (JetStream storage, code cache, credentials)")
 	f.StringVar(&cfg.Region, "region", "us-east-1", "AWS region this node answers as")
 	f.StringVar(&cfg.AccountID, "account-id", "000000000000", "AWS account ID shown in ARNs")

@@ -39,6 +39,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, serves Prometheus metrics at GET /metrics.
 	Metrics http.Handler
+	// URLListen is the address of the function URL listener, for the
+	// addresses the API shows.
+	URLListen string
 }
 
 // Deps are the parts of the node a frontend talks to.

@@ -55,6 +55,22 @@ func (f *Frontend) routes() {
 	f.handle("GET "+provisioned, operation{name: "GetProvisionedConcurrencyConfig", handle: f.getProvisionedConcurrency})
 	f.handle("DELETE "+provisioned, operation{name: "DeleteProvisionedConcurrencyConfig", handle: f.deleteProvisionedConcurrency})
 
+	const url = "/2021-10-31/functions/{name}/url"
+	f.handle("POST "+url, operation{name: "CreateFunctionUrlConfig", handle: f.createFunctionURLConfig})
+	f.handle("GET "+url, operation{name: "GetFunctionUrlConfig", handle: f.getFunctionURLConfig})
+	f.handle("PUT "+url, operation{name: "UpdateFunctionUrlConfig", handle: f.updateFunctionURLConfig})
+	f.handle("DELETE "+url, operation{name: "DeleteFunctionUrlConfig", handle: f.deleteFunctionURLConfig})
+	f.handle("GET /2021-10-31/functions/{name}/urls", operation{name: "ListFunctionUrlConfigs", handle: f.listFunctionURLConfigs})
+
+	const apis = "/_lamina/apis"
+	f.handle("POST "+apis, operation{name: "CreateHttpApi", handle: f.createHTTPAPI})
+	f.handle("GET "+apis, operation{name: "ListHttpApis", handle: f.listHTTPAPIs})
+	f.handle("GET "+apis+"/{api}", operation{name: "GetHttpApi", handle: f.getHTTPAPI})
+	f.handle("PATCH "+apis+"/{api}", operation{name: "UpdateHttpApi", handle: f.updateHTTPAPI})
+	f.handle("DELETE "+apis+"/{api}", operation{name: "DeleteHttpApi", handle: f.deleteHTTPAPI})
+	f.handle("PUT "+apis+"/{api}/routes", operation{name: "PutRoute", handle: f.putRoute})
+	f.handle("DELETE "+apis+"/{api}/routes", operation{name: "DeleteRoute", handle: f.deleteRoute})
+
 	f.handle("GET /2016-08-19/account-settings", operation{name: "GetAccountSettings", handle: f.getAccountSettings})
 
 	f.handle("POST /2017-03-31/tags/{arn}", operation{name: "TagResource", handle: f.tagResource})

@@ -33,6 +33,7 @@ import (
 // Config is the configuration of one node.
 type Config struct {
 	Listen     string // address of the Lambda API, e.g. "127.0.0.1:9000"
+	URLListen  string // address of function URLs and HTTP APIs, e.g. "127.0.0.1:9080"
 	DataDir    string // root of everything the node keeps on disk
 	Region     string // e.g. "us-east-1"
 	AccountID  string // 12 digits
@@ -97,6 +98,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, unwrapSyscall(err))
 	}
 	defer ln.Close()
+	urlLn, err := net.Listen("tcp", cfg.URLListen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (--url-listen): %w", cfg.URLListen, unwrapSyscall(err))
+	}
+	defer urlLn.Close()
 
 	started := time.Now()
 	nats, err := startNATS(cfg.DataDir, cfg.NATSListen, log)
@@ -214,6 +220,7 @@ func Run(ctx context.Context, cfg Config) error {
 		CodeURLKey: codeURLKey,
 		Logger:     log,
 		Metrics:    promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+		URLListen:  urlLn.Addr().String(),
 	}, frontend.Deps{Store: st, Invoker: mgr, Logs: logStore, Async: dispatcher, Provisioner: wk})
 
 	httpServer := &http.Server{
@@ -222,12 +229,19 @@ func Run(ctx context.Context, cfg Config) error {
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	served := make(chan error, 1)
+	urlServer := &http.Server{
+		Handler:           fe.URLHandler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          httpServer.ErrorLog,
+	}
+	served := make(chan error, 2)
 	go func() { served <- httpServer.Serve(ln) }()
+	go func() { served <- urlServer.Serve(urlLn) }()
 	go sweepCode(ctx, st, log)
 
 	endpoint := "http://" + ln.Addr().String()
-	log.Info("lamina ready", "endpoint", endpoint, "region", cfg.Region, "account", cfg.AccountID,
+	log.Info("lamina ready", "endpoint", endpoint, "urls", "http://"+urlLn.Addr().String(), "region", cfg.Region, "account", cfg.AccountID,
 		"data", cfg.DataDir, "startup", time.Since(started).Round(time.Millisecond))
 	if cfg.OnReady != nil {
 		cfg.OnReady(Ready{Endpoint: endpoint, Credentials: creds, CredentialsCreated: created})
@@ -241,8 +255,10 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	if err := httpServer.Shutdown(shutdownCtx); err != nil {
-		log.Warn("requests still in flight at shutdown", "err", err)
+	for _, srv := range []*http.Server{httpServer, urlServer} {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			log.Warn("requests still in flight at shutdown", "err", err)
+		}
 	}
 	return nil
 }

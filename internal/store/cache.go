@@ -206,3 +206,13 @@ func (r *records[T]) remove(ctx context.Context, key string) (*T, error) {
 	r.put(key, nil, rev+1)
 	return v, nil
 }
+
+// removePrefix deletes every record whose key starts with prefix.
+func (r *records[T]) removePrefix(ctx context.Context, prefix string) error {
+	for _, key := range r.keys(prefix) {
+		if _, err := r.remove(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}

@@ -42,18 +42,12 @@ func (s *Store) DeleteFunction(ctx context.Context, name string) (*lamina.Functi
 	if err != nil {
 		return nil, err
 	}
-	for _, key := range s.versions.keys(name + ".") {
-		if _, err := s.versions.remove(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, err
-		}
-	}
-	for _, key := range s.aliases.keys(name + ".") {
-		if _, err := s.aliases.remove(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, err
-		}
-	}
-	for _, key := range s.provisioned.keys(name + ".") {
-		if _, err := s.provisioned.remove(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
+	prefix := name + "."
+	for _, err := range []error{
+		s.versions.removePrefix(ctx, prefix), s.aliases.removePrefix(ctx, prefix),
+		s.provisioned.removePrefix(ctx, prefix), s.urls.removePrefix(ctx, prefix),
+	} {
+		if err != nil {
 			return nil, err
 		}
 	}

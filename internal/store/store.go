@@ -25,6 +25,8 @@ const (
 	layersBucket        = "lamina_layer_versions"
 	layerCountersBucket = "lamina_layers"
 	provisionedBucket   = "lamina_provisioned_concurrency"
+	urlsBucket          = "lamina_function_urls"
+	apisBucket          = "lamina_http_apis"
 	eventInvokeBucket   = "lamina_event_invoke_configs"
 	codeBucket          = "lamina_code"
 	systemBucket        = "lamina_system"
@@ -53,6 +55,8 @@ type Store struct {
 	layers        *records[lamina.LayerVersion]
 	layerCounters *records[layerCounter]
 	provisioned   *records[ProvisionedConcurrency]
+	urls          *records[lamina.FunctionURL]
+	apis          *records[lamina.HTTPAPI]
 	eventInvoke   jetstream.KeyValue
 	code          jetstream.ObjectStore
 	system        jetstream.KeyValue
@@ -70,7 +74,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	replicas := max(opts.Replicas, 1)
 	s := &Store{js: js}
 	kvs := map[string]jetstream.KeyValue{}
-	for _, bucket := range []string{functionsBucket, versionsBucket, aliasesBucket, layersBucket, layerCountersBucket, provisionedBucket} {
+	for _, bucket := range []string{functionsBucket, versionsBucket, aliasesBucket, layersBucket, layerCountersBucket, provisionedBucket, urlsBucket, apisBucket} {
 		if kvs[bucket], err = openKV(ctx, js, bucket, replicas); err != nil {
 			return nil, err
 		}
@@ -81,6 +85,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	s.layers = newRecords[lamina.LayerVersion](kvs[layersBucket], "layer version")
 	s.layerCounters = newRecords[layerCounter](kvs[layerCountersBucket], "layer")
 	s.provisioned = newRecords[ProvisionedConcurrency](kvs[provisionedBucket], "provisioned concurrency config")
+	s.urls = newRecords[lamina.FunctionURL](kvs[urlsBucket], "function URL")
+	s.apis = newRecords[lamina.HTTPAPI](kvs[apisBucket], "HTTP API")
 	if s.system, err = openKV(ctx, js, systemBucket, replicas); err != nil {
 		return nil, err
 	}
@@ -101,7 +107,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	s.stopWatch = stopWatch
 	for _, w := range []interface {
 		watch(ctx, watchCtx context.Context) error
-	}{s.functions, s.versions, s.aliases, s.layers, s.layerCounters, s.provisioned} {
+	}{s.functions, s.versions, s.aliases, s.layers, s.layerCounters, s.provisioned, s.urls, s.apis} {
 		if err := w.watch(ctx, watchCtx); err != nil {
 			stopWatch()
 			return nil, err

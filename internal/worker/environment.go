@@ -71,8 +71,9 @@ type invocation struct {
 
 // answer is what the runtime said about an invocation (or its init).
 type answer struct {
-	payload   []byte
-	errorType string // empty on success
+	payload     []byte
+	contentType string // of a successful response, as the runtime sent it
+	errorType   string // empty on success
 }
 
 func (inv *invocation) answer(a answer) { inv.answers <- a }

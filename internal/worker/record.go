@@ -114,7 +114,7 @@ func (r *record) invoked(env *environment, out outcome) {
 	output, dropped := env.collect()
 	r.events = append(r.events, output...)
 	r.noteDropped(dropped)
-	r.res.Payload = out.answer.payload
+	r.res.Payload, r.res.ContentType = out.answer.payload, out.answer.contentType
 	if out.answer.errorType != "" {
 		r.fail(out.answer.errorType, out.answer.payload)
 	}

@@ -141,7 +141,7 @@ func (env *environment) handleResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	accepted(w)
-	inv.answer(answer{payload: body})
+	inv.answer(answer{payload: body, contentType: r.Header.Get("Content-Type")})
 }
 
 func (env *environment) handleError(w http.ResponseWriter, r *http.Request) {

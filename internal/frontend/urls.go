@@ -1,0 +1,214 @@
+package frontend
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/lamina-project/lamina"
+)
+
+// The HTTP listener of function URLs (and HTTP APIs): each URL is reached by
+// host name, <url-id>.lambda-url.<region>.localhost, or by path,
+// /<url-id>/..., for clients without wildcard DNS.
+
+var urlHostRE = regexp.MustCompile(`^([a-z0-9]+)\.lambda-url\.[a-z0-9-]+\.(localhost|on\.aws)$`)
+
+// URLHandler returns the handler of the function URL listener.
+func (f *Frontend) URLHandler() http.Handler { return http.HandlerFunc(f.serveURL) }
+
+// routeURL finds the function URL a request is for, and the path the
+// function sees.
+func (f *Frontend) routeURL(r *http.Request) (*lamina.FunctionURL, string) {
+	if id, ok := hostLabel(r, urlHostRE); ok {
+		u, err := f.store.FunctionURLByID(id)
+		if err != nil {
+			return nil, ""
+		}
+		return u, r.URL.Path
+	}
+	id, path := splitFirstSegment(r.URL.Path)
+	u, err := f.store.FunctionURLByID(id)
+	if err != nil {
+		return nil, ""
+	}
+	return u, path
+}
+
+// hostLabel returns the first label of the request's host name when the
+// host matches re (whose first group is that label).
+func hostLabel(r *http.Request, re *regexp.Regexp) (string, bool) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	m := re.FindStringSubmatch(strings.ToLower(host))
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// splitFirstSegment splits "/id/rest" into "id" and "/rest" ("/" when
+// nothing follows).
+func splitFirstSegment(path string) (string, string) {
+	id, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return id, "/" + rest
+}
+
+func (f *Frontend) serveURL(w http.ResponseWriter, r *http.Request) {
+	u, path := f.routeURL(r)
+	if u == nil {
+		if f.serveAPI(w, r) {
+			return
+		}
+		writeHTTPError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	requestID := uuid.NewString()
+	w.Header().Set("x-amzn-RequestId", requestID)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lamina.MaxSyncPayload))
+	if err != nil {
+		writeHTTPError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+		return
+	}
+	if preflight(w, r, u.Cors) {
+		return
+	}
+	authorizer, ok := f.authorizeURL(r, body, u)
+	if !ok {
+		writeHTTPError(w, http.StatusForbidden, "Forbidden")
+		return
+	}
+	ev := newHTTPEvent(r, body, path, requestID)
+	ev.RequestContext.APIID, ev.RequestContext.DomainPrefix = u.URLID, u.URLID
+	ev.RequestContext.DomainName = u.URLID + ".lambda-url." + f.cfg.Region + ".on.aws"
+	ev.RequestContext.AccountID = "anonymous"
+	if authorizer != nil {
+		ev.RequestContext.AccountID = f.cfg.AccountID
+		ev.RequestContext.Authorizer = authorizer
+	}
+	addCORS(w, r, u.Cors)
+	f.invokeHTTP(w, r, u.Function, u.Qualifier, requestID, ev)
+}
+
+// authorizeURL checks the SigV4 signature of a request to an AWS_IAM URL
+// and returns the authorizer context the function sees. A NONE URL needs
+// nothing.
+func (f *Frontend) authorizeURL(r *http.Request, body []byte, u *lamina.FunctionURL) (map[string]any, bool) {
+	if u.AuthType != "AWS_IAM" {
+		return nil, true
+	}
+	key, err := f.verifiers[serviceLambda].Verify(r, body)
+	if err != nil {
+		return nil, false
+	}
+	return map[string]any{"iam": map[string]any{
+		"accessKey": key, "accountId": f.cfg.AccountID, "callerId": key,
+		"userArn": "arn:aws:iam::" + f.cfg.AccountID + ":root", "userId": key,
+		"cognitoIdentity": nil, "principalOrgId": nil,
+	}}, true
+}
+
+// invokeHTTP runs the function a request routes to with its event and
+// writes the function's answer as the HTTP response.
+func (f *Frontend) invokeHTTP(w http.ResponseWriter, r *http.Request, function, qualifier, requestID string, ev *httpEvent) {
+	fn, err := f.store.ResolveInvocation(r.Context(), function, qualifier, rand.Float64())
+	if err != nil {
+		writeHTTPError(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	invoked := f.functionARN(function)
+	if qualifier != "" {
+		invoked += ":" + qualifier
+	}
+	res, err := f.invoker.Invoke(r.Context(), &lamina.Invocation{
+		RequestID: requestID, Function: fn, InvokedARN: invoked, Payload: []byte(jsonString(ev)),
+		TraceID: newTraceID(),
+	})
+	var le *lamina.Error
+	switch {
+	case errors.As(err, &le) && le.Status == http.StatusTooManyRequests:
+		writeHTTPError(w, http.StatusTooManyRequests, "Rate Exceeded.")
+	case err != nil:
+		f.log.Error("function URL invocation failed", "function", function, "request_id", requestID, "err", err)
+		writeHTTPError(w, http.StatusInternalServerError, "Internal Server Error")
+	case res.FunctionError != "":
+		writeHTTPError(w, http.StatusBadGateway, "Internal Server Error")
+	default:
+		writeFunctionResponse(w, res.Payload, res.ContentType)
+	}
+}
+
+// allowedOrigin returns the Access-Control-Allow-Origin value for origin
+// under cfg, or "" when the origin is not allowed.
+func allowedOrigin(cfg *lamina.Cors, origin string) string {
+	if cfg == nil || origin == "" {
+		return ""
+	}
+	for _, o := range cfg.AllowOrigins {
+		if o == "*" {
+			if cfg.AllowCredentials {
+				return origin
+			}
+			return "*"
+		}
+		if strings.EqualFold(o, origin) {
+			return origin
+		}
+	}
+	return ""
+}
+
+// preflight answers a CORS preflight request (OPTIONS with
+// Access-Control-Request-Method) from the URL's CORS configuration. It
+// reports whether it answered.
+func preflight(w http.ResponseWriter, r *http.Request, cfg *lamina.Cors) bool {
+	if cfg == nil || r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h := w.Header()
+	if origin := allowedOrigin(cfg, r.Header.Get("Origin")); origin != "" {
+		method := r.Header.Get("Access-Control-Request-Method")
+		if slices.Contains(cfg.AllowMethods, "*") || slices.ContainsFunc(cfg.AllowMethods, func(m string) bool { return strings.EqualFold(m, method) }) {
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Methods", strings.Join(cfg.AllowMethods, ","))
+			if len(cfg.AllowHeaders) > 0 {
+				h.Set("Access-Control-Allow-Headers", strings.Join(cfg.AllowHeaders, ","))
+			}
+			if cfg.MaxAge > 0 {
+				h.Set("Access-Control-Max-Age", strconv.Itoa(cfg.MaxAge))
+			}
+			if cfg.AllowCredentials {
+				h.Set("Access-Control-Allow-Credentials", "true")
+			}
+		}
+	}
+	h.Set("Vary", "Origin")
+	w.WriteHeader(http.StatusOK)
+	return true
+}
+
+// addCORS adds the CORS headers of an actual (not preflight) response.
+func addCORS(w http.ResponseWriter, r *http.Request, cfg *lamina.Cors) {
+	origin := allowedOrigin(cfg, r.Header.Get("Origin"))
+	if origin == "" {
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	if len(cfg.ExposeHeaders) > 0 {
+		h.Set("Access-Control-Expose-Headers", strings.Join(cfg.ExposeHeaders, ","))
+	}
+	if cfg.AllowCredentials {
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
+	h.Set("Vary", "Origin")
+}
