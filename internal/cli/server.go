@@ -60,6 +60,7 @@ func newServerCommand() *cobra.Command {
 	f.DurationVar(&cfg.LogRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
 	f.Float64Var(&cfg.AsyncTimeScale, "async-time-scale", 1, "multiply every asynchronous-invocation timing (retry waits, backoff, maximum event age) by this; tests use e.g. 0.01")
 	f.IntVar(&cfg.AsyncConcurrency, "async-concurrency", 0, "asynchronous invocations of one function run at once on this node (default: min(32, concurrency limit / 2))")
+	f.Float64Var(&cfg.ScheduleTimeScale, "schedule-time-scale", 1, "multiply the period of rate schedules by this; tests use e.g. 0.01")
 	f.StringVar(&cfg.Sandbox, "sandbox", "namespace", "isolation of execution environments: namespace, or process (none: only for hosts that cannot run namespaces)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd

@@ -83,6 +83,7 @@ const defaultMaxBody = 1 << 20
 const (
 	serviceLambda = "lambda"
 	serviceLogs   = "logs"
+	serviceEvents = "events"
 )
 
 // New returns a frontend for the node parts in deps.
@@ -99,7 +100,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		log:         cfg.Logger,
 		mux:         http.NewServeMux(),
 	}
-	for _, service := range []string{serviceLambda, serviceLogs} {
+	for _, service := range []string{serviceLambda, serviceLogs, serviceEvents} {
 		f.verifiers[service] = &sigv4.Verifier{Service: service, Region: cfg.Region, Lookup: cfg.Credentials}
 	}
 	if f.log == nil {

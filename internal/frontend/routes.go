@@ -80,6 +80,7 @@ func (f *Frontend) routes() {
 	f.handle("GET "+codeDownloadPath+"{digest}", operation{name: "DownloadCode", public: true, handle: f.downloadCode})
 
 	f.logsRoutes()
+	f.eventsRoutes()
 	f.mux.HandleFunc("POST /{$}", f.serveTarget)
 
 	if f.cfg.Metrics != nil {

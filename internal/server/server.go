@@ -22,6 +22,7 @@ import (
 	"github.com/lamina-project/lamina/internal/manager"
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
+	"github.com/lamina-project/lamina/internal/scheduler"
 	"github.com/lamina-project/lamina/internal/store"
 	"github.com/lamina-project/lamina/internal/worker"
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,9 @@ type Config struct {
 	// that run at once on this node; zero means the smaller of 32 and half
 	// the account's concurrency limit.
 	AsyncConcurrency int
+	// ScheduleTimeScale multiplies the period of rate schedules; zero means
+	// 1. Tests compress time with it.
+	ScheduleTimeScale float64
 	// Sandbox selects the isolation of execution environments: "namespace"
 	// (the default) or "process" (no isolation, for hosts that cannot run
 	// namespace sandboxes, and for debugging).
@@ -198,6 +202,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-logsDone }()
 	go provision(background, st, wk, log)
+	go scheduler.New(scheduler.Config{
+		Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit,
+		TimeScale: cfg.ScheduleTimeScale, Logger: log,
+	}).Run(background)
 	asyncDone := make(chan struct{})
 	go func() {
 		defer close(asyncDone)

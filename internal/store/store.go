@@ -27,6 +27,7 @@ const (
 	provisionedBucket   = "lamina_provisioned_concurrency"
 	urlsBucket          = "lamina_function_urls"
 	apisBucket          = "lamina_http_apis"
+	rulesBucket         = "lamina_rules"
 	eventInvokeBucket   = "lamina_event_invoke_configs"
 	codeBucket          = "lamina_code"
 	systemBucket        = "lamina_system"
@@ -57,6 +58,7 @@ type Store struct {
 	provisioned   *records[ProvisionedConcurrency]
 	urls          *records[lamina.FunctionURL]
 	apis          *records[lamina.HTTPAPI]
+	rules         *records[lamina.Rule]
 	eventInvoke   jetstream.KeyValue
 	code          jetstream.ObjectStore
 	system        jetstream.KeyValue
@@ -74,7 +76,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	replicas := max(opts.Replicas, 1)
 	s := &Store{js: js}
 	kvs := map[string]jetstream.KeyValue{}
-	for _, bucket := range []string{functionsBucket, versionsBucket, aliasesBucket, layersBucket, layerCountersBucket, provisionedBucket, urlsBucket, apisBucket} {
+	for _, bucket := range []string{functionsBucket, versionsBucket, aliasesBucket, layersBucket, layerCountersBucket, provisionedBucket, urlsBucket, apisBucket, rulesBucket} {
 		if kvs[bucket], err = openKV(ctx, js, bucket, replicas); err != nil {
 			return nil, err
 		}
@@ -87,6 +89,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	s.provisioned = newRecords[ProvisionedConcurrency](kvs[provisionedBucket], "provisioned concurrency config")
 	s.urls = newRecords[lamina.FunctionURL](kvs[urlsBucket], "function URL")
 	s.apis = newRecords[lamina.HTTPAPI](kvs[apisBucket], "HTTP API")
+	s.rules = newRecords[lamina.Rule](kvs[rulesBucket], "rule")
 	if s.system, err = openKV(ctx, js, systemBucket, replicas); err != nil {
 		return nil, err
 	}
@@ -107,7 +110,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	s.stopWatch = stopWatch
 	for _, w := range []interface {
 		watch(ctx, watchCtx context.Context) error
-	}{s.functions, s.versions, s.aliases, s.layers, s.layerCounters, s.provisioned, s.urls, s.apis} {
+	}{s.functions, s.versions, s.aliases, s.layers, s.layerCounters, s.provisioned, s.urls, s.apis, s.rules} {
 		if err := w.watch(ctx, watchCtx); err != nil {
 			stopWatch()
 			return nil, err

@@ -1,0 +1,53 @@
+package lamina
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Rule is an EventBridge schedule rule on the default event bus: it invokes
+// its targets asynchronously on a rate or cron schedule.
+type Rule struct {
+	Name               string
+	Arn                string
+	ScheduleExpression string
+	State              string // ENABLED or DISABLED
+	Description        string `json:",omitempty"`
+	RoleArn            string `json:",omitempty"`
+	EventBusName       string
+	CreatedBy          string
+	// Created is when the rule (or its schedule) was last set, in unix
+	// milliseconds: the anchor of rate schedules.
+	Created int64
+	Targets []Target `json:",omitempty"`
+}
+
+// Target is one target of a rule: a function, with an optional Input that
+// replaces the Scheduled Event payload.
+type Target struct {
+	Id    string
+	Arn   string
+	Input string `json:",omitempty"`
+}
+
+// ScheduledEvent is the payload a schedule rule sends its targets: an
+// EventBridge "Scheduled Event" for the tick at t.
+func ScheduledEvent(id, accountID, region, ruleARN string, t time.Time) []byte {
+	data, _ := json.Marshal(map[string]any{ // plain values always encode
+		"version":     "0",
+		"id":          id,
+		"detail-type": "Scheduled Event",
+		"source":      "aws.events",
+		"account":     accountID,
+		"time":        t.UTC().Format("2006-01-02T15:04:05Z"),
+		"region":      region,
+		"resources":   []string{ruleARN},
+		"detail":      map[string]any{},
+	})
+	return data
+}
+
+// RuleARN returns the ARN of a rule on the default event bus.
+func RuleARN(region, accountID, name string) string {
+	return "arn:aws:events:" + region + ":" + accountID + ":rule/" + name
+}
