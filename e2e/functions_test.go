@@ -114,10 +114,7 @@ func TestCreateFunctionRoundTrip(t *testing.T) {
 	ctx := t.Context()
 
 	code := helloZip(t, "full")
-	layers := []string{
-		"arn:aws:lambda:us-east-1:000000000000:layer:deps:1",
-		"arn:aws:lambda:us-east-1:123456789012:layer:shared-utils:17",
-	}
+	layers := []string{ts.publishLayer(t, "deps"), ts.publishLayer(t, "shared-utils")}
 	env := map[string]string{"GREETING": "hello world", "LEVEL": "3", "EMPTY": ""}
 	tags := map[string]string{"team": "e2e", "cost-center": "42"}
 	created := ts.createFunction(t, "full", code, func(in *lambda.CreateFunctionInput) {
@@ -631,7 +628,7 @@ func TestUpdateFunctionConfiguration(t *testing.T) {
 	ctx := t.Context()
 
 	code := helloZip(t, "conf")
-	layer := "arn:aws:lambda:us-east-1:000000000000:layer:deps:3"
+	layer := ts.publishLayer(t, "deps")
 	created := asConfig(t, ts.createFunction(t, "conf", code, func(in *lambda.CreateFunctionInput) {
 		in.Environment = &types.Environment{Variables: map[string]string{"AA": "1", "BB": "2"}}
 		in.Layers = []string{layer}
@@ -1117,6 +1114,10 @@ func TestConcurrentWrites(t *testing.T) {
 func TestLimitsAccepted(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t)
+	var fiveLayers []string
+	for i := range 5 {
+		fiveLayers = append(fiveLayers, ts.publishLayer(t, fmt.Sprintf("l%d", i)))
+	}
 	for i, tc := range []struct{ memory, timeout, storage int32 }{
 		{128, 1, 512},
 		{10240, 900, 10240},
@@ -1127,11 +1128,7 @@ func TestLimitsAccepted(t *testing.T) {
 			in.Timeout = aws.Int32(tc.timeout)
 			in.EphemeralStorage = &types.EphemeralStorage{Size: aws.Int32(tc.storage)}
 			in.Description = aws.String(strings.Repeat("d", 256))
-			in.Layers = []string{
-				"arn:aws:lambda:us-east-1:000000000000:layer:l1:1", "arn:aws:lambda:us-east-1:000000000000:layer:l2:1",
-				"arn:aws:lambda:us-east-1:000000000000:layer:l3:1", "arn:aws:lambda:us-east-1:000000000000:layer:l4:1",
-				"arn:aws:lambda:us-east-1:000000000000:layer:l5:1",
-			}
+			in.Layers = fiveLayers
 		}))
 		if aws.ToInt32(out.MemorySize) != tc.memory || aws.ToInt32(out.Timeout) != tc.timeout ||
 			aws.ToInt32(out.EphemeralStorage.Size) != tc.storage || len(out.Layers) != 5 {

@@ -879,3 +879,17 @@ func lines(s string) []string {
 	}
 	return out
 }
+
+// publishLayer publishes a small layer version called name and returns its
+// LayerVersionArn.
+func (ts *testServer) publishLayer(t *testing.T, name string) string {
+	t.Helper()
+	out, err := ts.Lambda().PublishLayerVersion(t.Context(), &lambda.PublishLayerVersionInput{
+		LayerName: aws.String(name),
+		Content:   &types.LayerVersionContentInput{ZipFile: zipFiles(t, map[string]string{"python/" + name + ".py": "NAME = " + strconv.Quote(name) + "\n"})},
+	})
+	if err != nil {
+		t.Fatalf("publish layer %s: %v", name, err)
+	}
+	return aws.ToString(out.LayerVersionArn)
+}

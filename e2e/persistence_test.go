@@ -87,7 +87,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	ts.createFunction(t, "alpha", helloZip(t, "alpha"), func(in *lambda.CreateFunctionInput) {
 		in.Tags = map[string]string{"team": "a", "tier": "1"}
 		in.Environment = &types.Environment{Variables: map[string]string{"KEY": "value"}}
-		in.Layers = []string{"arn:aws:lambda:us-east-1:000000000000:layer:deps:2"}
+		in.Layers = []string{ts.publishLayer(t, "deps")}
 		in.MemorySize = aws.Int32(768)
 		in.Architectures = []types.Architecture{types.ArchitectureArm64}
 	})

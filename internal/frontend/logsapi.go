@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 
@@ -129,8 +128,8 @@ func (f *Frontend) filterLogEvents(rq *request) error {
 		out.Events[i] = filteredLogEvent{LogStreamName: e.Stream, Timestamp: e.Timestamp, Message: e.Message,
 			IngestionTime: e.IngestionTime, EventID: e.ID}
 	}
-	if page.Next > 0 {
-		out.NextToken = strconv.FormatUint(page.Next, 10)
+	if !page.Next.IsZero() {
+		out.NextToken = page.Next.String()
 	}
 	return rq.json(http.StatusOK, out)
 }
@@ -161,16 +160,16 @@ func patternTerms(pattern string) []string {
 	return terms
 }
 
-func parseToken(token string) (uint64, error) {
+// parseToken reads a nextToken or a GetLogEvents forward/backward token.
+func parseToken(token string) (logs.Position, error) {
 	if token == "" {
-		return 0, nil
+		return logs.Position{}, nil
 	}
-	token = strings.TrimPrefix(strings.TrimPrefix(token, "f/"), "b/")
-	n, err := strconv.ParseUint(token, 10, 64)
+	p, err := logs.ParsePosition(strings.TrimPrefix(strings.TrimPrefix(token, "f/"), "b/"))
 	if err != nil {
-		return 0, logsValidation("The specified nextToken is invalid.")
+		return p, logsValidation("The specified nextToken is invalid.")
 	}
-	return n, nil
+	return p, nil
 }
 
 type getLogEventsInput struct {
@@ -225,11 +224,11 @@ func (f *Frontend) getLogEvents(rq *request) error {
 		out.Events[i] = outputLogEvent{Timestamp: e.Timestamp, Message: e.Message, IngestionTime: e.IngestionTime}
 	}
 	next := page.Next
-	if next == 0 {
+	if next.IsZero() {
 		next = page.End
 	}
-	out.NextForwardToken = "f/" + strconv.FormatUint(next, 10)
-	out.NextBackwardToken = "b/" + strconv.FormatUint(q.After, 10)
+	out.NextForwardToken = "f/" + next.String()
+	out.NextBackwardToken = "b/" + q.After.String()
 	return rq.json(http.StatusOK, out)
 }
 

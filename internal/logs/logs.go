@@ -179,8 +179,38 @@ type Query struct {
 	Prefix   string   // only log streams starting with this
 	Terms    []string // only events whose message contains every one of these
 	Limit    int      // at most this many events; zero means 10,000
-	// After continues a previous query: the Next value it returned.
-	After uint64
+	// After continues a previous query from a position it returned; the
+	// zero Position means from the start.
+	After Position
+}
+
+// Position is a place in a function's log: the stream message that holds
+// a batch of events, and an event within it.
+type Position struct {
+	Seq   uint64
+	Index int
+}
+
+// IsZero reports whether p is the start of the log.
+func (p Position) IsZero() bool { return p.Seq == 0 }
+
+// String encodes p for a token, "seq.index".
+func (p Position) String() string { return strconv.FormatUint(p.Seq, 10) + "." + strconv.Itoa(p.Index) }
+
+// ParsePosition decodes a position from String.
+func ParsePosition(s string) (Position, error) {
+	seq, index, _ := strings.Cut(s, ".")
+	var p Position
+	var err error
+	if p.Seq, err = strconv.ParseUint(seq, 10, 64); err != nil {
+		return p, fmt.Errorf("logs: bad position %q", s)
+	}
+	if index != "" {
+		if p.Index, err = strconv.Atoi(index); err != nil || p.Index < 0 {
+			return p, fmt.Errorf("logs: bad position %q", s)
+		}
+	}
+	return p, nil
 }
 
 // Page is the answer to a query.
@@ -188,10 +218,10 @@ type Page struct {
 	Events []Event
 	// Next continues the query where this page stopped; zero when everything
 	// stored so far was read.
-	Next uint64
-	// End continues the query after everything read so far, for following
+	Next Position
+	// End continues the query after everything stored so far, for following
 	// new events.
-	End uint64
+	End Position
 }
 
 // Read returns the events matching q, oldest first.
@@ -201,8 +231,8 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjectPrefix + q.Function}}
 	switch {
-	case q.After > 0:
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, q.After
+	case !q.After.IsZero():
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, q.After.Seq
 	case q.Start > 0:
 		// Batches are published up to flushInterval after their events: start
 		// a little earlier and filter by the events' own times.
@@ -213,7 +243,7 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 	if err != nil {
 		return Page{}, fmt.Errorf("logs: read: %w", err)
 	}
-	var page Page
+	page := Page{End: q.After}
 	for {
 		batch, err := cons.FetchNoWait(64)
 		if err != nil {
@@ -226,21 +256,28 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 			if err != nil {
 				return Page{}, fmt.Errorf("logs: read: %w", err)
 			}
-			page.End = meta.Sequence.Stream + 1
+			seq := meta.Sequence.Stream
+			page.End = Position{Seq: seq + 1}
 			var events []Event
 			if err := json.Unmarshal(msg.Data(), &events); err != nil {
 				continue // not ours; skip rather than fail the whole read
 			}
-			for i, e := range events {
-				if q.matches(e) {
-					e.ID = strconv.FormatUint(meta.Sequence.Stream, 10) + "-" + strconv.Itoa(i)
-					e.IngestionTime = meta.Timestamp.UnixMilli()
-					page.Events = append(page.Events, e)
-				}
+			first := 0
+			if seq == q.After.Seq {
+				first = q.After.Index
 			}
-			if len(page.Events) >= q.Limit && meta.NumPending > 0 {
-				page.Next = meta.Sequence.Stream + 1
-				return page, nil
+			for i := first; i < len(events); i++ {
+				e := events[i]
+				if !q.matches(e) {
+					continue
+				}
+				if len(page.Events) == q.Limit {
+					page.Next = Position{Seq: seq, Index: i}
+					return page, nil
+				}
+				e.ID = strconv.FormatUint(seq, 10) + "-" + strconv.Itoa(i)
+				e.IngestionTime = meta.Timestamp.UnixMilli()
+				page.Events = append(page.Events, e)
 			}
 			if meta.NumPending == 0 {
 				return page, nil
@@ -250,9 +287,17 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 			return Page{}, fmt.Errorf("logs: read: %w", err)
 		}
 		if got == 0 {
-			return page, nil
+			break
 		}
 	}
+	if page.End.IsZero() { // nothing read: the end is after the stream's last message
+		info, err := s.stream.Info(ctx)
+		if err != nil {
+			return Page{}, fmt.Errorf("logs: read: %w", err)
+		}
+		page.End = Position{Seq: info.State.LastSeq + 1}
+	}
+	return page, nil
 }
 
 func (q *Query) matches(e Event) bool {
@@ -313,7 +358,7 @@ func (s *Store) Streams(ctx context.Context, function string) ([]StreamInfo, err
 			info.LastEvent = max(info.LastEvent, e.Timestamp)
 			info.LastIngestion = max(info.LastIngestion, e.IngestionTime)
 		}
-		if page.Next == 0 {
+		if page.Next.IsZero() {
 			break
 		}
 		q.After = page.Next
