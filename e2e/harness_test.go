@@ -261,7 +261,13 @@ func (ts *testServer) start() error {
 	fmt.Fprintf(&ts.output, "=== lamina server start #%d on %s, data %s\n", n, ts.addr, ts.dataDir)
 
 	p := &serverProc{done: make(chan struct{})}
-	args := append([]string{"server", "--listen", ts.addr, "--url-listen", ts.urlAddr, "--data", ts.dataDir}, ts.cfg.args...)
+	args := []string{"server", "--listen", ts.addr, "--url-listen", ts.urlAddr, "--data", ts.dataDir}
+	if os.Geteuid() != 0 {
+		// Namespace sandboxes need root: without it, run functions as plain
+		// processes (the sandbox's own tests skip then).
+		args = append(args, "--sandbox", "process")
+	}
+	args = append(args, ts.cfg.args...)
 	p.cmd = exec.Command(laminaBin, args...)
 	p.cmd.Env = serverEnv(ts.cfg)
 	p.cmd.Stdout = io.MultiWriter(&p.stdout, &ts.output)
