@@ -302,8 +302,11 @@ type resources struct {
 
 func countResources(t testing.TB) resources {
 	var r resources
-	// Processes of sandboxes: children of this process (inits) and anything
-	// running as a sandbox uid, wherever it was reparented.
+	// Processes of sandboxes: children of this process (inits). What runs
+	// inside a sandbox stays in its PID namespace and cgroups: were any of
+	// it left, the sandbox's cgroups could not be removed and Destroy would
+	// fail. (Other servers on this host may run sandboxes meanwhile, so
+	// host-wide counts would not tell.)
 	entries, _ := os.ReadDir("/proc")
 	self := strconv.Itoa(os.Getpid())
 	for _, e := range entries {
@@ -320,8 +323,7 @@ func countResources(t testing.TB) resources {
 				fields[k] = strings.TrimSpace(v)
 			}
 		}
-		uid, _ := strconv.Atoi(strings.Fields(fields["Uid"] + " 0")[0])
-		if fields["PPid"] == self || uid >= uidRangeBase {
+		if fields["PPid"] == self {
 			r.processes++
 		}
 	}
@@ -334,7 +336,7 @@ func countResources(t testing.TB) resources {
 		}
 		list, _ := os.ReadDir(filepath.Join(base, "lamina"))
 		for _, e := range list {
-			if e.IsDir() {
+			if e.IsDir() && strings.HasPrefix(e.Name(), "leak-") {
 				r.cgroups++
 			}
 		}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"math/rand/v2"
 	"sync"
 )
 
@@ -17,18 +18,25 @@ const (
 // errNoUIDRange is returned when every range is in use.
 var errNoUIDRange = errors.New("sandbox: every host uid range is in use")
 
-// uidRangeAllocator hands out host uid ranges, reusing released ones.
+// uidRangeAllocator hands out host uid ranges, reusing released ones. Its
+// slots start at a random offset, so that two servers on one host (tests,
+// mostly) are unlikely to hand out the same ranges.
 type uidRangeAllocator struct {
-	mu   sync.Mutex
-	free []int // released slots
-	next int   // slots below next have been handed out at least once
+	mu     sync.Mutex
+	free   []int // released slots
+	next   int   // slots offset..offset+next-1 have been handed out at least once
+	offset int
+	seeded bool
 }
 
 // take returns the first host id of a free range.
 func (a *uidRangeAllocator) take() (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	slot := a.next
+	if !a.seeded {
+		a.offset, a.seeded = rand.IntN(uidRanges), true
+	}
+	slot := (a.offset + a.next) % uidRanges
 	if n := len(a.free); n > 0 {
 		slot = a.free[n-1]
 		a.free = a.free[:n-1]
