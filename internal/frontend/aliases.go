@@ -171,8 +171,8 @@ func (f *Frontend) updateAlias(rq *request) error {
 	name := rq.r.PathValue("alias")
 	ctx := rq.r.Context()
 	a, err := f.store.UpdateAlias(ctx, function, name, func(a *lamina.AliasConfiguration) error {
-		if in.RevisionId != "" && in.RevisionId != a.RevisionId {
-			return lamina.ErrPreconditionFailed("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+		if err := matchRevision(in.RevisionId, a.RevisionId); err != nil {
+			return err
 		}
 		if in.FunctionVersion != nil {
 			a.FunctionVersion = *in.FunctionVersion

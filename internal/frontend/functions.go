@@ -385,9 +385,15 @@ func (f *Frontend) deleteFunction(rq *request) error {
 	return rq.noContent(http.StatusNoContent)
 }
 
-// checkRevision enforces an optional RevisionId precondition.
+// checkRevision enforces an optional RevisionId precondition on a function.
 func checkRevision(c *lamina.FunctionConfiguration, revisionID string) error {
-	if revisionID != "" && revisionID != c.RevisionId {
+	return matchRevision(revisionID, c.RevisionId)
+}
+
+// matchRevision enforces an optional RevisionId precondition: given, it
+// must be current.
+func matchRevision(given, current string) error {
+	if given != "" && given != current {
 		return lamina.ErrPreconditionFailed("The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 	}
 	return nil

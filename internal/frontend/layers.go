@@ -423,8 +423,8 @@ func (f *Frontend) addLayerVersionPermission(rq *request) error {
 	}
 	stmt := lamina.LayerStatement{Sid: in.StatementId, Effect: "Allow", Principal: in.Principal, Action: in.Action, OrganizationId: in.OrganizationId}
 	lv, err = f.store.UpdateLayerVersion(rq.r.Context(), lv.LayerName, lv.Version, func(lv *lamina.LayerVersion) error {
-		if in.RevisionId != "" && in.RevisionId != lv.PolicyRevision {
-			return lamina.ErrPreconditionFailed("The RevisionId provided does not match the latest RevisionId for the Lambda function or alias. Call the GetFunction or the GetAlias API to retrieve the latest RevisionId for your resource.")
+		if err := matchRevision(in.RevisionId, lv.PolicyRevision); err != nil {
+			return err
 		}
 		if slices.ContainsFunc(lv.Policy, func(s lamina.LayerStatement) bool { return s.Sid == in.StatementId }) {
 			return lamina.ErrConflict("The statement id (%s) provided already exists. Please provide a new statement id, or remove the existing statement.", in.StatementId)
@@ -480,8 +480,8 @@ func (f *Frontend) removeLayerVersionPermission(rq *request) error {
 	sid := rq.r.PathValue("sid")
 	revision := rq.r.URL.Query().Get("RevisionId")
 	_, err = f.store.UpdateLayerVersion(rq.r.Context(), lv.LayerName, lv.Version, func(lv *lamina.LayerVersion) error {
-		if revision != "" && revision != lv.PolicyRevision {
-			return lamina.ErrPreconditionFailed("The RevisionId provided does not match the latest RevisionId for the Lambda function or alias. Call the GetFunction or the GetAlias API to retrieve the latest RevisionId for your resource.")
+		if err := matchRevision(revision, lv.PolicyRevision); err != nil {
+			return err
 		}
 		i := slices.IndexFunc(lv.Policy, func(s lamina.LayerStatement) bool { return s.Sid == sid })
 		if i < 0 {

@@ -63,6 +63,24 @@ func logsValidation(msg string) error {
 	return &lamina.Error{Status: http.StatusBadRequest, Code: "InvalidParameterException", Message: msg}
 }
 
+// logGroupNamer is a Logs request that names a log group.
+type logGroupNamer interface {
+	function() (string, error)
+}
+
+// openLogGroup decodes a Logs request into in and returns the function whose
+// log group it names, which must exist.
+func (f *Frontend) openLogGroup(rq *request, in logGroupNamer) (string, error) {
+	if err := rq.decode(in); err != nil {
+		return "", err
+	}
+	fn, err := in.function()
+	if err != nil {
+		return "", err
+	}
+	return fn, f.checkLogGroup(rq.r.Context(), fn)
+}
+
 // checkLogGroup fails when the function has neither logs nor a definition.
 func (f *Frontend) checkLogGroup(ctx context.Context, function string) error {
 	if _, err := f.store.GetFunction(ctx, function); err == nil {
@@ -104,14 +122,8 @@ type filterLogEventsOutput struct {
 
 func (f *Frontend) filterLogEvents(rq *request) error {
 	var in filterLogEventsInput
-	if err := rq.decode(&in); err != nil {
-		return err
-	}
-	fn, err := in.function()
+	fn, err := f.openLogGroup(rq, &in)
 	if err != nil {
-		return err
-	}
-	if err := f.checkLogGroup(rq.r.Context(), fn); err != nil {
 		return err
 	}
 	q := logs.Query{Function: fn, Start: in.StartTime, End: in.EndTime, Streams: in.LogStreamNames,
@@ -198,18 +210,12 @@ type getLogEventsOutput struct {
 // appear), as the CLI's `get-log-events` expects.
 func (f *Frontend) getLogEvents(rq *request) error {
 	var in getLogEventsInput
-	if err := rq.decode(&in); err != nil {
-		return err
-	}
-	fn, err := in.function()
+	fn, err := f.openLogGroup(rq, &in)
 	if err != nil {
 		return err
 	}
 	if in.LogStreamName == "" {
 		return logsValidation("logStreamName must be given.")
-	}
-	if err := f.checkLogGroup(rq.r.Context(), fn); err != nil {
-		return err
 	}
 	q := logs.Query{Function: fn, Start: in.StartTime, End: in.EndTime, Streams: []string{in.LogStreamName}, Limit: in.Limit}
 	if q.After, err = parseToken(in.NextToken); err != nil {
@@ -286,14 +292,8 @@ type logStreamOutput struct {
 
 func (f *Frontend) describeLogStreams(rq *request) error {
 	var in describeLogStreamsInput
-	if err := rq.decode(&in); err != nil {
-		return err
-	}
-	fn, err := in.function()
+	fn, err := f.openLogGroup(rq, &in)
 	if err != nil {
-		return err
-	}
-	if err := f.checkLogGroup(rq.r.Context(), fn); err != nil {
 		return err
 	}
 	streams, err := f.logs.Streams(rq.r.Context(), fn)
