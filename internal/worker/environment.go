@@ -308,7 +308,6 @@ func (env *environment) invoke(req *lamina.Invocation) outcome {
 // collect waits for the runtime's output so far and returns it as log
 // events of env's stream.
 func (env *environment) collect() ([]logs.Event, int) {
-	env.out.sync()
 	events, dropped := env.out.take()
 	for i := range events {
 		events[i].Stream = env.logStream

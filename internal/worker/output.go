@@ -2,12 +2,15 @@ package worker
 
 import (
 	"bytes"
-	"crypto/rand"
+	"errors"
 	"os"
+	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/lamina-project/lamina/internal/logs"
+	"golang.org/x/sys/unix"
 )
 
 // Limits on what one invocation's output keeps in memory.
@@ -21,15 +24,14 @@ const (
 // attributed to the phase (init or an invocation) during which they were
 // written.
 //
-// Attribution is exact thanks to sync: the worker keeps the pipe's write end
-// too, and after the runtime has answered an invocation it writes a marker
-// into the pipe. Everything the runtime wrote before answering is in the pipe
-// before the marker, so once the reader has consumed the marker the phase's
-// output is complete.
+// Attribution is exact: the reader takes what the pipe holds only while it
+// holds the lock, and records it before letting go. So once the pipe is
+// empty (FIONREAD) under the lock, everything written to it so far has been
+// recorded; after a runtime has answered an invocation, that is all the
+// output it wrote before answering. Usually the check costs one ioctl.
 type output struct {
-	r, w   *os.File
-	marker []byte
-	synced chan struct{}
+	r, w *os.File
+	raw  syscall.RawConn // of r, which Go's poller watches
 
 	mu      sync.Mutex
 	events  []logs.Event
@@ -43,64 +45,46 @@ func newOutput() (*output, error) {
 	if err != nil {
 		return nil, err
 	}
-	marker := append([]byte("\x00lamina-sync-"), []byte(rand.Text())...)
-	o := &output{r: r, w: w, marker: append(marker, 0), synced: make(chan struct{}, 1)}
+	raw, err := r.SyscallConn()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	o := &output{r: r, w: w, raw: raw}
 	go o.read()
 	return o, nil
 }
 
-// read consumes the pipe until every writer has closed it.
+// read consumes the pipe until every writer has closed it. It drains the
+// pipe under the lock each time the poller reports it readable.
 func (o *output) read() {
 	buf := make([]byte, 64<<10)
-	var carry []byte
-	for {
-		n, err := o.r.Read(buf)
-		data := buf[:n]
-		if len(carry) > 0 {
-			data = append(carry, data...)
-			carry = nil
-		}
+	_ = o.raw.Read(func(fd uintptr) bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
 		for {
-			i := bytes.Index(data, o.marker)
-			if i < 0 {
-				break
+			n, err := unix.Read(int(fd), buf)
+			if n > 0 {
+				o.addLocked(buf[:n], false)
 			}
-			o.add(data[:i], true)
-			data = data[i+len(o.marker):]
-			select {
-			case o.synced <- struct{}{}:
-			default:
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+				return false // wait until readable again
+			case errors.Is(err, unix.EINTR):
+				continue
+			case n <= 0: // end of file: every writer is gone
+				o.addLocked(nil, true)
+				return true
 			}
 		}
-		keep := markerPrefixAtEnd(data, o.marker)
-		o.add(data[:len(data)-keep], false)
-		if keep > 0 {
-			carry = bytes.Clone(data[len(data)-keep:])
-		}
-		if err != nil {
-			o.add(carry, true)
-			o.r.Close()
-			return
-		}
-	}
+	})
+	o.r.Close()
 }
 
-// markerPrefixAtEnd returns the length of the longest end of data that is a
-// beginning of marker, which the next read may complete.
-func markerPrefixAtEnd(data, marker []byte) int {
-	for k := min(len(data), len(marker)-1); k > 0; k-- {
-		if bytes.HasSuffix(data, marker[:k]) {
-			return k
-		}
-	}
-	return 0
-}
-
-// add splits data into lines and records each as an event; with final, an
-// unfinished last line is recorded too.
-func (o *output) add(data []byte, final bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+// addLocked splits data into lines and records each as an event; with
+// final, an unfinished last line is recorded too. The caller holds o.mu.
+func (o *output) addLocked(data []byte, final bool) {
 	now := time.Now().UnixMilli()
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
@@ -134,34 +118,44 @@ func (o *output) record(ts int64, line []byte) {
 	o.events = append(o.events, logs.Event{Timestamp: ts, Message: string(line)})
 }
 
-// sync waits until everything written to the pipe so far has been read.
-func (o *output) sync() {
-	select { // forget a sync signal nobody waited for
-	case <-o.synced:
-	default:
-	}
-	if _, err := o.w.Write(o.marker); err != nil {
-		return
-	}
-	select {
-	case <-o.synced:
-	case <-time.After(syncTimeout):
-	}
-}
-
-// take returns the events recorded since the last take, and how many lines
-// were dropped for exceeding the per-invocation limit.
+// take waits until everything written to the pipe so far has been recorded,
+// then returns the events recorded since the last take (an unfinished last
+// line included) and how many lines were dropped for exceeding the
+// per-invocation limit.
 func (o *output) take() (events []logs.Event, dropped int) {
-	o.mu.Lock()
+	deadline := time.Now().Add(syncTimeout)
+	for {
+		o.mu.Lock()
+		pending, err := o.pending()
+		if pending == 0 || err != nil || time.Now().After(deadline) {
+			break
+		}
+		o.mu.Unlock()
+		runtime.Gosched() // the reader is about to drain it
+	}
 	defer o.mu.Unlock()
+	o.addLocked(nil, true)
 	events, dropped = o.events, o.dropped
 	o.events, o.bytes, o.dropped = nil, 0, 0
 	return events, dropped
 }
 
+// pending returns how many bytes the pipe holds, not yet read.
+func (o *output) pending() (int, error) {
+	var n int
+	var ioctlErr error
+	err := o.raw.Control(func(fd uintptr) {
+		n, ioctlErr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) // FIONREAD
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, ioctlErr
+}
+
 // writer is the end the runtime writes to.
 func (o *output) writer() *os.File { return o.w }
 
-// close closes the worker's write end; the reader stops once the runtime's
-// copies are closed too (it has exited).
+// close closes the worker's copy of the write end; the reader stops once
+// the runtime's copies are closed too (it has exited).
 func (o *output) close() { o.w.Close() }
