@@ -7,9 +7,9 @@ import (
 
 func TestParseFunctionRef(t *testing.T) {
 	for _, tc := range []struct {
-		in                                string
+		in                               string
 		name, qualifier, region, account string
-		bad                               bool
+		bad                              bool
 	}{
 		{in: "fn", name: "fn"},
 		{in: "fn:live", name: "fn", qualifier: "live"},
