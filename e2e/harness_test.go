@@ -50,6 +50,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/lamina-project/lamina/internal/credentials"
+	"github.com/lamina-project/lamina/internal/sdkhttp"
 	"github.com/lamina-project/lamina/internal/store"
 )
 
@@ -420,6 +421,7 @@ func (ts *testServer) newLambda(fn func(*lambda.Options)) *lambda.Client {
 		BaseEndpoint:     aws.String(ts.Endpoint()),
 		Credentials:      staticCredentials(ts.accessKeyID, ts.secretAccessKey),
 		RetryMaxAttempts: 1,
+		HTTPClient:       sdkhttp.Client(),
 	}
 	if fn != nil {
 		fn(&o)

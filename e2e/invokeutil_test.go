@@ -30,6 +30,7 @@ import (
 	logtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/lamina-project/lamina/internal/sdkhttp"
 )
 
 // logsPollTimeout bounds how long a test waits for log events to become
@@ -562,6 +563,7 @@ func (ts *testServer) Logs() *cloudwatchlogs.Client {
 		BaseEndpoint:     aws.String(ts.Endpoint()),
 		Credentials:      staticCredentials(id, secret),
 		RetryMaxAttempts: 1,
+		HTTPClient:       sdkhttp.Client(),
 	})
 }
 

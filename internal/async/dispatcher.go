@@ -256,9 +256,11 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 	ev.Attempts++
 	switch {
 	case res.FunctionError == "":
+		// The function ran: whatever becomes of its record, it must not run
+		// again for this event.
 		if err := d.deliver(ctx, cfg.OnSuccessTarget(), d.record(ev, fn, conditionSuccess, res)); err != nil {
-			d.retryLater(msg, log, err)
-			return
+			log.Error("async success record lost", "destination", cfg.OnSuccessTarget(), "err", err)
+			d.cfg.Metrics.dropped.WithLabelValues(ev.Function).Inc()
 		}
 		d.cfg.Metrics.succeeded.WithLabelValues(ev.Function).Inc()
 		_ = msg.Ack()
@@ -355,7 +357,13 @@ func (d *Dispatcher) fail(ctx context.Context, msg jetstream.Msg, ev *Event, cfg
 		return
 	}
 	if err := d.deliver(ctx, target, payload); err != nil {
-		d.retryLater(msg, log, err)
+		// Running the function again would not help: count the event as
+		// dropped, with the reason in the log.
+		log.Error("async failure record lost", "sent_to", target, "err", err)
+		failure.SentTo = ""
+		d.cfg.Metrics.dropped.WithLabelValues(ev.Function).Inc()
+		d.noteFailure(ctx, ev.Function, failure, log)
+		_ = msg.Ack()
 		return
 	}
 	d.noteFailure(ctx, ev.Function, failure, log)

@@ -33,8 +33,10 @@ const (
 	failuresStream        = "lamina_async_failures"
 	failuresSubjectPrefix = "lamina.async-failures."
 	failuresKept          = 20
-	// maxEventSize leaves room for headers above the 1 MB payload limit.
-	maxEventSize = 1<<20 + 64<<10
+	// maxEventSize bounds a queued event: a 1 MB event accepted from a
+	// caller, or an invocation record (the event plus a response of up to
+	// 6 MB) on its way to a destination, with headers.
+	maxEventSize = 8 << 20
 )
 
 // Message headers that carry an event's state from delivery to delivery.

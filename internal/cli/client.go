@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/lamina-project/lamina/internal/credentials"
+	"github.com/lamina-project/lamina/internal/sdkhttp"
 	"github.com/spf13/cobra"
 )
 
@@ -34,7 +35,7 @@ func (o *clientOptions) lambdaClient() (*lambda.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lambda.New(lambda.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds}), nil
+	return lambda.New(lambda.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client()}), nil
 }
 
 // logsClient returns an aws-sdk-go-v2 CloudWatch Logs client for the
@@ -44,7 +45,7 @@ func (o *clientOptions) logsClient() (*cloudwatchlogs.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cloudwatchlogs.New(cloudwatchlogs.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds}), nil
+	return cloudwatchlogs.New(cloudwatchlogs.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client()}), nil
 }
 
 // credentials are the standard AWS environment variables when set, else the

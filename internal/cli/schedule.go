@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/lamina-project/lamina/internal/sdkhttp"
 	"github.com/spf13/cobra"
 )
 
@@ -18,7 +19,7 @@ func (o *clientOptions) eventsClient() (*eventbridge.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return eventbridge.New(eventbridge.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds}), nil
+	return eventbridge.New(eventbridge.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client()}), nil
 }
 
 // newScheduleCommand groups the commands that manage schedule rules

@@ -19,7 +19,8 @@ const minUnreserved = 100
 // Provisioner reports on provisioned environments: the worker, seen from
 // the frontend.
 type Provisioner interface {
-	Provisioned(key string) (allocated, available int)
+	// Provisioned counts the environments of key that run fn.
+	Provisioned(key string, fn *lamina.Function) (allocated, available int)
 }
 
 // ProvisionedKey names the provisioned environments of a function
@@ -124,9 +125,11 @@ type provisionedConfig struct {
 	LastModified                             string
 }
 
-// provisionedStatus reports a config with what the workers have ready.
-func (f *Frontend) provisionedStatus(pc *store.ProvisionedConcurrency, withARN bool) provisionedConfig {
-	allocated, available := f.provisioner.Provisioned(ProvisionedKey(pc.Function, pc.Qualifier))
+// provisionedStatus reports a config with what the workers have ready for
+// the version it names now.
+func (f *Frontend) provisionedStatus(ctx context.Context, pc *store.ProvisionedConcurrency, withARN bool) provisionedConfig {
+	fn, _ := f.store.ResolveFunction(ctx, pc.Function, pc.Qualifier)
+	allocated, available := f.provisioner.Provisioned(ProvisionedKey(pc.Function, pc.Qualifier), fn)
 	out := provisionedConfig{
 		RequestedProvisionedConcurrentExecutions: pc.Requested,
 		AllocatedProvisionedConcurrentExecutions: min(allocated, pc.Requested),
@@ -202,7 +205,7 @@ func (f *Frontend) putProvisionedConcurrency(rq *request) error {
 	if err := f.store.PutProvisionedConcurrency(ctx, pc); err != nil {
 		return err
 	}
-	out := f.provisionedStatus(pc, false)
+	out := f.provisionedStatus(ctx, pc, false)
 	out.Status = "IN_PROGRESS"
 	return rq.json(http.StatusAccepted, out)
 }
@@ -220,7 +223,7 @@ func (f *Frontend) getProvisionedConcurrency(rq *request) error {
 		}
 		configs := []provisionedConfig{}
 		for _, pc := range f.store.ListProvisionedConcurrency(rq.r.Context(), ref.Name) {
-			configs = append(configs, f.provisionedStatus(pc, true))
+			configs = append(configs, f.provisionedStatus(rq.r.Context(), pc, true))
 		}
 		items, next, err := page(rq, configs)
 		if err != nil {
@@ -242,7 +245,7 @@ func (f *Frontend) getProvisionedConcurrency(rq *request) error {
 	if err != nil {
 		return err
 	}
-	return rq.json(http.StatusOK, f.provisionedStatus(pc, false))
+	return rq.json(http.StatusOK, f.provisionedStatus(rq.r.Context(), pc, false))
 }
 
 func (f *Frontend) deleteProvisionedConcurrency(rq *request) error {

@@ -394,7 +394,6 @@ type addLayerVersionPermissionInput struct {
 	Action         string
 	Principal      string
 	OrganizationId string
-	RevisionId     string
 }
 
 var statementIDRE = regexp.MustCompile(`^([a-zA-Z0-9-_]+)$`)
@@ -422,8 +421,9 @@ func (f *Frontend) addLayerVersionPermission(rq *request) error {
 		return err
 	}
 	stmt := lamina.LayerStatement{Sid: in.StatementId, Effect: "Allow", Principal: in.Principal, Action: in.Action, OrganizationId: in.OrganizationId}
+	revision := rq.r.URL.Query().Get("RevisionId") // a query parameter in AWS's model
 	lv, err = f.store.UpdateLayerVersion(rq.r.Context(), lv.LayerName, lv.Version, func(lv *lamina.LayerVersion) error {
-		if err := matchRevision(in.RevisionId, lv.PolicyRevision); err != nil {
+		if err := matchRevision(revision, lv.PolicyRevision); err != nil {
 			return err
 		}
 		if slices.ContainsFunc(lv.Policy, func(s lamina.LayerStatement) bool { return s.Sid == in.StatementId }) {

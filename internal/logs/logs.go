@@ -229,7 +229,14 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 	if q.Limit <= 0 {
 		q.Limit = 10000
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjectPrefix + q.Function}}
+	// Each read has an ephemeral consumer of its own, deleted when done (or
+	// soon after by the server, should Lamina not get to it).
+	cfg := jetstream.ConsumerConfig{
+		FilterSubject:     subjectPrefix + q.Function,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: 30 * time.Second,
+		MemoryStorage:     true,
+	}
 	switch {
 	case !q.After.IsZero():
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, q.After.Seq
@@ -239,10 +246,11 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 		start := time.UnixMilli(q.Start).Add(-2 * time.Second)
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
 	}
-	cons, err := s.stream.OrderedConsumer(ctx, cfg)
+	cons, err := s.stream.CreateConsumer(ctx, cfg)
 	if err != nil {
 		return Page{}, fmt.Errorf("logs: read: %w", err)
 	}
+	defer func() { _ = s.stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
 	page := Page{End: q.After}
 	for {
 		batch, err := cons.FetchNoWait(64)

@@ -12,6 +12,9 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// maxMessage is the largest NATS message Lamina sends.
+const maxMessage = 8 << 20
+
 // embeddedNATS is the NATS server with JetStream that a single-node Lamina
 // runs inside its own process.
 type embeddedNATS struct {
@@ -29,6 +32,9 @@ func startNATS(dataDir, listen string, log *slog.Logger) (*embeddedNATS, error) 
 		StoreDir:   filepath.Join(dataDir, "nats"),
 		DontListen: listen == "",
 		NoSigs:     true,
+		// Room for an invocation record: a 1 MB event and a 6 MB response,
+		// with headers.
+		MaxPayload: maxMessage,
 	}
 	if listen != "" {
 		host, port, err := net.SplitHostPort(listen)

@@ -56,21 +56,27 @@ func (w *Worker) demote(set *provisionSet, n int) {
 	}
 }
 
-// Provisioned returns how many environments of key are initialised
-// (allocated) and how many of them are idle (available).
-func (w *Worker) Provisioned(key string) (allocated, available int) {
+// Provisioned returns how many environments of key running fn (the version
+// the config names now) are initialised (allocated), and how many of them
+// are idle (available). Environments of a version the config named before do
+// not count.
+func (w *Worker) Provisioned(key string, fn *lamina.Function) (allocated, available int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	set := w.provisioned[key]
-	if set == nil {
+	if set == nil || fn == nil {
 		return 0, 0
 	}
 	for env := range set.envs {
+		if env.key != keyOf(fn) {
+			continue
+		}
+		allocated++
 		if env.idle {
 			available++
 		}
 	}
-	return len(set.envs), available
+	return allocated, available
 }
 
 // reconcileProvisioned brings every set to its count.
