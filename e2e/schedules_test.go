@@ -455,3 +455,45 @@ func TestScheduleLogsPolledOften(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleSkipsMissedTicks: ticks due while the server was down are
+// skipped and logged when it comes back, not fired in a burst.
+func TestScheduleSkipsMissedTicks(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, withArgs("--schedule-time-scale", scheduleTimeScale))
+	ev := ts.eventsClient()
+	ctx := t.Context()
+	ts.createPy(t, "ticked", "echo")
+	if _, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("tick"), ScheduleExpression: aws.String("rate(1 minute)")}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ev.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("tick"), Targets: []ebtypes.Target{
+		{Id: aws.String("fn"), Arn: aws.String(functionARN("ticked"))}}}); err != nil || out.FailedEntryCount != 0 {
+		t.Fatalf("PutTargets: %v %v", out, err)
+	}
+	ts.waitSawEvents(t, "ticked", "a first tick", func(s []map[string]any) bool { return len(s) >= 1 })
+
+	ts.Stop()
+	stopped := time.Now()
+	time.Sleep(4 * time.Second) // several ticks of 0.6 s are missed
+	restarted := time.Now()
+	ts.Restart()
+	ts.waitSawEvents(t, "ticked", "ticks after the restart", func(s []map[string]any) bool {
+		n := 0
+		for _, e := range s {
+			if tick, err := time.Parse(time.RFC3339, fmt.Sprint(e["time"])); err == nil && !tick.Before(restarted.Truncate(time.Second)) {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	for _, e := range sawEvents(t, ts.functionLogEvents(t, ts.scheduleLogs(), "ticked")) {
+		tick, err := time.Parse(time.RFC3339, fmt.Sprint(e["time"]))
+		if err == nil && tick.After(stopped.Add(time.Second)) && tick.Before(restarted.Add(-time.Second)) {
+			t.Errorf("a tick of %v, due while the server was down (%v to %v), fired", tick, stopped.UTC(), restarted.UTC())
+		}
+	}
+	if !strings.Contains(ts.Output(), "skipped") {
+		t.Errorf("the server did not log the missed ticks:\n%s", ts.Output())
+	}
+}
