@@ -19,7 +19,6 @@ import (
 	logtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-	"github.com/lamina-project/lamina/internal/sdkhttp"
 )
 
 // scheduleTimeScale compresses rate schedules: rate(1 minute) fires every
@@ -49,18 +48,6 @@ func (ts *testServer) eventsClient() *eventbridge.Client {
 // ruleARN is the ARN of a rule on the default event bus of a test server.
 func ruleARN(name string) string {
 	return "arn:aws:events:" + testRegion + ":" + testAccountID + ":rule/" + name
-}
-
-// scheduleLogs is a CloudWatch Logs client for the server.
-func (ts *testServer) scheduleLogs() *cloudwatchlogs.Client {
-	id, secret := ts.Credentials()
-	return cloudwatchlogs.New(cloudwatchlogs.Options{
-		Region:           ts.region(),
-		BaseEndpoint:     aws.String(ts.Endpoint()),
-		Credentials:      staticCredentials(id, secret),
-		RetryMaxAttempts: 1,
-		HTTPClient:       sdkhttp.Client(),
-	})
 }
 
 // functionLogEvents returns every log event of a function, following
@@ -103,7 +90,7 @@ func sawEvents(t *testing.T, events []logtypes.FilteredLogEvent) []map[string]an
 // server.
 func (ts *testServer) waitSawEvents(t *testing.T, function, what string, done func([]map[string]any) bool) []map[string]any {
 	t.Helper()
-	client := ts.scheduleLogs()
+	client := ts.Logs()
 	deadline := time.Now().Add(logsPollTimeout)
 	for {
 		events := ts.functionLogEvents(t, client, function)
@@ -123,7 +110,7 @@ func (ts *testServer) waitSawEvents(t *testing.T, function, what string, done fu
 // still fires never goes quiet, and the test fails at scheduleStopTimeout.
 func (ts *testServer) waitScheduleQuiet(t *testing.T, function string) int {
 	t.Helper()
-	client := ts.scheduleLogs()
+	client := ts.Logs()
 	deadline := time.Now().Add(scheduleStopTimeout)
 	last, since := -1, time.Now()
 	for {
@@ -406,7 +393,7 @@ func TestScheduleFires(t *testing.T) {
 	}
 	disabled := time.Now()
 	quiet := ts.waitScheduleQuiet(t, "ticked")
-	for _, e := range sawEvents(t, ts.functionLogEvents(t, ts.scheduleLogs(), "ticked")) {
+	for _, e := range sawEvents(t, ts.functionLogEvents(t, ts.Logs(), "ticked")) {
 		// time is the tick's, to the second (rounded down).
 		if tick, err := time.Parse(time.RFC3339, fmt.Sprint(e["time"])); err == nil && tick.After(disabled) {
 			t.Errorf("a tick of %v fired after the rule was disabled at %v", tick, disabled.UTC())
@@ -446,7 +433,7 @@ func TestScheduleLogsPolledOften(t *testing.T) {
 	ts.createPy(t, "polled", "echo")
 	ts.invokeOK(t, "polled", `{"n":1}`)
 	ts.waitSawEvents(t, "polled", "the invocation's event", func(s []map[string]any) bool { return len(s) == 1 })
-	logs := ts.scheduleLogs()
+	logs := ts.Logs()
 	const reads = 1100
 	for i := range reads {
 		_, err := logs.FilterLogEvents(context.Background(), &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/polled")})
@@ -487,7 +474,7 @@ func TestScheduleSkipsMissedTicks(t *testing.T) {
 		}
 		return n >= 2
 	})
-	for _, e := range sawEvents(t, ts.functionLogEvents(t, ts.scheduleLogs(), "ticked")) {
+	for _, e := range sawEvents(t, ts.functionLogEvents(t, ts.Logs(), "ticked")) {
 		tick, err := time.Parse(time.RFC3339, fmt.Sprint(e["time"]))
 		if err == nil && tick.After(stopped.Add(time.Second)) && tick.Before(restarted.Add(-time.Second)) {
 			t.Errorf("a tick of %v, due while the server was down (%v to %v), fired", tick, stopped.UTC(), restarted.UTC())
