@@ -15,19 +15,38 @@ stdout and stderr are pipes read by the worker, which attributes everything
 written between receiving an event and posting its result to that invocation;
 so both are line buffered and flushed before every POST.
 
-Top-level imports are kept to what every run needs: the interpreter's start-up
-time is part of every cold start.
+Start-up time is part of every cold start, so on the way from process start
+to the first response the runtime imports nothing the interpreter has not
+loaded already but importlib (AWS's runtime imports handlers with it, and its
+frames show in an init error's stack trace) and two small C modules:
+- _socket, not socket or http.client: the Runtime API client below is a
+  minimal HTTP/1.1 client (socket imports enum and selectors; http.client
+  also imports email and ssl; together they took longer than the rest of
+  the runtime's start-up);
+- _json, the json package's C accelerator, used directly: importing json
+  compiles regular expressions (re imports enum, functools, ...). Whatever
+  the C code does not settle the way json would is handed to json itself.
+logging, traceback and json are imported only where needed, and the root
+logger gets its Lambda handler when the function first imports logging (see
+_LoggingImportHook). This file is compiled at every start, as the runtime
+directory is read-only in a sandbox (and /tmp is new in each): the compile
+is most of what the runtime adds to the interpreter's own start-up, so code
+that only some functions need stays short.
 """
 
-import http.client
 import importlib
-import json
-import logging
+import io
 import os
 import site
 import sys
 import time
-import traceback
+
+import _socket
+
+try:
+    import _json
+except ImportError:  # an interpreter built without the accelerator
+    _json = None
 
 _RUNTIME_PATH = "/2018-06-01/runtime"
 
@@ -57,7 +76,7 @@ _ENSURE_ASCII = os.environ.get("AWS_EXECUTION_ENV") not in {
 }
 
 # The request (and tenant) ID of the invocation being handled, stamped on log
-# records by _RequestIdFilter; empty during init.
+# records by the logging filter; empty during init.
 _current_request_id = ""
 _current_tenant_id = None
 
@@ -73,11 +92,41 @@ class _FaultException(Exception):
 
 
 # ---------------------------------------------------------------------------
-# JSON encoding (awslambdaric lambda_runtime_marshaller.py, which uses
-# simplejson; reproduced with the standard library).
+# JSON (awslambdaric lambda_runtime_marshaller.py, which uses simplejson;
+# reproduced with the standard library's C accelerator, see the docstring).
 
 
-class _Encoder(json.JSONEncoder):
+def _encode_json(obj, ensure_ascii, default):
+    """json.JSONEncoder(ensure_ascii=ensure_ascii, default=default).encode(obj):
+    the same C encoder with the same arguments, without importing json."""
+    if _json is not None:
+        encode_str = (
+            _json.encode_basestring_ascii if ensure_ascii else _json.encode_basestring
+        )
+        if isinstance(obj, str):
+            return encode_str(obj)
+        try:
+            # markers (a new dict each time: an encoding that fails can leave
+            # entries behind), default, string encoder, indent, separators,
+            # sort_keys, skipkeys, allow_nan.
+            encoder = _json.make_encoder(
+                {}, default, encode_str, None, ": ", ", ", False, False, True
+            )
+        except (AttributeError, TypeError):
+            pass  # another accelerator than json.encoder knows: use json
+        else:
+            return "".join(encoder(obj, 0))
+    import json
+
+    return json.JSONEncoder(ensure_ascii=ensure_ascii, default=default).encode(obj)
+
+
+def _not_serializable(o):
+    """json.JSONEncoder.default: the error for an object JSON cannot hold."""
+    raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
+class _Encoder(object):
     """Encodes responses and error bodies the way the official runtime does.
 
     Beyond the standard library's types it accepts:
@@ -94,7 +143,6 @@ class _Encoder(json.JSONEncoder):
     _placeholder_prefix = None  # '"lamina-decimal-<nonce>-', made on first use
 
     def __init__(self):
-        super().__init__(ensure_ascii=_ENSURE_ASCII, allow_nan=True)
         self._decimals = []
 
     def default(self, o):
@@ -113,11 +161,11 @@ class _Encoder(json.JSONEncoder):
             return _Encoder._placeholder_prefix[1:] + str(len(self._decimals) - 1)
         if isinstance(o, bytes):
             return o.decode("utf-8")
-        return super().default(o)
+        return _not_serializable(o)
 
     def encode(self, o):
         self._decimals = []
-        text = super().encode(o)
+        text = _encode_json(o, _ENSURE_ASCII, self.default)
         if not self._decimals:
             return text
         parts = text.split(_Encoder._placeholder_prefix)
@@ -133,13 +181,58 @@ def _to_json(obj):
     return _Encoder().encode(obj)
 
 
+class _DecoderSettings(object):
+    """The attributes of json's default JSONDecoder that its C scanner reads."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {
+        "-Infinity": float("-inf"),
+        "Infinity": float("inf"),
+        "NaN": float("nan"),
+    }.__getitem__
+
+
+try:
+    _scan_once = _json.make_scanner(_DecoderSettings())
+except Exception:  # no accelerator, or another one: use json
+    _scan_once = None
+
+_JSON_WHITESPACE = " \t\n\r"
+
+
+def _json_loads(s):
+    """json.loads(s) for a str or bytes.
+
+    UTF-8 text is decoded by json's own C scanner, as json.loads does; for
+    anything else (invalid JSON, other encodings, a BOM) json.loads itself
+    gives the result or the error."""
+    if _scan_once is not None:
+        try:
+            text = s.decode("utf-8") if isinstance(s, bytes) else s
+            start = 0
+            if text[:1] in _JSON_WHITESPACE:
+                start = len(text) - len(text.lstrip(_JSON_WHITESPACE))
+            obj, end = _scan_once(text, start)
+            if end == len(text) or not text[end:].lstrip(_JSON_WHITESPACE):
+                return obj
+        except Exception:
+            pass
+    import json
+
+    return json.loads(s)
+
+
 def _unmarshal_event(body, content_type):
     """The event as the handler sees it: decoded JSON, or the raw bytes when
     the Content-Type is anything but exactly application/json."""
     if content_type != "application/json":
         return body
     try:
-        return json.loads(body)
+        return _json_loads(body)
     except Exception as e:
         raise _FaultException(
             _UNMARSHAL_ERROR, "Unable to unmarshal input: {}".format(e)
@@ -284,7 +377,7 @@ def _make_obj_from_dict(cls, d):
 
 def _parse_json_header(value, name):
     try:
-        return json.loads(value)
+        return _json_loads(value)
     except Exception as e:
         raise _FaultException(
             _CONTEXT_UNMARSHAL_ERROR, "Unable to parse {} JSON: {}".format(name, e)
@@ -293,23 +386,63 @@ def _parse_json_header(value, name):
 
 # ---------------------------------------------------------------------------
 # Logging (awslambdaric bootstrap.py and lambda_runtime_log_utils.py).
+#
+# The root logger must have the Lambda handler before user code logs, but
+# importing logging costs more than the rest of the runtime's start-up, and
+# many functions never use it. So the handler is installed when logging is
+# first imported: _LoggingImportHook, first on sys.meta_path, finds the
+# logging module's spec as the import system would and gives it a
+# _LoggingLoader, which has the module's own loader run it, then takes the
+# hook off sys.meta_path and runs _setup_logging, before the import statement
+# returns. The module's __loader__ and __spec__.loader are its own loader.
 
 
-class _RequestIdFilter(logging.Filter):
-    """Stamps each record with the current invocation's request ID."""
+class _LoggingImportHook(object):
+    """A sys.meta_path finder that has the logging module loaded by a
+    _LoggingLoader."""
 
-    def filter(self, record):
-        record.aws_request_id = _current_request_id
-        record.tenant_id = _current_tenant_id
-        return True
+    def find_spec(self, name, path=None, target=None):
+        if name != "logging":
+            return None
+        for finder in sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            if finder is not self and find_spec is not None:
+                spec = find_spec(name, path, target)
+                if spec is not None:
+                    break
+        else:
+            return None
+        if hasattr(spec.loader, "exec_module"):
+            spec.loader = _LoggingLoader(spec.loader, self)
+        return spec
 
 
-class _StdoutHandler(logging.Handler):
-    """Writes formatted records to sys.stdout (looked up on each record, so a
-    handler that redirects stdout also redirects the logs)."""
+class _LoggingLoader(object):
+    """Runs the logging module with its own loader, then sets it up."""
 
-    def emit(self, record):
-        sys.stdout.write(self.format(record))
+    def __init__(self, loader, hook):
+        self._loader = loader
+        self._hook = hook
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        if self._hook in sys.meta_path:
+            sys.meta_path.remove(self._hook)
+        _setup_logging(module)
+
+
+def _setup_logging_on_import():
+    """Sets up logging now if it has been imported already (by a .pth file,
+    say), else when it is first imported."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        _setup_logging(logging)
+    else:
+        sys.meta_path.insert(0, _LoggingImportHook())
 
 
 # LogRecord attributes that the JSON formatter does not copy as extra fields.
@@ -341,47 +474,65 @@ _RESERVED_LOG_FIELDS = frozenset(
 )
 
 
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per record, with the official runtime's fields."""
+def _setup_logging(logging):
+    """Gives the root logger of the logging module the Lambda handler: text
+    lines "[LEVEL]\\t<UTC time>\\t<request id>\\t<message>", or JSON objects;
+    level from AWS_LAMBDA_LOG_LEVEL (TRACE means DEBUG), else Python's
+    default. The classes are made here, as they derive from logging's."""
+    import traceback  # logging has imported it already
 
-    _encode = json.JSONEncoder(ensure_ascii=False).encode
+    class _RequestIdFilter(logging.Filter):
+        """Stamps each record with the current invocation's request ID."""
 
-    def __init__(self):
-        super().__init__(datefmt="%Y-%m-%dT%H:%M:%SZ")
+        def filter(self, record):
+            record.aws_request_id = _current_request_id
+            record.tenant_id = _current_tenant_id
+            return True
 
-    def format(self, record):
-        # Levels are rounded down to the standard ones (15 becomes DEBUG).
-        record.levelno = min(50, max(0, record.levelno)) // 10 * 10
-        record.levelname = logging.getLevelName(record.levelno)
-        exc_info = record.exc_info
-        result = {
-            "timestamp": self.formatTime(record, self.datefmt),
-            "level": record.levelname,
-            "message": record.getMessage(),
-            "logger": record.name,
-            "stackTrace": traceback.format_tb(exc_info[2]) if exc_info else None,
-            "errorType": exc_info[0].__name__ if exc_info else None,
-            "errorMessage": str(exc_info[1]) if exc_info else None,
-            "requestId": getattr(record, "aws_request_id", None),
-            "location": (
-                f"{record.pathname}:{record.funcName}:{record.lineno}"
-                if exc_info
-                else None
-            ),
-        }
-        if getattr(record, "tenant_id", None) is not None:
-            result["tenantId"] = record.tenant_id
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED_LOG_FIELDS and key not in result:
-                result[key] = value
-        result = {k: v for k, v in result.items() if v is not None}
-        return self._encode(result) + "\n"
+    class _StdoutHandler(logging.Handler):
+        """Writes formatted records to sys.stdout (looked up on each record, so
+        a handler that redirects stdout also redirects the logs)."""
 
+        def emit(self, record):
+            sys.stdout.write(self.format(record))
 
-def _setup_logging():
-    """Gives the root logger the Lambda handler: text lines
-    "[LEVEL]\\t<UTC time>\\t<request id>\\t<message>", or JSON objects; level
-    from AWS_LAMBDA_LOG_LEVEL (TRACE means DEBUG), else Python's default."""
+    class _JsonFormatter(logging.Formatter):
+        """One JSON object per record, with the official runtime's fields."""
+
+        def __init__(self):
+            super().__init__(datefmt="%Y-%m-%dT%H:%M:%SZ")
+
+        def format(self, record):
+            # Levels are rounded down to the standard ones (15 becomes DEBUG).
+            record.levelno = min(50, max(0, record.levelno)) // 10 * 10
+            record.levelname = logging.getLevelName(record.levelno)
+            exc_info = record.exc_info
+            result = {
+                "timestamp": self.formatTime(record, self.datefmt),
+                "level": record.levelname,
+                "message": record.getMessage(),
+                "logger": record.name,
+                "stackTrace": traceback.format_tb(exc_info[2]) if exc_info else None,
+                "errorType": exc_info[0].__name__ if exc_info else None,
+                "errorMessage": str(exc_info[1]) if exc_info else None,
+                "requestId": getattr(record, "aws_request_id", None),
+                "location": (
+                    f"{record.pathname}:{record.funcName}:{record.lineno}"
+                    if exc_info
+                    else None
+                ),
+            }
+            if getattr(record, "tenant_id", None) is not None:
+                result["tenantId"] = record.tenant_id
+            for key, value in record.__dict__.items():
+                if key not in _RESERVED_LOG_FIELDS and key not in result:
+                    result[key] = value
+            result = {k: v for k, v in result.items() if v is not None}
+            return _encode_json(result, False, _not_serializable) + "\n"
+
+    for cls in (_RequestIdFilter, _StdoutHandler, _JsonFormatter):
+        cls.__qualname__ = cls.__name__
+
     logging.Formatter.converter = time.gmtime
     handler = _StdoutHandler()
     if _LOG_FORMAT_JSON:
@@ -464,6 +615,8 @@ def _error_from_exception(exc, invoke_id=None):
     are formatted from (file, line, function, text) tuples, so that
     python3.11+ adds no column markers, as in the official runtime.
     """
+    import traceback
+
     frames = [
         (f.filename, f.lineno, f.name, f.line)
         for f in traceback.extract_tb(exc.__traceback__)
@@ -543,7 +696,15 @@ def _load_handler(handler):
 
 
 # ---------------------------------------------------------------------------
-# Runtime API client.
+# Runtime API client: HTTP/1.1 over one keep-alive connection to the Runtime
+# API's loopback address, with just what that needs (see the docstring for
+# why not http.client): requests with a Content-Length body; answers with a
+# Content-Length, chunked or read-to-close body, after any 1xx answers;
+# header names matched case-insensitively, values decoded as ISO-8859-1 as
+# http.client does.
+
+_BUFFER_SIZE = 1 << 16
+_MAX_LINE = 1 << 16  # the longest status, header or chunk size line taken
 
 
 class _RuntimeAPIError(Exception):
@@ -551,34 +712,185 @@ class _RuntimeAPIError(Exception):
     this process nothing to do but exit."""
 
 
+class _HTTPError(Exception):
+    """The Runtime API's answer is cut short or malformed."""
+
+
+class _SocketIO(io.RawIOBase):
+    """A socket as a raw stream, read through an io.BufferedReader: it reads
+    lines, and reads long bodies straight into the bytes object it returns."""
+
+    def __init__(self, sock):
+        self._sock = sock
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        return self._sock.recv_into(buffer)
+
+
+class _Headers(dict):
+    """Header values by lowercased name (the first of repeated headers, as
+    http.client's get() returns); get() takes names in any case."""
+
+    def get(self, name, default=None):
+        return dict.get(self, name.lower(), default)
+
+
 class _RuntimeAPI(object):
     """HTTP client of the Runtime API over one keep-alive connection."""
 
     def __init__(self, address):
-        self._address = address
-        # No timeout: /next waits for as long as the environment stays idle,
-        # whatever socket.setdefaulttimeout() user code may have called.
-        self._conn = http.client.HTTPConnection(address, timeout=None)
+        self._address = address  # host:port, also the Host header
+        self._sock = None
+        self._file = None  # the socket's io.BufferedReader
 
-    def _request(self, method, path, body=None, headers=None):
+    def _connect(self):
+        """Connects as socket.create_connection does."""
+        host, colon, port = self._address.rpartition(":")
+        if not colon or "]" in port:  # no port given: HTTP's, 80
+            host, port = self._address, "80"
+        host = host[1:-1] if host[:1] == "[" and host[-1:] == "]" else host
+        if not port.isdecimal():
+            raise _HTTPError("nonnumeric port: '{}'".format(port))
+        if host.isascii():
+            # As bytes: a str is encoded with the "idna" codec, whose import
+            # takes longer than the rest of the runtime's start-up.
+            host = host.encode()
+        error = OSError("getaddrinfo returns an empty list")
+        for family, kind, proto, _, address in _socket.getaddrinfo(
+            host, int(port), 0, _socket.SOCK_STREAM
+        ):
+            sock = _socket.socket(family, kind, proto)
+            try:
+                # No timeout: /next waits for as long as the environment stays
+                # idle, whatever socket.setdefaulttimeout() user code called.
+                sock.settimeout(None)
+                sock.connect(address)
+                sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            except OSError as e:
+                sock.close()
+                error = e
+            else:
+                self._sock = sock
+                self._file = io.BufferedReader(_SocketIO(sock), _BUFFER_SIZE)
+                return
+        raise error
+
+    def _close(self):
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._file = None
+
+    def _request(self, method, path, body=None, headers=()):
         """Sends one request and returns (status, headers, body).
 
         A reused connection that the server has closed meanwhile fails on
         first use; the request is then retried once on a new connection."""
+        if not (path.isascii() and path.isprintable()) or " " in path:
+            raise _RuntimeAPIError(
+                "{} {!r}: not a valid request path".format(method, path)
+            )
+        head = "{} {} HTTP/1.1\r\nHost: {}\r\n".format(method, path, self._address)
+        for name, value in headers:
+            head += name + ": " + value + "\r\n"
+        if body is not None:
+            head += "Content-Length: {}\r\n".format(len(body))
+        # Characters outside ISO-8859-1 (an init error's type is any Python
+        # identifier) are sent as question marks.
+        head = (head + "\r\n").encode("latin-1", "replace")
+        if body and len(body) <= _BUFFER_SIZE:
+            head, body = head + body, None
         while True:
-            reused = self._conn.sock is not None
+            reused = self._sock is not None
             try:
-                self._conn.request(method, path, body, headers or {})
-                response = self._conn.getresponse()
-                return response.status, response.headers, response.read()
-            except (OSError, http.client.HTTPException) as e:
-                self._conn.close()
+                if not reused:
+                    self._connect()
+                self._sock.sendall(head)
+                if body:
+                    self._sock.sendall(body)
+                return self._read_response()
+            except (OSError, _HTTPError) as e:
+                self._close()
                 if not reused:
                     raise _RuntimeAPIError(
                         "{} {} to the Runtime API at {} failed: {}".format(
                             method, path, self._address, e
                         )
                     )
+
+    def _read_line(self):
+        """Reads a line, with its line break (none at the end of input)."""
+        line = self._file.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
+            raise _HTTPError("got a line of more than {} bytes".format(_MAX_LINE))
+        return line
+
+    def _read_response(self):
+        """Reads one answer: (status, headers, body)."""
+        line = self._read_line()
+        if not line:
+            raise _HTTPError("Remote end closed connection without response")
+        version, status = (line.decode("latin-1").split(None, 2) + [""])[:2]
+        if (
+            not version.startswith("HTTP/")
+            or len(status) != 3
+            or not status.isdecimal()
+        ):
+            raise _HTTPError("bad status line: {!r}".format(line))
+        status = int(status)
+        headers = _Headers()
+        line = self._read_line()
+        while line.strip():
+            name, colon, value = line.decode("latin-1").partition(":")
+            name = name.strip().lower()
+            if colon and name not in headers:
+                headers[name] = value.strip()
+            line = self._read_line()
+        if status < 200:  # 100 Continue and the like: the answer follows
+            return self._read_response()
+        connection = headers.get("connection", "").lower()
+        if version == "HTTP/1.1":
+            close = "close" in connection
+        else:
+            close = "keep-alive" not in connection
+        length = headers.get("content-length", "")
+        if status in (204, 304):
+            body = b""
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                line = self._read_line()
+                try:
+                    size = int(line.split(b";", 1)[0], 16)
+                except ValueError:
+                    raise _HTTPError("bad chunk size line: {!r}".format(line))
+                if not size:
+                    break
+                chunks.append(self._read_exact(size))
+                self._read_line()  # the CRLF after the chunk's data
+            while self._read_line().strip():
+                pass  # trailers, up to an empty line
+            body = b"".join(chunks)
+        elif length.isdecimal():
+            body = self._read_exact(int(length))
+        else:  # the body ends when the server closes the connection
+            body, close = self._file.read(), True
+        if close:
+            self._close()
+        return status, headers, body
+
+    def _read_exact(self, n):
+        """Reads n bytes of a body."""
+        data = self._file.read(n)
+        if len(data) < n:
+            raise _HTTPError(
+                "IncompleteRead({} bytes read, {} more expected)".format(
+                    len(data), n - len(data)
+                )
+            )
+        return data
 
     def next_invocation(self):
         """Waits for the next event; returns its (headers, body)."""
@@ -598,24 +910,24 @@ class _RuntimeAPI(object):
         self._post(
             "/invocation/{}/response".format(invoke_id),
             body,
-            {"Content-Type": content_type},
+            (("Content-Type", content_type),),
         )
 
     def post_error(self, invoke_id, error):
         self._post(
             "/invocation/{}/error".format(invoke_id),
             _to_json(error).encode("utf-8"),
-            {"Content-Type": "application/json"},
+            (("Content-Type", "application/json"),),
         )
 
     def post_init_error(self, error):
         self._post(
             "/init/error",
             _to_json(error).encode("utf-8"),
-            {
-                "Content-Type": "application/json",
-                _ERROR_TYPE_HEADER: error["errorType"],
-            },
+            (
+                ("Content-Type", "application/json"),
+                (_ERROR_TYPE_HEADER, error["errorType"]),
+            ),
         )
 
     def _post(self, path, body, headers):
@@ -699,7 +1011,7 @@ def main():
     api = _RuntimeAPI(address)
 
     _setup_sys_path(os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd())
-    _setup_logging()
+    _setup_logging_on_import()
 
     try:
         try:
