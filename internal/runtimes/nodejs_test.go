@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -92,36 +91,8 @@ func nodeEnv(t *testing.T, taskRoot, handler string, extra []string) []string {
 // RIE starts the runtime (init) on the first invocation.
 func startNodeFunction(t *testing.T, files map[string]string, handler string, extraEnv ...string) *rieFunction {
 	t.Helper()
-	rie := rieBinary(t)
-	node := nodeInterpreter(t)
 	taskRoot := writeTaskRoot(t, files)
-	addr := freeAddr(t)
-	cmd := exec.Command(rie,
-		"--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", freeAddr(t),
-		node, filepath.Join(nodeRuntimeDir(t), "index.mjs"))
-	cmd.Dir = taskRoot
-	cmd.Env = nodeEnv(t, taskRoot, handler, extraEnv)
-	out := &syncBuffer{}
-	startProcess(t, cmd, out)
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("RIE does not answer on %s: %v\n%s", addr, err, out)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return &rieFunction{
-		taskRoot: taskRoot,
-		url:      "http://" + addr + "/2015-03-31/functions/function/invocations",
-		out:      out,
-	}
+	return startRIE(t, taskRoot, nodeEnv(t, taskRoot, handler, extraEnv), nodeInterpreter(t), filepath.Join(nodeRuntimeDir(t), "index.mjs"))
 }
 
 // nodeExpect invokes f and expects HTTP 200 with the body want.

@@ -192,15 +192,22 @@ type rieFunction struct {
 // RIE starts the runtime (init) on the first invocation.
 func startPythonFunction(t *testing.T, files map[string]string, handler string, extraEnv ...string) *rieFunction {
 	t.Helper()
-	rie := rieBinary(t)
 	taskRoot := writeTaskRoot(t, files)
+	return startRIE(t, taskRoot, runtimeEnv(t, taskRoot, handler, extraEnv), pythonInterpreter(t), "-s", pythonBootstrap(t))
+}
+
+// startRIE starts AWS's Runtime Interface Emulator on free ports with the
+// runtime command argv, in taskRoot with env, and returns once it accepts
+// connections.
+func startRIE(t *testing.T, taskRoot string, env []string, argv ...string) *rieFunction {
+	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(rie,
+	cmd := exec.Command(rieBinary(t), append([]string{
 		"--runtime-interface-emulator-address", addr,
 		"--runtime-api-address", freeAddr(t),
-		pythonInterpreter(t), "-s", pythonBootstrap(t))
+	}, argv...)...)
 	cmd.Dir = taskRoot
-	cmd.Env = runtimeEnv(t, taskRoot, handler, extraEnv)
+	cmd.Env = env
 	out := &syncBuffer{}
 	startProcess(t, cmd, out)
 
