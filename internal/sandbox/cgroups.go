@@ -144,3 +144,36 @@ func ownCgroupDir(controller string) (string, error) {
 	}
 	return filepath.Join(cgroupRoot, controller, paths[controller]), nil
 }
+
+// staleAfter is how old an empty sandbox cgroup must be to be swept: a
+// server that crashed left it, not a sandbox being created right now.
+const staleAfter = time.Minute
+
+// sweepStaleCgroups removes the empty sandbox cgroups a server killed before
+// it could destroy its sandboxes left behind. A cgroup with processes in it
+// cannot be removed, so live sandboxes of other servers are never touched.
+func sweepStaleCgroups() int {
+	removed := 0
+	for _, controller := range []string{"memory", "pids", "cpu"} {
+		own, err := ownCgroupDir(controller)
+		if err != nil {
+			continue
+		}
+		parent := filepath.Join(own, "lamina")
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			info, err := e.Info()
+			if err != nil || !e.IsDir() || time.Since(info.ModTime()) < staleAfter {
+				continue
+			}
+			procs, err := os.ReadFile(filepath.Join(parent, e.Name(), "cgroup.procs"))
+			if err == nil && len(bytes.TrimSpace(procs)) == 0 && os.Remove(filepath.Join(parent, e.Name())) == nil {
+				removed++
+			}
+		}
+	}
+	return removed
+}

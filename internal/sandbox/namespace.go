@@ -62,6 +62,7 @@ func NewNamespaceProvider(stateDir string) (*NamespaceProvider, error) {
 	if err := os.MkdirAll(rootDir, 0o700); err != nil {
 		return nil, err
 	}
+	sweepStaleCgroups()
 	return &NamespaceProvider{rootDir: rootDir, seccomp: prog}, nil
 }
 

@@ -52,6 +52,7 @@ type Worker struct {
 	memoryUsed  int                      // MB reserved by live and starting environments
 	provisioned map[string]*provisionSet // by provisioned concurrency config
 	closed      bool
+	destroying  sync.WaitGroup // environments being destroyed in the background
 }
 
 // New returns a worker. Call Run to expire idle environments and Close to
@@ -184,7 +185,7 @@ func (w *Worker) takeIdle(key envKey) *environment {
 			delete(w.idle, k)
 			for _, env := range stale {
 				w.forget(env)
-				go env.destroy()
+				w.destroyLater(env)
 			}
 		}
 	}
@@ -197,7 +198,7 @@ func (w *Worker) reserve(mb int) error {
 	var evicted []*environment
 	defer func() {
 		for _, env := range evicted {
-			go env.destroy()
+			w.destroyLater(env)
 		}
 	}()
 	w.mu.Lock()
@@ -269,6 +270,15 @@ func (w *Worker) removeIdle(env *environment) {
 		delete(w.idle, env.key)
 	}
 	env.idle = false
+}
+
+// destroyLater destroys env in the background; Close waits for it.
+func (w *Worker) destroyLater(env *environment) {
+	w.destroying.Add(1)
+	go func() {
+		defer w.destroying.Done()
+		env.destroy()
+	}()
 }
 
 // release returns a healthy environment to the idle pool.
@@ -369,15 +379,10 @@ func (w *Worker) Close() {
 	}
 	w.idle = map[envKey][]*environment{}
 	w.mu.Unlock()
-	var wg sync.WaitGroup
 	for _, env := range envs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			env.destroy()
-		}()
+		w.destroyLater(env)
 	}
-	wg.Wait()
+	w.destroying.Wait()
 }
 
 // errorTypeOf classifies an error that kept an environment from starting.
