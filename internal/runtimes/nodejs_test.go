@@ -33,20 +33,7 @@ import (
 // function.
 const nodeFunctionName = "nodefunc"
 
-func nodeInterpreter(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("LAMINA_TEST_NODE"); p != "" {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/node"); err == nil {
-		return "/usr/bin/node"
-	}
-	p, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("no Node.js interpreter: neither /usr/bin/node nor node on PATH")
-	}
-	return p
-}
+func nodeInterpreter(t *testing.T) string { return testInterpreter(t, "LAMINA_TEST_NODE", "node") }
 
 // nodeRuntimeDir is the runtime's directory, LAMBDA_RUNTIME_DIR.
 func nodeRuntimeDir(t *testing.T) string {

@@ -40,16 +40,23 @@ const testFunctionName = "pyfunc"
 const logTime = `\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`
 
 func pythonInterpreter(t *testing.T) string {
+	return testInterpreter(t, "LAMINA_TEST_PYTHON", "python3")
+}
+
+// testInterpreter returns the interpreter the tests run a runtime on: the
+// one env names, else /usr/bin/<name>, else <name> on PATH; it skips the test
+// when there is none.
+func testInterpreter(t *testing.T, env, name string) string {
 	t.Helper()
-	if p := os.Getenv("LAMINA_TEST_PYTHON"); p != "" {
+	if p := os.Getenv(env); p != "" {
 		return p
 	}
-	if _, err := os.Stat("/usr/bin/python3"); err == nil {
-		return "/usr/bin/python3"
+	if _, err := os.Stat("/usr/bin/" + name); err == nil {
+		return "/usr/bin/" + name
 	}
-	p, err := exec.LookPath("python3")
+	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skip("no Python interpreter: neither /usr/bin/python3 nor python3 on PATH")
+		t.Skipf("no %s interpreter: neither /usr/bin/%s nor %s on PATH", name, name, name)
 	}
 	return p
 }
