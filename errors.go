@@ -74,11 +74,6 @@ func ErrRequestTooLarge(format string, args ...any) *Error {
 	return newError(http.StatusRequestEntityTooLarge, "RequestTooLargeException", "User", format, args...)
 }
 
-// ErrUnsupportedMediaType is 415 UnsupportedMediaTypeException.
-func ErrUnsupportedMediaType(format string, args ...any) *Error {
-	return newError(http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException", "User", format, args...)
-}
-
 // ErrTooManyRequests is 429 TooManyRequestsException with the throttle's
 // Reason (e.g. "ConcurrentInvocationLimitExceeded").
 func ErrTooManyRequests(reason string) *Error {

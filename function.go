@@ -175,10 +175,6 @@ func (f *Function) UnzippedSize() int64 {
 	return n
 }
 
-// IsVersion reports whether the record is a published version (not
-// $LATEST).
-func (f *Function) IsVersion() bool { return f.Configuration.Version != LatestVersion }
-
 // Family returns the runtime family of the function ("python", "nodejs",
 // "provided").
 func (f *Function) Family() string {

@@ -351,24 +351,6 @@ func (w *Worker) expireIdle(cutoff time.Time) {
 	}
 }
 
-// Stats is a snapshot of a worker's environments.
-type Stats struct {
-	Live         int // environments started and not stopped
-	Idle         int // of which idle
-	MemoryUsedMB int
-}
-
-// Stats returns a snapshot of the worker's environments.
-func (w *Worker) Stats() Stats {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s := Stats{Live: len(w.live), MemoryUsedMB: w.memoryUsed}
-	for _, list := range w.idle {
-		s.Idle += len(list)
-	}
-	return s
-}
-
 // Close stops every environment. Invocations in flight end as crashes.
 func (w *Worker) Close() {
 	w.mu.Lock()
