@@ -48,11 +48,7 @@ func newCreateCommand(opts *clientOptions) *cobra.Command {
 		Short: "Create a function from a directory (zipped on the fly) or a .zip file",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			client, err := opts.lambdaClient()
-			if err != nil {
-				return err
-			}
-			zipData, err := packageCode(codePath)
+			client, zipData, err := opts.clientAndCode(codePath)
 			if err != nil {
 				return err
 			}
@@ -114,11 +110,7 @@ func newUpdateCodeCommand(opts *clientOptions) *cobra.Command {
 		Short: "Replace a function's code",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			client, err := opts.lambdaClient()
-			if err != nil {
-				return err
-			}
-			zipData, err := packageCode(codePath)
+			client, zipData, err := opts.clientAndCode(codePath)
 			if err != nil {
 				return err
 			}
@@ -223,6 +215,17 @@ func newDeleteCommand(opts *clientOptions) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// clientAndCode returns a Lambda client and the deployment package at
+// codePath, for the commands that upload code.
+func (o *clientOptions) clientAndCode(codePath string) (*lambda.Client, []byte, error) {
+	client, err := o.lambdaClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	zipData, err := packageCode(codePath)
+	return client, zipData, err
 }
 
 // configurationOf converts the output of CreateFunction or

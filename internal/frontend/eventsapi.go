@@ -270,7 +270,7 @@ func (f *Frontend) putTargets(rq *request) error {
 			valid = append(valid, t)
 		}
 	}
-	_, err := f.store.UpdateRule(rq.r.Context(), in.Rule, func(r *lamina.Rule) error {
+	return f.changeTargets(rq, in.Rule, &out, func(r *lamina.Rule) error {
 		for _, t := range valid {
 			r.Targets = slices.DeleteFunc(r.Targets, func(x lamina.Target) bool { return x.Id == t.Id })
 			r.Targets = append(r.Targets, t)
@@ -281,8 +281,14 @@ func (f *Frontend) putTargets(rq *request) error {
 		}
 		return nil
 	})
+}
+
+// changeTargets applies change to a rule atomically and answers with the
+// entries it could not apply.
+func (f *Frontend) changeTargets(rq *request, rule string, out *targetsOutput, change func(*lamina.Rule) error) error {
+	_, err := f.store.UpdateRule(rq.r.Context(), rule, change)
 	if errors.Is(err, store.ErrNotFound) {
-		return ruleNotFound(in.Rule)
+		return ruleNotFound(rule)
 	}
 	if err != nil {
 		return err
@@ -304,7 +310,7 @@ func (f *Frontend) removeTargets(rq *request) error {
 		return err
 	}
 	out := targetsOutput{FailedEntries: []failedEntry{}}
-	_, err := f.store.UpdateRule(rq.r.Context(), in.Rule, func(r *lamina.Rule) error {
+	return f.changeTargets(rq, in.Rule, &out, func(r *lamina.Rule) error {
 		out.FailedEntries = out.FailedEntries[:0]
 		for _, id := range in.Ids {
 			n := len(r.Targets)
@@ -315,14 +321,6 @@ func (f *Frontend) removeTargets(rq *request) error {
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return ruleNotFound(in.Rule)
-	}
-	if err != nil {
-		return err
-	}
-	out.FailedEntryCount = len(out.FailedEntries)
-	return rq.json(http.StatusOK, out)
 }
 
 func (f *Frontend) listTargetsByRule(rq *request) error {
