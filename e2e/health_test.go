@@ -164,7 +164,6 @@ func (ts *testServer) requireEveryWrite(t *testing.T) {
 	step("DeleteFunction", err)
 }
 
-
 // TestEveryWriteOnAHealthyNode runs the abuse tests' checks on a node that
 // was never attacked, so that a failure in an abuse test means the attack
 // did the harm, not the check.
