@@ -94,7 +94,7 @@ func (p *NamespaceProvider) Create(ctx context.Context, spec Spec) (Sandbox, err
 		spec.EphemeralMB = defaultEphemeralMB
 	}
 	if p.disks != nil {
-		if s.tmp, err = p.disks.attach(spec.ID, spec.EphemeralMB); err != nil {
+		if s.tmp, err = p.disks.take(spec.EphemeralMB); err != nil {
 			s.Destroy()
 			return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
 		}
@@ -175,9 +175,6 @@ func (s *namespaceSandbox) create(rootDir string, spec Spec) error {
 	}
 	if _, err := s.expect("ready", time.Now().Add(setupTimeout)); err != nil {
 		return err
-	}
-	if s.tmp != nil {
-		s.tmp.release() // the sandbox's mount holds the disk now
 	}
 	s.ln, err = listenInNetns(pid, runtimeAPIAddr)
 	return err
@@ -459,7 +456,9 @@ func (s *namespaceSandbox) Destroy() error {
 			s.ctl.Close()
 		}
 		if s.tmp != nil {
-			s.tmp.release()
+			// Detaching a loop device waits for the kernel (an RCU grace
+			// period, milliseconds): let it happen meanwhile.
+			go s.tmp.release()
 		}
 		if s.cg != nil {
 			err = s.cg.delete()

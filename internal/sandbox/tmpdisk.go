@@ -10,11 +10,12 @@ package sandbox
 // Each environment gets an ext4 image in a file without a name (O_TMPFILE)
 // on the data directory's file system, attached to a loop device that
 // clears itself when its last user goes (LO_FLAGS_AUTOCLEAR). The sandbox's
-// init mounts the device on /tmp; the host then closes its descriptor, so
-// the mount is the only user left. When the last process of the sandbox
-// exits, the kernel drops the mount namespace, the mount, the loop device
-// and the file, in that order: nothing is left to wipe, by Destroy or after
-// a crash of the server.
+// init mounts the device on /tmp; the host keeps the device open until
+// Destroy, which closes it after the sandbox's last process has exited and
+// the kernel has unmounted the file system with the mount namespace. The
+// device then detaches itself and the file, having no name, is freed:
+// nothing is left to wipe, and a server that crashes leaves nothing either,
+// since the kernel closes its descriptors and kills its sandboxes' inits.
 //
 // Formatting ext4 takes milliseconds (mkfs.ext4 and debugfs), so an image is
 // formatted once per size and kept in memory as its few non-zero blocks
@@ -34,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,9 +54,11 @@ const (
 	// leave on the data directory's file system, for the store and the
 	// code cache.
 	minFreeDisk = 1 << 30
-	// maxDiskTemplates bounds the formatted images kept in memory, one per
-	// EphemeralStorage size in use.
-	maxDiskTemplates = 16
+	// maxDiskSizes bounds the EphemeralStorage sizes whose formatted image
+	// (in memory) and spare disks (loop devices) are kept.
+	maxDiskSizes = 16
+	// spareDisks is how many disks of each size are made ahead.
+	spareDisks = 2
 	// defaultEphemeralMB is the size of /tmp when a spec gives none, as
 	// Lambda's default.
 	defaultEphemeralMB = 512
@@ -74,22 +78,28 @@ type tmpDisks struct {
 	mkfs    string // mkfs.ext4
 	debugfs string
 
-	mu        sync.Mutex
-	templates map[int]*diskTemplate // by size in MB
+	mu    sync.Mutex
+	sizes map[int]*diskSize // by size in MB
 }
 
-// diskTemplate is the formatted image of one size, made once.
-type diskTemplate struct {
+// diskSize holds the disks of one size: the formatted image, made once, and
+// spare disks made ahead.
+type diskSize struct {
+	mb    int
 	once  sync.Once
 	image *diskImage
 	err   error
+	// spares are attached disks ready to be taken; refilling is set while
+	// a goroutine makes more; dropped once the size is no longer kept.
+	spares             chan *tmpDisk
+	refilling, dropped atomic.Bool
 }
 
 // newTmpDisks checks that this host can give sandboxes disk-backed /tmp
-// (mkfs.ext4 and debugfs, loop devices, unnamed files in dir) by making
-// one of the default size, and prepares dir.
+// (mkfs.ext4 and debugfs, ext4, loop devices, unnamed files in dir) by
+// making one of the default size, the first spare, and prepares dir.
 func newTmpDisks(dir string) (*tmpDisks, error) {
-	d := &tmpDisks{dir: dir, templates: map[int]*diskTemplate{}}
+	d := &tmpDisks{dir: dir, sizes: map[int]*diskSize{}}
 	var err error
 	if d.mkfs, err = findTool("mkfs.ext4"); err != nil {
 		return nil, err
@@ -103,11 +113,15 @@ func newTmpDisks(dir string) (*tmpDisks, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	disk, err := d.attach("lamina probe", defaultEphemeralMB)
+	size, err := d.size(defaultEphemeralMB)
 	if err != nil {
 		return nil, err
 	}
-	disk.release()
+	disk, err := d.attach(size.image)
+	if err != nil {
+		return nil, err
+	}
+	size.spares <- disk
 	return d, nil
 }
 
@@ -128,42 +142,106 @@ func findTool(name string) (string, error) {
 
 // tmpDisk is one environment's /tmp device, attached to its image.
 type tmpDisk struct {
-	mu  sync.Mutex
-	dev *os.File // the loop device, open until the sandbox has mounted it
+	mu    sync.Mutex
+	dev   *os.File // the loop device, open until the sandbox is destroyed
+	image *os.File // the image file, open until its space is reserved
 	// path is the device's path, for the init to mount.
 	path string
 }
 
 // release closes the host's hold on the device; once the sandbox's mount
 // is gone too, the kernel detaches the device and frees the image. It is
-// safe to call more than once.
+// safe to call more than once, from any goroutine.
 func (t *tmpDisk) release() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.dev != nil {
-		t.dev.Close()
-		t.dev = nil
+	for _, f := range []**os.File{&t.dev, &t.image} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
 	}
 }
 
-// attach makes a new, empty /tmp disk of mb MB for sandbox id.
-func (d *tmpDisks) attach(id string, mb int) (*tmpDisk, error) {
-	img, err := d.template(mb)
+// take returns a new, empty /tmp disk of mb MB, its space reserved: a spare
+// if there is one (attaching a loop device takes milliseconds of the
+// kernel's time), and has spares made for the next ones.
+func (d *tmpDisks) take(mb int) (*tmpDisk, error) {
+	size, err := d.size(mb)
 	if err != nil {
 		return nil, err
 	}
+	var disk *tmpDisk
+	select {
+	case disk = <-size.spares:
+	default:
+		if disk, err = d.attach(size.image); err != nil {
+			return nil, err
+		}
+	}
+	if !size.refilling.Swap(true) {
+		go d.refill(size)
+	}
+	err = reserve(disk.image, size.image.size)
+	disk.image.Close()
+	disk.image = nil
+	if err != nil {
+		disk.release()
+		return nil, err
+	}
+	return disk, nil
+}
+
+// refill makes spare disks of size until there are spareDisks, unless the
+// size is dropped meanwhile.
+func (d *tmpDisks) refill(size *diskSize) {
+	defer size.refilling.Store(false)
+	for len(size.spares) < cap(size.spares) && !size.dropped.Load() {
+		disk, err := d.attach(size.image)
+		if err != nil {
+			return // the next take tries again, and reports the error
+		}
+		select {
+		case size.spares <- disk:
+		default:
+			disk.release()
+		}
+	}
+	if size.dropped.Load() {
+		size.drain()
+	}
+}
+
+// drain releases the spare disks.
+func (size *diskSize) drain() {
+	for {
+		select {
+		case disk := <-size.spares:
+			disk.release()
+		default:
+			return
+		}
+	}
+}
+
+// attach makes a disk of img: a new unnamed file written with it, attached
+// to a loop device.
+func (d *tmpDisks) attach(img *diskImage) (*tmpDisk, error) {
 	f, err := os.OpenFile(d.dir, os.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("/tmp image: %w", err)
 	}
-	defer f.Close() // the loop device keeps its own reference
 	if err := img.writeTo(f); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("/tmp image: %w", err)
 	}
-	if err := reserve(f, img.size); err != nil {
+	disk, err := attachLoop(f)
+	if err != nil {
+		f.Close()
 		return nil, err
 	}
-	return attachLoop(f, "lamina "+id)
+	disk.image = f
+	return disk, nil
 }
 
 // reserve allocates the image's whole size on disk, so that a function can
@@ -189,7 +267,7 @@ func reserve(f *os.File, size int64) error {
 // attachLoop attaches a free loop device to backing, clearing itself on its
 // last close. Another process may take the free device first; then it tries
 // the next.
-func attachLoop(backing *os.File, name string) (*tmpDisk, error) {
+func attachLoop(backing *os.File) (*tmpDisk, error) {
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("loop devices: %w", err)
@@ -208,7 +286,7 @@ func attachLoop(backing *os.File, name string) (*tmpDisk, error) {
 		}
 		cfg := unix.LoopConfig{Fd: uint32(backing.Fd()), Size: diskBlockSize}
 		cfg.Info.Flags = flags
-		copy(cfg.Info.File_name[:unix.LO_NAME_SIZE-1], name)
+		copy(cfg.Info.File_name[:], "lamina /tmp")
 		err = unix.IoctlLoopConfigure(int(dev.Fd()), &cfg)
 		switch {
 		case err == nil:
@@ -226,29 +304,32 @@ func attachLoop(backing *os.File, name string) (*tmpDisk, error) {
 	return nil, errors.New("loop devices: no free one could be taken")
 }
 
-// template returns the formatted image of mb MB, formatting it on first
-// use.
-func (d *tmpDisks) template(mb int) (*diskImage, error) {
+// size returns the disks of mb MB, formatting their image on first use.
+// It keeps maxDiskSizes sizes, dropping any other one (and its spares) to
+// take a new one.
+func (d *tmpDisks) size(mb int) (*diskSize, error) {
 	d.mu.Lock()
-	t := d.templates[mb]
-	if t == nil {
-		if len(d.templates) >= maxDiskTemplates {
-			for size := range d.templates { // drop any one
-				delete(d.templates, size)
+	size := d.sizes[mb]
+	if size == nil {
+		if len(d.sizes) >= maxDiskSizes {
+			for other, s := range d.sizes {
+				delete(d.sizes, other)
+				s.dropped.Store(true)
+				s.drain()
 				break
 			}
 		}
-		t = &diskTemplate{}
-		d.templates[mb] = t
+		size = &diskSize{mb: mb, spares: make(chan *tmpDisk, spareDisks)}
+		d.sizes[mb] = size
 	}
 	d.mu.Unlock()
-	t.once.Do(func() {
-		t.image, t.err = sizeImage(int64(mb)<<20+fileSlack, d.format)
-		if t.err != nil {
-			t.err = fmt.Errorf("/tmp image of %d MB: %w", mb, t.err)
+	size.once.Do(func() {
+		size.image, size.err = sizeImage(int64(mb)<<20+fileSlack, d.format)
+		if size.err != nil {
+			size.err = fmt.Errorf("/tmp image of %d MB: %w", mb, size.err)
 		}
 	})
-	return t.image, t.err
+	return size, size.err
 }
 
 // format makes an empty ext4 image of size bytes whose root directory is

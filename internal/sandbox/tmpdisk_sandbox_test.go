@@ -24,21 +24,38 @@ func newDiskProvider(t testing.TB) *NamespaceProvider {
 	return p
 }
 
-// tmpLoopDevices returns the loop devices attached to p's /tmp images.
-func tmpLoopDevices(t testing.TB, p *NamespaceProvider) []string {
+// tmpLoopDevices returns the loop devices attached to p's /tmp images, and
+// which of them have a file system mounted (in a sandbox; the others are
+// spares).
+func tmpLoopDevices(t testing.TB, p *NamespaceProvider) (all, mounted []string) {
 	t.Helper()
 	files, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var devices []string
 	for _, f := range files {
 		backing, err := os.ReadFile(f)
-		if err == nil && strings.HasPrefix(string(backing), p.disks.dir+"/") {
-			devices = append(devices, strings.Split(f, "/")[3])
+		if err != nil || !strings.HasPrefix(string(backing), p.disks.dir+"/") {
+			continue
+		}
+		dev := strings.Split(f, "/")[3]
+		all = append(all, dev)
+		if _, err := os.Stat("/sys/fs/ext4/" + dev); err == nil {
+			mounted = append(mounted, dev)
 		}
 	}
-	return devices
+	return all, mounted
+}
+
+// spares counts p's spare /tmp disks.
+func spares(p *NamespaceProvider) int {
+	p.disks.mu.Lock()
+	defer p.disks.mu.Unlock()
+	n := 0
+	for _, size := range p.disks.sizes {
+		n += len(size.spares)
+	}
+	return n
 }
 
 // TestNamespaceSandboxTmpIsADisk: /tmp is an empty ext4 file system of
@@ -104,41 +121,65 @@ print(json.dumps(r))
 	}
 }
 
-// TestNamespaceSandboxTmpDiskGoesWithSandbox: a sandbox's /tmp has a loop
-// device while it lives, and neither device nor image outlives it.
+// TestNamespaceSandboxTmpDiskGoesWithSandbox: a sandbox's /tmp is a loop
+// device mounted while it lives, and neither device nor image outlives it;
+// the provider keeps only spare disks, unmounted.
 func TestNamespaceSandboxTmpDiskGoesWithSandbox(t *testing.T) {
 	p := newDiskProvider(t)
 	sb, err := p.Create(context.Background(), Spec{ID: "tmp-goes", TaskDir: t.TempDir(), MemoryMB: 128, EphemeralMB: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if devices := tmpLoopDevices(t, p); len(devices) != 1 {
-		t.Errorf("loop devices of the live sandbox's /tmp: %v, want one", devices)
+	if _, mounted := tmpLoopDevices(t, p); len(mounted) != 1 {
+		t.Errorf("mounted loop devices of /tmp disks with one sandbox: %v, want one", mounted)
 	}
 	sb.Destroy()
-	for deadline := time.Now().Add(10 * time.Second); len(tmpLoopDevices(t, p)) > 0; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		all, mounted := tmpLoopDevices(t, p)
+		if len(mounted) == 0 && len(all) == spares(p) {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("10 s after Destroy, /tmp's loop devices %v are still attached", tmpLoopDevices(t, p))
+			t.Fatalf("10 s after Destroy, /tmp's loop devices are %v, mounted %v; want only the %d spares", all, mounted, spares(p))
 		}
 	}
+	if spares(p) > 2*spareDisks {
+		t.Errorf("%d spare disks for two sizes, want at most %d", spares(p), 2*spareDisks)
+	}
 	if images, _ := os.ReadDir(p.disks.dir); len(images) != 0 {
-		t.Errorf("%d files left in the images directory", len(images))
+		t.Errorf("%d named files in the images directory", len(images))
 	}
 }
 
-// BenchmarkTmpDisk measures making a /tmp disk (its image written and
-// reserved, its loop device attached) and letting it go, without mounting
-// it, by size.
+// BenchmarkTmpDisk measures taking a /tmp disk (its space reserved) and
+// letting it go, without mounting it, by size: from the spares, as a
+// sandbox does, and made on the spot.
 func BenchmarkTmpDisk(b *testing.B) {
 	p := newDiskProvider(b)
 	for _, mb := range []int{512, 10240} {
-		b.Run(fmt.Sprintf("%dMB", mb), func(b *testing.B) {
-			if _, err := p.disks.template(mb); err != nil {
-				b.Fatal(err)
-			}
+		size, err := p.disks.size(mb)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("spare/%dMB", mb), func(b *testing.B) {
 			for b.Loop() {
-				disk, err := p.disks.attach("bench", mb)
+				for size.refilling.Load() { // as if cold starts were rarer than spares are made
+					time.Sleep(100 * time.Microsecond)
+				}
+				disk, err := p.disks.take(mb)
 				if err != nil {
+					b.Fatal(err)
+				}
+				disk.release()
+			}
+		})
+		b.Run(fmt.Sprintf("new/%dMB", mb), func(b *testing.B) {
+			for b.Loop() {
+				disk, err := p.disks.attach(size.image)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := reserve(disk.image, size.image.size); err != nil {
 					b.Fatal(err)
 				}
 				disk.release()

@@ -118,7 +118,7 @@ func TestReadImageSkipsHolesAndZeros(t *testing.T) {
 // and checks that what they offer is EphemeralStorage, in a few non-zero
 // blocks.
 func TestFormatImage(t *testing.T) {
-	d := &tmpDisks{dir: t.TempDir(), templates: map[int]*diskTemplate{}}
+	d := &tmpDisks{dir: t.TempDir(), sizes: map[int]*diskSize{}}
 	var err error
 	if d.mkfs, err = findTool("mkfs.ext4"); err != nil {
 		t.Skip(err)
@@ -127,10 +127,11 @@ func TestFormatImage(t *testing.T) {
 		t.Skip(err)
 	}
 	for _, mb := range []int{16, 512, 10240} {
-		img, err := d.template(mb)
+		size, err := d.size(mb)
 		if err != nil {
 			t.Fatal(err)
 		}
+		img := size.image
 		avail, _ := img.available()
 		want := int64(mb)<<20 + fileSlack
 		if avail < want || avail > want+sizeTolerance {
