@@ -104,7 +104,7 @@ def identity(event, context):
         "etc": sorted(os.listdir("/etc")),
         "processes": processes,
         "signalServer": _attempt(lambda: os.kill(event["serverPid"], 0)),
-        "tmpBytes": tmp.f_blocks * tmp.f_frsize,
+        "tmpBytes": tmp.f_bavail * tmp.f_frsize,
     }
 
 
@@ -507,8 +507,8 @@ func TestSandboxIsolation(t *testing.T) {
 		t.Parallel()
 		for name, mb := range map[string]float64{"probe": 512, "probe-1g": 1024} {
 			out := ts.invokeOK(t, name, event()).object(t)
-			if got := num(t, out, "tmpBytes"); got != mb*(1<<20) {
-				t.Errorf("%s: /tmp is %v bytes, want %v MB", name, got, mb)
+			if got := num(t, out, "tmpBytes") / (1 << 20); got < mb || got >= mb+1 {
+				t.Errorf("%s: /tmp has %v MB free, want %v MB", name, got, mb)
 			}
 		}
 	})
@@ -579,7 +579,7 @@ func TestSandboxLimits(t *testing.T) {
 		t.Parallel()
 		for i := range 2 { // the function still answers after filling /tmp
 			out := ts.invokeOK(t, "filler", `{}`).object(t)
-			if mb := num(t, out, "writtenMB"); out["error"] != "ENOSPC" || mb < 500 || mb > 512 {
+			if mb := num(t, out, "writtenMB"); out["error"] != "ENOSPC" || mb < 512 || mb >= 513 {
 				t.Errorf("call %d: wrote %v MB to /tmp, then %v; want about 512 MB (EphemeralStorage) then ENOSPC", i+1, mb, out["error"])
 			}
 		}

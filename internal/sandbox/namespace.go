@@ -43,6 +43,10 @@ type NamespaceProvider struct {
 	rootDir string // an empty directory each init mounts its new root on, privately
 	seccomp []byte // the assembled seccomp program
 	uids    uidRangeAllocator
+	// disks makes each sandbox's /tmp; nil when this host cannot, and /tmp
+	// is a tmpfs, for the reason in tmpfsReason.
+	disks       *tmpDisks
+	tmpfsReason string
 }
 
 // NewNamespaceProvider checks that this host can run namespace sandboxes and
@@ -63,8 +67,16 @@ func NewNamespaceProvider(stateDir string) (*NamespaceProvider, error) {
 		return nil, err
 	}
 	sweepStaleCgroups()
-	return &NamespaceProvider{rootDir: rootDir, seccomp: prog}, nil
+	p := &NamespaceProvider{rootDir: rootDir, seccomp: prog}
+	if p.disks, err = newTmpDisks(filepath.Join(stateDir, "images")); err != nil {
+		p.tmpfsReason = err.Error()
+	}
+	return p, nil
 }
+
+// TmpfsReason says why sandboxes' /tmp is a tmpfs, charged to the
+// function's memory, instead of a disk of their own; "" when it is a disk.
+func (p *NamespaceProvider) TmpfsReason() string { return p.tmpfsReason }
 
 // Name returns "namespace".
 func (p *NamespaceProvider) Name() string { return "namespace" }
@@ -78,6 +90,15 @@ func (p *NamespaceProvider) Create(ctx context.Context, spec Spec) (Sandbox, err
 	}
 	s := &namespaceSandbox{uidBase: base, seccomp: p.seccomp, exited: make(chan struct{}), uids: &p.uids,
 		startErr: make(chan error, 1)}
+	if spec.EphemeralMB <= 0 {
+		spec.EphemeralMB = defaultEphemeralMB
+	}
+	if p.disks != nil {
+		if s.tmp, err = p.disks.take(spec.EphemeralMB); err != nil {
+			s.Destroy()
+			return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+		}
+	}
 	if err := s.create(p.rootDir, spec); err != nil {
 		s.Destroy()
 		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
@@ -94,6 +115,7 @@ type namespaceSandbox struct {
 	init    *exec.Cmd
 	ctl     *net.UnixConn // control socket to the init
 	cg      *cgroup
+	tmp     *tmpDisk // the disk of /tmp, or nil for a tmpfs
 	ln      net.Listener
 	exited  chan struct{}
 	// reported is closed once the init's exit report has been read (or
@@ -144,7 +166,11 @@ func (s *namespaceSandbox) create(rootDir string, spec Spec) error {
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte("-1000"), 0)
 	go s.watch()
 
-	if err := s.send(nil, setupPlan(rootDir, spec)...); err != nil {
+	tmpDevice := ""
+	if s.tmp != nil {
+		tmpDevice = s.tmp.path
+	}
+	if err := s.send(nil, setupPlan(rootDir, spec, tmpDevice)...); err != nil {
 		return err
 	}
 	if _, err := s.expect("ready", time.Now().Add(setupTimeout)); err != nil {
@@ -155,8 +181,9 @@ func (s *namespaceSandbox) create(rootDir string, spec Spec) error {
 }
 
 // setupPlan is the "setup" message: the root file system of a sandbox,
-// operation by operation (see nsinit.c).
-func setupPlan(rootDir string, spec Spec) []string {
+// operation by operation (see nsinit.c). /tmp is the file system on
+// tmpDevice, or a tmpfs when that is "".
+func setupPlan(rootDir string, spec Spec, tmpDevice string) []string {
 	plan := []string{"setup", rootDir, "lamina"}
 	mkdir := func(path, mode string) { plan = append(plan, "mkdir", path, mode) }
 	bind := func(src, dst, flags string) { plan = append(plan, "bind", src, dst, flags) }
@@ -228,12 +255,12 @@ func setupPlan(rootDir string, spec Spec) []string {
 		}
 		plan = append(plan, "overlay", "/opt", strings.Join(lower, ":"))
 	}
-	ephemeral := spec.EphemeralMB
-	if ephemeral <= 0 {
-		ephemeral = 512
-	}
 	mkdir("/tmp", "1777")
-	plan = append(plan, "tmpfs", "/tmp", fmt.Sprintf("size=%dm,mode=1777", ephemeral), "nosuid,nodev")
+	if tmpDevice != "" {
+		plan = append(plan, "mount", tmpDevice, "/tmp", "ext4", "nosuid,nodev", tmpMountOptions)
+	} else {
+		plan = append(plan, "tmpfs", "/tmp", fmt.Sprintf("size=%dm,mode=1777", spec.EphemeralMB), "nosuid,nodev")
+	}
 	mkdir("/proc", "0555")
 
 	// A minimal /dev of the host's harmless devices.
@@ -427,6 +454,11 @@ func (s *namespaceSandbox) Destroy() error {
 		}
 		if s.ctl != nil {
 			s.ctl.Close()
+		}
+		if s.tmp != nil {
+			// Detaching a loop device waits for the kernel (an RCU grace
+			// period, milliseconds): let it happen meanwhile.
+			go s.tmp.release()
 		}
 		if s.cg != nil {
 			err = s.cg.delete()

@@ -38,11 +38,18 @@ func newProvider(t testing.TB) *NamespaceProvider {
 // the end of the test).
 func run(t *testing.T, p *NamespaceProvider, memoryMB int, script string) (string, Sandbox) {
 	t.Helper()
+	return runSpec(t, p, Spec{MemoryMB: memoryMB, EphemeralMB: 16}, script)
+}
+
+// runSpec is run with a spec of the test's own (ID and TaskDir are set).
+func runSpec(t *testing.T, p *NamespaceProvider, spec Spec, script string) (string, Sandbox) {
+	t.Helper()
 	task := t.TempDir()
 	if err := os.WriteFile(filepath.Join(task, "probe.py"), []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("test-%d", time.Now().UnixNano()), TaskDir: task, MemoryMB: memoryMB, EphemeralMB: 16})
+	spec.ID, spec.TaskDir = fmt.Sprintf("test-%d", time.Now().UnixNano()), task
+	sb, err := p.Create(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,11 +304,16 @@ func TestNamespaceSandboxExecError(t *testing.T) {
 // resources counts what a sandbox could leak in this process and on the host.
 type resources struct {
 	processes, mounts, cgroups, fds, goroutines int
+	loopDevices, spares, images                 int // of /tmp disks
 	heap                                        uint64
 }
 
-func countResources(t testing.TB) resources {
+func countResources(t testing.TB, p *NamespaceProvider) resources {
 	var r resources
+	all, _ := tmpLoopDevices(t, p)
+	r.loopDevices, r.spares = len(all), spares(p)
+	images, _ := os.ReadDir(p.disks.dir)
+	r.images = len(images)
 	// Processes of sandboxes: children of this process (inits). What runs
 	// inside a sandbox stays in its PID namespace and cgroups: were any of
 	// it left, the sandbox's cgroups could not be removed and Destroy would
@@ -353,10 +365,11 @@ func countResources(t testing.TB) resources {
 
 // TestNamespaceSandboxTeardownLeaksNothing creates, uses and destroys
 // sandboxes in a loop and checks that processes, mounts, cgroups, file
-// descriptors and memory come back to where they started. The soak run of
-// the issue is the same test with LAMINA_SOAK=10000.
+// descriptors, /tmp's loop devices and images, and memory come back to
+// where they started. The soak run of the issue is the same test with
+// LAMINA_SOAK=10000.
 func TestNamespaceSandboxTeardownLeaksNothing(t *testing.T) {
-	p := newProvider(t)
+	p := newDiskProvider(t)
 	cycles := 100
 	if n, err := strconv.Atoi(os.Getenv("LAMINA_SOAK")); err == nil {
 		cycles = n
@@ -379,7 +392,7 @@ func TestNamespaceSandboxTeardownLeaksNothing(t *testing.T) {
 		}
 	}
 	cycle(-1) // warm up: the spawner thread, pools
-	before := countResources(t)
+	before := countResources(t, p)
 	start := time.Now()
 	for i := range cycles {
 		cycle(i)
@@ -388,14 +401,15 @@ func TestNamespaceSandboxTeardownLeaksNothing(t *testing.T) {
 	// Goroutines that served the sandboxes end shortly after Destroy.
 	var after resources
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		after = countResources(t)
-		if after.goroutines <= before.goroutines && after.processes <= before.processes || time.Now().After(deadline) {
+		after = countResources(t, p)
+		if after.goroutines <= before.goroutines && after.processes <= before.processes && after.loopDevices <= after.spares ||
+			time.Now().After(deadline) {
 			break
 		}
 	}
 	t.Logf("%d cycles in %v (%v each); before %+v after %+v", cycles, elapsed, elapsed/time.Duration(cycles), before, after)
 	if after.processes > before.processes || after.mounts != before.mounts || after.cgroups != before.cgroups ||
-		after.fds > before.fds || after.goroutines > before.goroutines {
+		after.fds > before.fds || after.goroutines > before.goroutines || after.loopDevices > after.spares || after.images != 0 {
 		t.Errorf("leak after %d cycles: before %+v, after %+v", cycles, before, after)
 	}
 	if after.heap > before.heap+8<<20 {

@@ -11,7 +11,7 @@
 //
 //   host -> init  "setup"  root, hostname, then a plan of operations that
 //                          build the root file system (mkdir, bind, tmpfs,
-//                          overlay, file, symlink); init carries them out,
+//                          mount, overlay, file, symlink); init carries them out,
 //                          pivots into the new root, mounts /proc, makes /
 //                          read-only and brings loopback up.
 //   init -> host  "ready" | "error" message
@@ -227,6 +227,12 @@ static void setup(void) {
 			const char *dst = under(root, fields[i + 1]);
 			if (mount("tmpfs", dst, "tmpfs", mount_flags(fields[i + 3]), fields[i + 2]) < 0) failf("tmpfs %s", dst);
 			i += 4;
+		} else if (strcmp(op, "mount") == 0 && i + 5 < nfields) {
+			// mount source dst fstype flags data: a file system on a
+			// block device, such as /tmp's.
+			const char *dst = under(root, fields[i + 2]);
+			if (mount(fields[i + 1], dst, fields[i + 3], mount_flags(fields[i + 4]), fields[i + 5]) < 0) failf("mount %s", dst);
+			i += 6;
 		} else if (strcmp(op, "overlay") == 0 && i + 2 < nfields) {
 			const char *dst = under(root, fields[i + 1]);
 			char data[MAX_MSG / 16];

@@ -144,6 +144,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	log.Info("execution environments", "sandbox", provider.Name(), "memory_budget_mb", budget)
+	if ns, ok := provider.(*sandbox.NamespaceProvider); ok && ns.TmpfsReason() != "" {
+		log.Warn("functions' /tmp is a tmpfs charged to their memory", "reason", ns.TmpfsReason())
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	wk := worker.New(worker.Config{
