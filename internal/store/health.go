@@ -145,6 +145,11 @@ func (h *Health) Check(ctx context.Context, err error) error {
 	}
 	if lasting {
 		h.Fail(err, full, true)
+		// The server may have said more (a write error it logged behind a
+		// write it did not answer).
+		h.mu.Lock()
+		full = full || (h.down != nil && h.down.Full)
+		h.mu.Unlock()
 	}
 	return &UnavailableError{Full: full, Err: err}
 }
