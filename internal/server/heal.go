@@ -16,6 +16,14 @@ const healInterval = time.Second
 // probeTimeout bounds the test write that tells whether storage heals.
 const probeTimeout = 5 * time.Second
 
+// A failure that comes back soon after storage healed (its cause is still
+// there) doubles the wait before the next attempt, up to maxHealDelay; a
+// failure after a quiet stableAfter starts again from healInterval.
+const (
+	maxHealDelay = 30 * time.Second
+	stableAfter  = time.Minute
+)
+
 // healer keeps the store writable without a restart. It refuses writes
 // before the data filesystem is full (a full filesystem makes JetStream
 // fail writes to a stream until the stream is reopened), and when storage
@@ -32,6 +40,10 @@ type healer struct {
 	store   *store.Store
 	health  *store.Health
 	log     *slog.Logger
+
+	delay     time.Duration // the wait after a failure, or a failed attempt, before the next attempt to heal
+	attempted time.Time     // when the last attempt began
+	recovered time.Time     // when storage last healed
 }
 
 // run heals until ctx ends.
@@ -56,17 +68,28 @@ func (h *healer) run(ctx context.Context) {
 			}
 			continue
 		}
-		if !spaceRecovered(size, free) {
+		since := h.health.DownSince()
+		if h.attempted.After(since) {
+			since = h.attempted
+		}
+		if !spaceRecovered(size, free) || time.Since(since) < max(h.delay, healInterval) {
 			continue
 		}
 		if err := h.heal(ctx); err != nil && ctx.Err() == nil {
-			h.log.Warn("storage not healed yet", "err", err)
+			h.log.Warn("storage not healed yet", "err", err, "next_attempt_in", h.delay)
 		}
 	}
 }
 
 // heal makes storage writable again, or says why not yet.
 func (h *healer) heal(ctx context.Context) error {
+	if time.Since(h.recovered) < stableAfter || h.attempted.After(h.health.DownSince()) {
+		// The cause is still there: wait longer each time.
+		h.delay = min(max(2*h.delay, healInterval), maxHealDelay)
+	} else {
+		h.delay = healInterval
+	}
+	h.attempted = time.Now()
 	if h.health.NeedsReopen() {
 		h.log.Info("reopening JetStream's streams")
 		if err := h.nats.restartJetStream(); err != nil {
@@ -84,6 +107,7 @@ func (h *healer) heal(ctx context.Context) error {
 		return err
 	}
 	h.health.Recover()
+	h.recovered = time.Now()
 	if n, err := h.store.SweepOrphans(ctx); err != nil {
 		h.log.Warn("sweeping records of deleted functions failed", "err", err)
 	} else if n > 0 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -54,6 +55,7 @@ type Health struct {
 
 	mu        sync.Mutex
 	down      *UnavailableError // nil while storage is available
+	downAt    time.Time         // when it became unavailable
 	reopen    bool              // a failure JetStream keeps until its streams are reopened
 	failed    chan struct{}     // receives (buffer 1) after a failure
 	recovered chan struct{}     // closed at the next recovery
@@ -85,7 +87,7 @@ func (h *Health) Fail(err error, full, reopen bool) {
 	h.mu.Lock()
 	if h.down == nil {
 		h.log.Error("storage unavailable; writes are refused until it heals", "err", err, "full", full)
-		h.down = &UnavailableError{Full: full, Err: err}
+		h.down, h.downAt = &UnavailableError{Full: full, Err: err}, time.Now()
 	} else if full && !h.down.Full {
 		h.down = &UnavailableError{Full: true, Err: err}
 	}
@@ -95,6 +97,17 @@ func (h *Health) Fail(err error, full, reopen bool) {
 	case h.failed <- struct{}{}:
 	default:
 	}
+}
+
+// DownSince returns when storage became unavailable; the zero time while it
+// is available.
+func (h *Health) DownSince() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.down == nil {
+		return time.Time{}
+	}
+	return h.downAt
 }
 
 // Failed returns a channel that receives after a failure was reported.
