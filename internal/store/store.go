@@ -147,9 +147,6 @@ func (s *Store) Reopen(ctx context.Context) error {
 	return s.watch(ctx)
 }
 
-// Health returns where the store's storage failures are reported.
-func (s *Store) Health() *Health { return s.health }
-
 // Probe writes to the store and reports whether JetStream took the write.
 func (s *Store) Probe(ctx context.Context) error {
 	_, err := s.system.Put(ctx, "probe", []byte(time.Now().UTC().Format(time.RFC3339Nano)))

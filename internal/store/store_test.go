@@ -195,7 +195,6 @@ func TestRemoveIsConditionalOnTheRevisionRead(t *testing.T) {
 	ctx := context.Background()
 	st := openTestStore(t, Options{})
 	must(t, st.CreateFunction(ctx, newFunction("fn", "first")))
-	f, _ := st.GetFunction(ctx, "fn")
 	first, _ := st.live(ctx, "fn")
 	must(t, st.aliases.create(ctx, "fn.a", &aliasRecord{Incarnation: first}))
 
@@ -234,7 +233,6 @@ func TestRemoveIsConditionalOnTheRevisionRead(t *testing.T) {
 	if deleted.Configuration.Description != "updated" || calls != 2 {
 		t.Errorf("deleted %q after %d reads; want the updated record after 2", deleted.Configuration.Description, calls)
 	}
-	_ = f
 }
 
 // Concurrent creates, deletes, publishes and aliases of one name leave a
@@ -315,9 +313,6 @@ func TestPutCodeAtTheLimitLeavesNothingHalfWritten(t *testing.T) {
 		t.Errorf("the first archive: %d bytes, %v", len(got), err)
 	}
 	// Once there is room again, the same archive stores.
-	n, err := st.SweepCode(ctx)
-	must(t, err)
-	_ = n
 	must(t, st.code.Delete(ctx, "first"))
 	must(t, st.PutCode(ctx, "second", random(600<<10)))
 }
