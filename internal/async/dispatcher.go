@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lamina-project/lamina"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -98,8 +99,11 @@ func (d *Dispatcher) scaled(dur time.Duration) time.Duration {
 }
 
 // Run starts a dispatcher for every function with waiting events and
-// serves until ctx ends. Invocations still running then are abandoned
-// unacknowledged: JetStream delivers their events again after a restart.
+// serves until ctx ends. Each time storage heals (JetStream's streams were
+// reopened, so pulls may have failed meanwhile), it looks again for
+// functions with waiting events. Invocations still running when ctx ends are
+// abandoned unacknowledged: JetStream delivers their events again after a
+// restart.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.ctx = ctx
@@ -108,11 +112,19 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range names {
-		d.dispatchEvents(name)
+	for {
+		for _, name := range names {
+			d.dispatchEvents(name)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.cfg.Queue.health.Recovered():
+		}
+		if names, err = d.cfg.Queue.pendingFunctions(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("cannot list the functions with waiting async events", "err", err)
+		}
 	}
-	<-ctx.Done()
-	return nil
 }
 
 // Submit queues a new event durably (when it returns nil, the event will
@@ -151,36 +163,57 @@ func (d *Dispatcher) dispatchEvents(function string) {
 }
 
 // dispatch pulls function's events and runs up to Concurrency at once,
-// until ctx ends or no event came for idleStop.
+// until ctx ends or no event came for idleStop. When pulling fails (storage
+// unavailable, JetStream reopening its streams) it waits for storage to heal
+// and pulls again.
 func (d *Dispatcher) dispatch(ctx context.Context, function string) error {
-	cons, err := d.cfg.Queue.js.CreateOrUpdateConsumer(ctx, streamName, jetstream.ConsumerConfig{
-		Durable:       "async-" + function,
-		FilterSubject: subjectPrefix + function,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       d.ackWait(),
-		MaxDeliver:    -1,
-		MaxAckPending: 4 * d.cfg.Concurrency,
-	})
-	if err != nil {
-		return fmt.Errorf("consumer: %w", err)
-	}
 	slots := make(chan struct{}, d.cfg.Concurrency)
 	var running sync.WaitGroup
 	defer running.Wait()
 	lastEvent := time.Now()
 	for ctx.Err() == nil {
+		cons, err := d.cfg.Queue.js.CreateOrUpdateConsumer(ctx, streamName, jetstream.ConsumerConfig{
+			Durable:       "async-" + function,
+			FilterSubject: subjectPrefix + function,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       d.ackWait(),
+			MaxDeliver:    -1,
+			MaxAckPending: 4 * d.cfg.Concurrency,
+		})
+		if err == nil {
+			var idle bool
+			idle, err = d.pull(ctx, cons, slots, &running, &lastEvent)
+			if idle || ctx.Err() != nil {
+				return nil
+			}
+		}
+		d.log.Warn("async events cannot be pulled; waiting for storage", "function", function, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-d.cfg.Queue.health.Recovered():
+		case <-time.After(pullRetry):
+		}
+	}
+	return nil
+}
+
+// pullRetry is how long a dispatcher whose pulls failed waits before it
+// tries again, unless storage heals first.
+const pullRetry = 5 * time.Second
+
+// pull fetches events from cons and runs them until ctx ends, pulling fails
+// (the error is returned) or no event came for idleStop (idle is true).
+func (d *Dispatcher) pull(ctx context.Context, cons jetstream.Consumer, slots chan struct{}, running *sync.WaitGroup, lastEvent *time.Time) (idle bool, err error) {
+	for ctx.Err() == nil {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			return nil
+			return false, nil
 		}
 		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			<-slots
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("fetch: %w", err)
+			return false, fmt.Errorf("fetch: %w", err)
 		}
 		got := false
 		for msg := range batch.Messages() {
@@ -194,14 +227,17 @@ func (d *Dispatcher) dispatch(ctx context.Context, function string) error {
 		}
 		if !got {
 			<-slots
-			if time.Since(lastEvent) > idleStop {
-				return nil
+			if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+				return false, fmt.Errorf("fetch: %w", err)
+			}
+			if time.Since(*lastEvent) > idleStop {
+				return true, nil
 			}
 			continue
 		}
-		lastEvent = time.Now()
+		*lastEvent = time.Now()
 	}
-	return nil
+	return false, nil
 }
 
 func (d *Dispatcher) ackWait() time.Duration {

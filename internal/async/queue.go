@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/lamina-project/lamina/internal/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -71,18 +72,37 @@ type Queue struct {
 	js       jetstream.JetStream
 	stream   jetstream.Stream
 	failures jetstream.Stream
+	health   *store.Health
 }
 
-// OpenQueue creates (or updates) the async stream.
-func OpenQueue(ctx context.Context, js jetstream.JetStream, replicas int) (*Queue, error) {
+// QueueOptions size the queue's streams.
+type QueueOptions struct {
+	Replicas int
+	// MaxBytes bounds the events waiting; when it is reached new events are
+	// refused (never are accepted ones dropped). Zero means no bound.
+	MaxBytes int64
+	// FailuresMaxBytes bounds the records of failed events, oldest deleted
+	// first. Zero means no bound but the number kept per function.
+	FailuresMaxBytes int64
+	// Health is where storage failures are reported; nil makes one.
+	Health *store.Health
+}
+
+// OpenQueue creates (or updates) the async streams.
+func OpenQueue(ctx context.Context, js jetstream.JetStream, opts QueueOptions) (*Queue, error) {
+	if opts.Health == nil {
+		opts.Health = store.NewHealth(nil)
+	}
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        streamName,
 		Description: "asynchronous invocations waiting to run, one subject per function",
 		Subjects:    []string{subjectPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.WorkQueuePolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxBytes:    limit(opts.MaxBytes),
 		MaxMsgSize:  maxEventSize,
-		Replicas:    max(replicas, 1),
+		Replicas:    max(opts.Replicas, 1),
 		Duplicates:  2 * time.Minute,
 	})
 	if err != nil {
@@ -94,12 +114,21 @@ func OpenQueue(ctx context.Context, js jetstream.JetStream, replicas int) (*Queu
 		Subjects:          []string{failuresSubjectPrefix + ">"},
 		Storage:           jetstream.FileStorage,
 		MaxMsgsPerSubject: failuresKept,
-		Replicas:          max(replicas, 1),
+		MaxBytes:          limit(opts.FailuresMaxBytes),
+		Replicas:          max(opts.Replicas, 1),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("async: stream: %w", err)
 	}
-	return &Queue{js: js, stream: stream, failures: failures}, nil
+	return &Queue{js: js, stream: stream, failures: failures, health: opts.Health}, nil
+}
+
+// limit is a stream's byte limit: n, or -1 (none) for zero.
+func limit(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // Failure is the record of an event that ran out of retries or age.
@@ -166,8 +195,16 @@ func (q *Queue) Enqueue(ctx context.Context, ev *Event) error {
 	if !ev.NotBefore.IsZero() {
 		h.Set(hdrNotBefore, strconv.FormatInt(ev.NotBefore.UnixMilli(), 10))
 	}
-	if _, err := q.js.PublishMsg(ctx, msg); err != nil {
+	if err := q.health.Err(); err != nil {
 		return fmt.Errorf("async: enqueue: %w", err)
+	}
+	if _, err := q.js.PublishMsg(ctx, msg); err != nil {
+		if store.IsStreamFull(err) {
+			// The queue's share of the disk is used up: refuse the event
+			// rather than drop one that was accepted.
+			err = &store.UnavailableError{Full: true, Err: fmt.Errorf("the asynchronous invocation queue is full: %w", err)}
+		}
+		return fmt.Errorf("async: enqueue: %w", q.health.Check(ctx, err))
 	}
 	return nil
 }

@@ -93,32 +93,39 @@ func (f *Frontend) writeEventInvokeConfig(rq *request, merge bool) error {
 		return err
 	}
 	ctx := rq.r.Context()
-	cfg := &lamina.EventInvokeConfig{FunctionArn: arn, DestinationConfig: &lamina.DestinationConfig{}}
+	apply := func(cfg *lamina.EventInvokeConfig) error {
+		if in.MaximumRetryAttempts != nil || !merge {
+			cfg.MaximumRetryAttempts = in.MaximumRetryAttempts
+		}
+		if in.MaximumEventAgeInSeconds != nil || !merge {
+			cfg.MaximumEventAgeInSeconds = in.MaximumEventAgeInSeconds
+		}
+		if cfg.DestinationConfig == nil {
+			cfg.DestinationConfig = &lamina.DestinationConfig{}
+		}
+		if in.DestinationConfig != nil {
+			if in.DestinationConfig.OnSuccess != nil || !merge {
+				cfg.DestinationConfig.OnSuccess = in.DestinationConfig.OnSuccess
+			}
+			if in.DestinationConfig.OnFailure != nil || !merge {
+				cfg.DestinationConfig.OnFailure = in.DestinationConfig.OnFailure
+			}
+		}
+		normalizeDestinations(cfg)
+		cfg.LastModified = float64(time.Now().UnixMilli()) / 1000
+		return nil
+	}
 	if merge {
-		existing, err := f.store.GetEventInvokeConfig(ctx, ref.Name, ref.Qualifier)
+		cfg, err := f.store.UpdateEventInvokeConfig(ctx, ref.Name, ref.Qualifier, apply)
 		if errors.Is(err, store.ErrNotFound) {
 			return f.noEventInvokeConfig(arn)
 		} else if err != nil {
 			return err
 		}
-		cfg = existing
+		return rq.json(http.StatusOK, cfg)
 	}
-	if in.MaximumRetryAttempts != nil || !merge {
-		cfg.MaximumRetryAttempts = in.MaximumRetryAttempts
-	}
-	if in.MaximumEventAgeInSeconds != nil || !merge {
-		cfg.MaximumEventAgeInSeconds = in.MaximumEventAgeInSeconds
-	}
-	if in.DestinationConfig != nil {
-		if in.DestinationConfig.OnSuccess != nil || !merge {
-			cfg.DestinationConfig.OnSuccess = in.DestinationConfig.OnSuccess
-		}
-		if in.DestinationConfig.OnFailure != nil || !merge {
-			cfg.DestinationConfig.OnFailure = in.DestinationConfig.OnFailure
-		}
-	}
-	normalizeDestinations(cfg)
-	cfg.LastModified = float64(time.Now().UnixMilli()) / 1000
+	cfg := &lamina.EventInvokeConfig{FunctionArn: arn, DestinationConfig: &lamina.DestinationConfig{}}
+	_ = apply(cfg)
 	if err := f.store.PutEventInvokeConfig(ctx, ref.Name, ref.Qualifier, cfg); err != nil {
 		return err
 	}

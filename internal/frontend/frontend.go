@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -247,8 +248,13 @@ func (rq *request) noContent(status int) error {
 func (f *Frontend) writeError(rq *request, err error) {
 	var le *lamina.Error
 	if !errors.As(err, &le) {
-		f.log.Error("request failed", "op", rq.op, "request_id", rq.requestID, "err", err)
-		le = lamina.ErrService("An internal error occurred (request %s).", rq.requestID)
+		if le = storeError(err); le == nil {
+			f.log.Error("request failed", "op", rq.op, "request_id", rq.requestID, "err", err)
+			le = lamina.ErrService("An internal error occurred (request %s).", rq.requestID)
+		} else if le.Status >= 500 {
+			f.log.Warn("request refused", "op", rq.op, "request_id", rq.requestID, "err", err)
+			rq.w.Header().Set("Retry-After", strconv.Itoa(storageRetryAfter))
+		}
 	}
 	body := map[string]string{le.MessageKey(): le.Message}
 	if le.Type != "" {
@@ -266,6 +272,35 @@ func (f *Frontend) writeError(rq *request, err error) {
 	h.Set("Content-Type", "application/json")
 	rq.w.WriteHeader(le.Status)
 	_, _ = rq.w.Write(data)
+}
+
+// storageRetryAfter is the Retry-After (seconds) of answers refused while
+// storage is unavailable: the node checks every second whether it healed.
+const storageRetryAfter = 5
+
+// storeError returns the AWS error for a failure of the store that is the
+// same whatever the operation, or nil.
+func storeError(err error) *lamina.Error {
+	var unavailable *store.UnavailableError
+	switch {
+	case errors.As(err, &unavailable) && unavailable.Full:
+		return &lamina.Error{Status: http.StatusServiceUnavailable, Code: "ServiceException", Type: "Service",
+			Message: "The request could not be stored: storage is full. Retry once space is freed."}
+	case errors.Is(err, store.ErrUnavailable):
+		return &lamina.Error{Status: http.StatusServiceUnavailable, Code: "ServiceException", Type: "Service",
+			Message: "The request could not be stored: storage is unavailable. Retry later."}
+	case errors.Is(err, store.ErrCodeStorageExceeded):
+		return &lamina.Error{Status: http.StatusBadRequest, Code: "CodeStorageExceededException", Type: "User",
+			Message: "Code storage limit exceeded."}
+	case errors.Is(err, store.ErrConflict):
+		var conflict *store.ConflictError
+		errors.As(err, &conflict)
+		return lamina.ErrConflict("The operation cannot be performed at this time. An update is in progress for resource: %s", conflict.Resource)
+	case errors.Is(err, store.ErrNotFound):
+		// A resource deleted while the request was changing it.
+		return lamina.ErrNotFound("The resource you requested does not exist.")
+	}
+	return nil
 }
 
 // unknownOperation answers requests no route serves.

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lamina-project/lamina/internal/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -44,6 +45,8 @@ type Options struct {
 	MaxBytes  int64         // the stream's size limit, oldest deleted first; zero means 1 GiB
 	Replicas  int
 	Logger    *slog.Logger
+	// Health is where storage failures are reported; nil makes one.
+	Health *store.Health
 }
 
 // Store is the durable log store. It is safe for concurrent use.
@@ -51,10 +54,12 @@ type Store struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	log    *slog.Logger
+	health *store.Health
 
 	mu      sync.Mutex
 	pending map[string][]Event // function → events not yet published
 	size    int                // bytes of messages pending
+	dropped int                // events dropped since the last report
 	kick    chan struct{}
 }
 
@@ -66,6 +71,10 @@ const (
 	// maxBatch bounds one published message, well below JetStream's default
 	// 1 MB message limit.
 	maxBatch = 512 << 10
+	// maxPending bounds the events waiting to be published, in bytes: while
+	// storage is unavailable they wait here, and events beyond this are
+	// dropped (and counted in a warning).
+	maxPending = 8 << 20
 )
 
 // Open creates (or updates) the log stream and returns a store writing to it.
@@ -79,6 +88,9 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Health == nil {
+		opts.Health = store.NewHealth(nil)
 	}
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        streamName,
@@ -95,16 +107,22 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	if err != nil {
 		return nil, fmt.Errorf("logs: stream: %w", err)
 	}
-	return &Store{js: js, stream: stream, log: opts.Logger, pending: map[string][]Event{}, kick: make(chan struct{}, 1)}, nil
+	return &Store{js: js, stream: stream, log: opts.Logger, health: opts.Health, pending: map[string][]Event{}, kick: make(chan struct{}, 1)}, nil
 }
 
 // Append queues events of a function for publishing. It never blocks on
-// storage.
+// storage: while storage is unavailable events wait, up to maxPending bytes
+// in all, and later ones are dropped.
 func (s *Store) Append(function string, events ...Event) {
 	s.mu.Lock()
-	s.pending[function] = append(s.pending[function], events...)
 	for _, e := range events {
-		s.size += len(e.Message) + len(e.Stream) + 32
+		n := eventSize(e)
+		if s.size+n > maxPending {
+			s.dropped++
+			continue
+		}
+		s.pending[function] = append(s.pending[function], e)
+		s.size += n
 	}
 	full := s.size >= flushSize
 	s.mu.Unlock()
@@ -116,7 +134,12 @@ func (s *Store) Append(function string, events ...Event) {
 	}
 }
 
+// eventSize is what an event counts for in the bounds of pending events and
+// of a batch.
+func eventSize(e Event) int { return len(e.Message) + len(e.Stream) + 32 }
+
 // Run publishes appended events until ctx ends, then publishes what is left.
+// Events that wait for storage to heal are published as soon as it does.
 func (s *Store) Run(ctx context.Context) {
 	t := time.NewTicker(flushInterval)
 	defer t.Stop()
@@ -129,27 +152,61 @@ func (s *Store) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-s.kick:
+		case <-s.health.Recovered():
 		}
 		s.Flush(ctx)
 	}
 }
 
 // Flush publishes every pending event and waits for JetStream to store them.
+// While storage is unavailable, events stay pending.
 func (s *Store) Flush(ctx context.Context) {
+	if s.health.Err() != nil {
+		return
+	}
 	s.mu.Lock()
-	pending := s.pending
-	s.pending, s.size = map[string][]Event{}, 0
+	pending, dropped := s.pending, s.dropped
+	s.pending, s.size, s.dropped = map[string][]Event{}, 0, 0
 	s.mu.Unlock()
+	if dropped > 0 {
+		s.log.Warn("function logs dropped: too many waited for storage", "events", dropped)
+	}
 	for function, events := range pending {
 		for len(events) > 0 {
 			batch, rest := splitBatch(events)
-			events = rest
 			data, _ := json.Marshal(batch) // events always encode
-			if _, err := s.js.Publish(ctx, subjectPrefix+function, data); err != nil {
+			_, err := s.js.Publish(ctx, subjectPrefix+function, data)
+			if errors.Is(s.health.Check(ctx, err), store.ErrUnavailable) {
+				s.requeue(function, events)
+				break
+			}
+			if err != nil {
 				s.log.Warn("function logs lost", "function", function, "events", len(batch), "err", err)
 			}
+			events = rest
 		}
 	}
+}
+
+// requeue puts events that could not be published back in front of the
+// function's pending ones, within maxPending.
+func (s *Store) requeue(function string, events []Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	waiting := s.pending[function]
+	for _, e := range waiting {
+		s.size -= eventSize(e)
+	}
+	kept := make([]Event, 0, len(events)+len(waiting))
+	for _, e := range append(events, waiting...) {
+		if n := eventSize(e); s.size+n <= maxPending {
+			kept = append(kept, e)
+			s.size += n
+		} else {
+			s.dropped++
+		}
+	}
+	s.pending[function] = kept
 }
 
 // splitBatch returns the longest prefix of events that fits a message, and
@@ -157,7 +214,7 @@ func (s *Store) Flush(ctx context.Context) {
 func splitBatch(events []Event) (batch, rest []Event) {
 	size := 0
 	for i, e := range events {
-		n := len(e.Message) + len(e.Stream) + 32
+		n := eventSize(e)
 		if size+n > maxBatch {
 			if i == 0 {
 				e.Message = e.Message[:maxBatch-len(e.Stream)-64]

@@ -56,6 +56,9 @@ type Config struct {
 	// that run at once on this node; zero means the smaller of 32 and half
 	// the account's concurrency limit.
 	AsyncConcurrency int
+	// StoreMaxMB is the disk, in MB, the store (JetStream) may use; zero
+	// sizes it to the data directory's filesystem (see disk.go).
+	StoreMaxMB int
 	// ScheduleTimeScale multiplies the period of rate schedules; zero means
 	// 1. Tests compress time with it.
 	ScheduleTimeScale float64
@@ -109,12 +112,19 @@ func Run(ctx context.Context, cfg Config) error {
 	defer urlLn.Close()
 
 	started := time.Now()
-	nats, err := startNATS(cfg.DataDir, cfg.NATSListen, log)
+	natsDir := filepath.Join(cfg.DataDir, "nats")
+	limits, err := sizeStore(cfg.DataDir, natsDir, cfg.StoreMaxMB)
+	if err != nil {
+		return err
+	}
+	log.Info("store limits", "store_mb", limits.Max>>20, "code_mb", limits.Code>>20, "logs_mb", limits.Logs>>20, "async_mb", limits.Async>>20)
+	health := store.NewHealth(log.With("part", "store"))
+	nats, err := startNATS(natsDir, cfg.NATSListen, limits.Max, health, log)
 	if err != nil {
 		return err
 	}
 	defer nats.stop()
-	st, err := store.Open(ctx, nats.conn, store.Options{})
+	st, err := store.Open(ctx, nats.conn, store.Options{CodeMaxBytes: limits.Code, Health: health})
 	if err != nil {
 		return err
 	}
@@ -123,7 +133,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	logStore, err := logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, Logger: log})
+	logStore, err := logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, MaxBytes: limits.Logs, Logger: log, Health: health})
 	if err != nil {
 		return err
 	}
@@ -163,7 +173,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	defer wk.Close()
 	mgr := manager.New(wk, cfg.ConcurrencyLimit, st)
-	queue, err := async.OpenQueue(ctx, st.JetStream(), 1)
+	queue, err := async.OpenQueue(ctx, st.JetStream(), async.QueueOptions{MaxBytes: limits.Async, FailuresMaxBytes: limits.Failures, Health: health})
 	if err != nil {
 		return err
 	}
@@ -197,6 +207,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
+	go (&healer{dataDir: cfg.DataDir, nats: nats, store: st, health: health, log: log.With("part", "store")}).run(background)
 	go wk.Run(background)
 	logsDone := make(chan struct{})
 	go func() {
@@ -310,7 +321,8 @@ func provision(ctx context.Context, st *store.Store, wk *worker.Worker, log *slo
 	}
 }
 
-// sweepCode deletes unreferenced code archives now and then until ctx ends.
+// sweepCode deletes unreferenced code archives, and records of deleted
+// functions, now and then until ctx ends.
 func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 	t := time.NewTicker(codeSweepInterval)
 	defer t.Stop()
@@ -319,6 +331,11 @@ func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if n, err := st.SweepOrphans(ctx); err != nil {
+			log.Warn("sweeping records of deleted functions failed", "err", err)
+		} else if n > 0 {
+			log.Info("records of deleted functions swept", "count", n)
 		}
 		if n, err := st.SweepCode(ctx); err != nil {
 			log.Warn("code sweep failed", "err", err)

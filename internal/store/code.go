@@ -17,22 +17,93 @@ const CodeSweepGrace = time.Hour
 
 // PutCode stores a code archive under its digest (lowercase hex SHA-256 of
 // data). Archives are content-addressed: storing the same bytes twice keeps
-// one copy. An existing copy older than half of CodeSweepGrace is written
-// again, so that a sweep running while the caller saves the record that will
-// reference it cannot delete it.
+// one copy. An existing copy older than half of CodeSweepGrace has its
+// time renewed, so that a sweep running while the caller saves the record
+// that will reference it cannot delete it.
+//
+// An archive is stored whole or not at all: a put that failed half-way is
+// removed (or, if storage fails before it can be, found incomplete and
+// replaced by the next put). When the code store is at its size limit it
+// returns ErrCodeStorageExceeded.
 func (s *Store) PutCode(ctx context.Context, digest string, data []byte) error {
+	if err := s.health.Err(); err != nil {
+		return err
+	}
 	info, err := s.code.GetInfo(ctx, digest)
 	switch {
-	case err == nil && time.Since(info.ModTime) < CodeSweepGrace/2:
-		return nil
-	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
-		return fmt.Errorf("store: code %s: %w", digest, err)
+	case err == nil:
+		complete, err := s.codeComplete(ctx, info)
+		if err != nil {
+			return err
+		}
+		if complete {
+			if time.Since(info.ModTime) < CodeSweepGrace/2 {
+				return nil
+			}
+			if err := s.code.UpdateMeta(ctx, digest, info.ObjectMeta); err != nil {
+				return s.codeError(ctx, err, "store: renew code %s", digest)
+			}
+			return nil
+		}
+		if err := s.code.Delete(ctx, digest); err != nil {
+			return s.codeError(ctx, err, "store: delete incomplete code %s", digest)
+		}
+	case !errors.Is(err, jetstream.ErrObjectNotFound):
+		return s.codeError(ctx, err, "store: code %s", digest)
 	}
-	_, err = s.code.Put(ctx, jetstream.ObjectMeta{Name: digest}, bytes.NewReader(data))
+	info, err = s.code.Put(ctx, jetstream.ObjectMeta{Name: digest}, bytes.NewReader(data))
+	if err == nil {
+		var complete bool
+		if complete, err = s.codeComplete(ctx, info); err == nil && !complete {
+			err = fmt.Errorf("%w: stored incomplete", ErrCodeStorageExceeded)
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("store: put code %s: %w", digest, err)
+		// The description may have been stored without all of the chunks (a
+		// stream at its size limit refuses a chunk but takes the smaller
+		// description after it): never leave it to be read.
+		_ = s.code.Delete(context.WithoutCancel(ctx), digest)
+		return s.codeError(ctx, err, "store: put code %s", digest)
 	}
 	return nil
+}
+
+// codeComplete reports whether every chunk of the archive info describes
+// is stored.
+func (s *Store) codeComplete(ctx context.Context, info *jetstream.ObjectInfo) (bool, error) {
+	subject := codeChunkSubject(info.NUID)
+	stream, err := s.codeStream(ctx)
+	if err != nil {
+		return false, err
+	}
+	si, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return false, s.codeError(ctx, err, "store: code %s", info.Name)
+	}
+	return si.State.Subjects[subject] == uint64(info.Chunks), nil
+}
+
+// codeStream returns the stream behind the code store.
+func (s *Store) codeStream(ctx context.Context) (jetstream.Stream, error) {
+	stream, err := s.js.Stream(ctx, "OBJ_"+codeBucket)
+	if err != nil {
+		return nil, s.codeError(ctx, err, "store: code stream")
+	}
+	return stream, nil
+}
+
+// codeChunkSubject is the subject of the chunks of an archive stored under
+// nuid: the object store's layout.
+func codeChunkSubject(nuid string) string { return "$O." + codeBucket + ".C." + nuid }
+
+// codeError gives an error of the code store its context: a store at its
+// size limit becomes ErrCodeStorageExceeded, storage failures
+// *UnavailableError.
+func (s *Store) codeError(ctx context.Context, err error, format string, args ...any) error {
+	if IsStreamFull(err) {
+		err = fmt.Errorf("%w: %w", ErrCodeStorageExceeded, err)
+	}
+	return wrapErr(s.health, ctx, err, format, args...)
 }
 
 // OpenCode returns a reader of the archive stored under digest and its size,
@@ -43,7 +114,7 @@ func (s *Store) OpenCode(ctx context.Context, digest string) (io.ReadCloser, int
 		return nil, 0, ErrNotFound
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: get code %s: %w", digest, err)
+		return nil, 0, s.codeError(ctx, err, "store: get code %s", digest)
 	}
 	info, err := obj.Info()
 	if err != nil {
@@ -89,7 +160,7 @@ func (s *Store) CodeDigests(ctx context.Context) ([]string, error) {
 // being created right now is never swept. It returns how many it deleted.
 func (s *Store) SweepCode(ctx context.Context) (int, error) {
 	referenced := map[string]bool{}
-	for _, f := range append(s.functions.list(""), s.versions.list("")...) {
+	for _, f := range append(s.functions.list("", nil), s.versions.list("", nil)...) {
 		referenced[f.CodeDigest] = true
 		for _, l := range f.Layers {
 			referenced[l.Digest] = true
@@ -101,11 +172,8 @@ func (s *Store) SweepCode(ctx context.Context) (int, error) {
 		}
 	}
 	infos, err := s.code.List(ctx)
-	if errors.Is(err, jetstream.ErrNoObjectsFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: list code: %w", err)
+	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return 0, s.codeError(ctx, err, "store: list code")
 	}
 	deleted := 0
 	for _, info := range infos {
@@ -113,7 +181,42 @@ func (s *Store) SweepCode(ctx context.Context) (int, error) {
 			continue
 		}
 		if err := s.code.Delete(ctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-			return deleted, fmt.Errorf("store: delete code %s: %w", info.Name, err)
+			return deleted, s.codeError(ctx, err, "store: delete code %s", info.Name)
+		}
+		deleted++
+	}
+	n, err := s.sweepChunks(ctx, infos)
+	return deleted + n, err
+}
+
+// sweepChunks deletes the chunks that no archive description names and
+// that were stored more than CodeSweepGrace ago: what puts that failed
+// half-way left when storage failed before they could delete them. It
+// returns how many archives' chunks it deleted.
+func (s *Store) sweepChunks(ctx context.Context, infos []*jetstream.ObjectInfo) (int, error) {
+	named := map[string]bool{}
+	for _, info := range infos {
+		named[codeChunkSubject(info.NUID)] = true
+	}
+	stream, err := s.codeStream(ctx)
+	if err != nil {
+		return 0, err
+	}
+	si, err := stream.Info(ctx, jetstream.WithSubjectFilter(codeChunkSubject(">")))
+	if err != nil {
+		return 0, s.codeError(ctx, err, "store: list code chunks")
+	}
+	deleted := 0
+	for subject := range si.State.Subjects {
+		if named[subject] {
+			continue
+		}
+		last, err := stream.GetLastMsgForSubject(ctx, subject)
+		if err != nil || time.Since(last.Time) < CodeSweepGrace {
+			continue // deleted meanwhile, or a put still running
+		}
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+			return deleted, s.codeError(ctx, err, "store: delete code chunks %s", subject)
 		}
 		deleted++
 	}

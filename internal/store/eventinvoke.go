@@ -2,12 +2,8 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 
 	"github.com/lamina-project/lamina"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // eventInvokeKey is the key of a function qualifier's event invoke config.
@@ -16,82 +12,52 @@ func eventInvokeKey(function, qualifier string) string {
 }
 
 // PutEventInvokeConfig stores the asynchronous invocation configuration of
-// a function's qualifier (version or alias; "" means $LATEST).
+// a function's qualifier (version or alias; "" means $LATEST), replacing
+// any; ErrNotFound when the function is gone.
 func (s *Store) PutEventInvokeConfig(ctx context.Context, function, qualifier string, cfg *lamina.EventInvokeConfig) error {
-	data, err := json.Marshal(cfg)
+	inc, err := s.live(ctx, function)
 	if err != nil {
-		return fmt.Errorf("store: encode event invoke config: %w", err)
+		return err
 	}
-	if _, err := s.eventInvoke.Put(ctx, eventInvokeKey(function, qualifier), data); err != nil {
-		return fmt.Errorf("store: put event invoke config: %w", err)
+	return createOwned(ctx, s, s.eventInvoke, function, eventInvokeKey(function, qualifier),
+		&eventInvokeRecord{EventInvokeConfig: *cfg, Incarnation: inc}, true)
+}
+
+// UpdateEventInvokeConfig applies change to the configuration of a
+// function's qualifier atomically and returns the result, or ErrNotFound.
+func (s *Store) UpdateEventInvokeConfig(ctx context.Context, function, qualifier string, change func(*lamina.EventInvokeConfig) error) (*lamina.EventInvokeConfig, error) {
+	cfg, err := updateOwned(ctx, s, s.eventInvoke, function, eventInvokeKey(function, qualifier), func(c *eventInvokeRecord) error {
+		return change(&c.EventInvokeConfig)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return &cfg.EventInvokeConfig, nil
 }
 
 // GetEventInvokeConfig returns the configuration of a function's qualifier,
-// or ErrNotFound.
+// or ErrNotFound. It is served from memory; the caller must not modify it.
 func (s *Store) GetEventInvokeConfig(ctx context.Context, function, qualifier string) (*lamina.EventInvokeConfig, error) {
-	var cfg lamina.EventInvokeConfig
-	if _, err := getJSON(ctx, s.eventInvoke, eventInvokeKey(function, qualifier), &cfg); err != nil {
+	cfg, err := getOwned(ctx, s, s.eventInvoke, function, eventInvokeKey(function, qualifier))
+	if err != nil {
 		return nil, err
 	}
-	return &cfg, nil
+	return &cfg.EventInvokeConfig, nil
 }
 
 // DeleteEventInvokeConfig removes the configuration of a function's
 // qualifier, or returns ErrNotFound.
 func (s *Store) DeleteEventInvokeConfig(ctx context.Context, function, qualifier string) error {
-	key := eventInvokeKey(function, qualifier)
-	if _, err := s.eventInvoke.Get(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
-		return ErrNotFound
-	}
-	if err := s.eventInvoke.Purge(ctx, key); err != nil {
-		return fmt.Errorf("store: delete event invoke config: %w", err)
-	}
-	return nil
-}
-
-// eventInvokeKeys returns the keys of every configuration of a function.
-func (s *Store) eventInvokeKeys(ctx context.Context, function string) ([]string, error) {
-	lister, err := s.eventInvoke.ListKeysFiltered(ctx, function+".>")
-	if err != nil {
-		return nil, fmt.Errorf("store: list event invoke configs: %w", err)
-	}
-	var keys []string
-	for key := range lister.Keys() {
-		keys = append(keys, key)
-	}
-	return keys, nil
+	_, err := removeOwned(ctx, s, s.eventInvoke, function, eventInvokeKey(function, qualifier))
+	return err
 }
 
 // ListEventInvokeConfigs returns every configuration of a function.
 func (s *Store) ListEventInvokeConfigs(ctx context.Context, function string) ([]*lamina.EventInvokeConfig, error) {
-	keys, err := s.eventInvokeKeys(ctx, function)
-	if err != nil {
-		return nil, err
-	}
-	var out []*lamina.EventInvokeConfig
-	for _, key := range keys {
-		var cfg lamina.EventInvokeConfig
-		if _, err := getJSON(ctx, s.eventInvoke, key, &cfg); err == nil {
-			out = append(out, &cfg)
-		} else if !errors.Is(err, ErrNotFound) {
-			return nil, err
-		}
+	records := listOwned(ctx, s, s.eventInvoke, function)
+	out := make([]*lamina.EventInvokeConfig, len(records))
+	for i, c := range records {
+		out[i] = &c.EventInvokeConfig
 	}
 	return out, nil
-}
-
-// deleteEventInvokeConfigs removes every configuration of a function.
-func (s *Store) deleteEventInvokeConfigs(ctx context.Context, function string) error {
-	keys, err := s.eventInvokeKeys(ctx, function)
-	if err != nil {
-		return err
-	}
-	for _, key := range keys {
-		if err := s.eventInvoke.Purge(ctx, key); err != nil {
-			return fmt.Errorf("store: delete event invoke config: %w", err)
-		}
-	}
-	return nil
 }

@@ -8,22 +8,27 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
 )
 
 // versionKey is the key of a published version: "<function>.<n>".
 func versionKey(function string, n int) string { return function + "." + strconv.Itoa(n) }
 
-// CreateFunction stores a new function. It returns ErrExists when a function
-// of that name exists.
+// CreateFunction stores a new function, a new incarnation of its name. It
+// returns ErrExists when a function of that name exists.
 func (s *Store) CreateFunction(ctx context.Context, f *lamina.Function) error {
-	return s.functions.create(ctx, f.Configuration.FunctionName, f)
+	return s.functions.create(ctx, f.Configuration.FunctionName, &functionRecord{Function: *f, Incarnation: uuid.NewString()})
 }
 
 // GetFunction returns the $LATEST record of the function called name, or
 // ErrNotFound. It is served from memory; the caller must not modify it.
 func (s *Store) GetFunction(ctx context.Context, name string) (*lamina.Function, error) {
-	return s.functions.get(ctx, name)
+	f, err := s.functions.get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &f.Function, nil
 }
 
 // UpdateFunction applies change to the function's $LATEST record and
@@ -31,36 +36,46 @@ func (s *Store) GetFunction(ctx context.Context, name string) (*lamina.Function,
 // between, change runs again on a fresh copy. An error from change aborts
 // the update and is returned as is. It returns the stored result.
 func (s *Store) UpdateFunction(ctx context.Context, name string, change func(*lamina.Function) error) (*lamina.Function, error) {
-	return s.functions.update(ctx, name, change)
+	f, err := s.functions.update(ctx, name, func(f *functionRecord) error { return change(&f.Function) })
+	if err != nil {
+		return nil, err
+	}
+	return &f.Function, nil
 }
 
 // DeleteFunction removes the function called name with its versions,
 // aliases and configurations, and returns its $LATEST record, or
-// ErrNotFound.
+// ErrNotFound. The delete is conditional on the record it read, and only the
+// records of the incarnation it deleted go with it: a function created again
+// meanwhile under the same name keeps its own.
 func (s *Store) DeleteFunction(ctx context.Context, name string) (*lamina.Function, error) {
-	f, err := s.functions.remove(ctx, name)
+	f, err := s.functions.remove(ctx, name, nil)
 	if err != nil {
 		return nil, err
 	}
-	prefix := name + "."
-	for _, err := range []error{
-		s.versions.removePrefix(ctx, prefix), s.aliases.removePrefix(ctx, prefix),
-		s.provisioned.removePrefix(ctx, prefix), s.urls.removePrefix(ctx, prefix),
-	} {
-		if err != nil {
+	for _, d := range s.dependents() {
+		if err := d.removeIncarnation(ctx, name, f.Incarnation); err != nil {
+			// What is left belongs to a dead incarnation: never shown, and
+			// swept later.
 			return nil, err
 		}
 	}
-	if err := s.deleteEventInvokeConfigs(ctx, name); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return &f.Function, nil
 }
 
 // ListFunctions returns the $LATEST record of every function, sorted by
 // name. The caller must not modify the results.
 func (s *Store) ListFunctions(ctx context.Context) ([]*lamina.Function, error) {
-	return s.functions.list(""), nil
+	return functions(s.functions.list("", nil)), nil
+}
+
+// functions returns the functions of records.
+func functions(records []*functionRecord) []*lamina.Function {
+	out := make([]*lamina.Function, len(records))
+	for i, r := range records {
+		out[i] = &r.Function
+	}
+	return out
 }
 
 // ResolveFunction returns the version of function that qualifier names: ""
@@ -102,12 +117,16 @@ func (s *Store) ResolveInvocation(ctx context.Context, function, qualifier strin
 
 // GetVersion returns published version n of function, or ErrNotFound.
 func (s *Store) GetVersion(ctx context.Context, function string, n int) (*lamina.Function, error) {
-	return s.versions.get(ctx, versionKey(function, n))
+	v, err := getOwned(ctx, s, s.versions, function, versionKey(function, n))
+	if err != nil {
+		return nil, err
+	}
+	return &v.Function, nil
 }
 
 // ListVersions returns the published versions of function, oldest first.
 func (s *Store) ListVersions(ctx context.Context, function string) []*lamina.Function {
-	versions := s.versions.list(function + ".")
+	versions := functions(listOwned(ctx, s, s.versions, function))
 	// Keys sort as text ("10" before "2"): order by number.
 	number := func(f *lamina.Function) int { n, _ := strconv.Atoi(f.Configuration.Version); return n }
 	slices.SortFunc(versions, func(a, b *lamina.Function) int { return cmp.Compare(number(a), number(b)) })
@@ -119,38 +138,44 @@ func (s *Store) ListVersions(ctx context.Context, function string) []*lamina.Fun
 // number, unless prepare returns the number of an existing version to reuse
 // (a $LATEST that has not changed since it was published). It returns the
 // version.
+//
+// The number is taken first, by a conditional update of $LATEST, so no two
+// publishes get the same one; the version is stored under it next. Should
+// that fail, the number stays unused.
 func (s *Store) PublishVersion(ctx context.Context, function string, prepare func(latest *lamina.Function, next int) (reuse int, err error)) (*lamina.Function, error) {
-	var version *lamina.Function
-	_, err := s.functions.update(ctx, function, func(latest *lamina.Function) error {
+	var version *functionRecord
+	var number int
+	var reused *lamina.Function
+	_, err := s.functions.update(ctx, function, func(latest *functionRecord) error {
 		next := latest.LastVersion + 1
 		v := *latest
-		reuse, err := prepare(&v, next)
+		reuse, err := prepare(&v.Function, next)
 		if err != nil {
 			return err
 		}
 		if reuse > 0 {
-			existing, err := s.GetVersion(ctx, function, reuse)
-			if err != nil {
+			if reused, err = s.GetVersion(ctx, function, reuse); err != nil {
 				return err
 			}
-			version = existing
 			return errReuse
 		}
 		v.Tags, v.LastVersion, v.ReservedConcurrency = nil, 0, nil
-		if err := s.versions.create(ctx, versionKey(function, next), &v); err != nil && !errors.Is(err, ErrExists) {
-			return err
-		}
-		version = &v
+		version, number = &v, next
 		latest.LastVersion = next
 		return nil
 	})
 	if errors.Is(err, errReuse) {
-		return version, nil
+		return reused, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return version, nil
+	// A record under this number can only be left by a dead incarnation:
+	// numbers are never handed out twice in one.
+	if err := createOwned(ctx, s, s.versions, function, versionKey(function, number), version, false); err != nil {
+		return nil, err
+	}
+	return &version.Function, nil
 }
 
 // errReuse aborts a publish that found nothing new to publish.
@@ -170,7 +195,7 @@ func (s *Store) DeleteVersion(ctx context.Context, function string, n int) error
 	if len(users) > 0 {
 		return &ReferencedError{Aliases: users}
 	}
-	_, err := s.versions.remove(ctx, versionKey(function, n))
+	_, err := removeOwned(ctx, s, s.versions, function, versionKey(function, n))
 	return err
 }
 
@@ -195,7 +220,7 @@ func (s *Store) Reserved(function string) (int, bool) {
 // TotalReserved returns the sum of every function's reserved concurrency.
 func (s *Store) TotalReserved() int {
 	total := 0
-	for _, fn := range s.functions.list("") {
+	for _, fn := range s.functions.list("", nil) {
 		if fn.ReservedConcurrency != nil {
 			total += *fn.ReservedConcurrency
 		}

@@ -24,11 +24,11 @@ func (s *Store) UpdateHTTPAPI(ctx context.Context, id string, change func(*lamin
 
 // DeleteHTTPAPI removes an HTTP API, or returns ErrNotFound.
 func (s *Store) DeleteHTTPAPI(ctx context.Context, id string) error {
-	_, err := s.apis.remove(ctx, id)
+	_, err := s.apis.remove(ctx, id, nil)
 	return err
 }
 
 // ListHTTPAPIs returns every HTTP API, by ID.
 func (s *Store) ListHTTPAPIs(ctx context.Context) []*lamina.HTTPAPI {
-	return s.apis.list("")
+	return s.apis.list("", nil)
 }

@@ -54,7 +54,7 @@ func (s *Store) UpdateLayerVersion(ctx context.Context, layer string, n int, cha
 // newest first.
 func (s *Store) ListLayerVersions(ctx context.Context, layer string) []*lamina.LayerVersion {
 	var out []*lamina.LayerVersion
-	for _, lv := range s.layers.list(layer + ".") {
+	for _, lv := range s.layers.list(layer+".", nil) {
 		if !lv.Deleted {
 			out = append(out, lv)
 		}
@@ -79,7 +79,7 @@ func (s *Store) ListLayers(ctx context.Context) []string {
 }
 
 // allLayerVersions returns every layer version, deleted ones included.
-func (s *Store) allLayerVersions() []*lamina.LayerVersion { return s.layers.list("") }
+func (s *Store) allLayerVersions() []*lamina.LayerVersion { return s.layers.list("", nil) }
 
 // sortLayerVersions orders versions newest first.
 func sortLayerVersions(lvs []*lamina.LayerVersion) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,11 +19,14 @@ type lease struct {
 // It reports whether holder has the lease. Exactly one holder can have a
 // lease at a time: the write is a compare-and-set on the bucket.
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	if err := s.health.Err(); err != nil {
+		return false, err
+	}
 	key := "lease." + name
 	now := time.Now()
 	data, _ := json.Marshal(lease{Holder: holder, Expires: now.Add(ttl).UnixMilli()})
 	var cur lease
-	rev, err := getJSON(ctx, s.system, key, &cur)
+	rev, err := s.getJSON(ctx, s.system, key, &cur)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		_, err = s.system.Create(ctx, key, data)
@@ -39,7 +41,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		return false, nil // another node wrote first
 	}
 	if err != nil {
-		return false, fmt.Errorf("store: lease %s: %w", name, err)
+		return false, wrapErr(s.health, ctx, err, "store: lease %s", name)
 	}
 	return true, nil
 }
@@ -59,7 +61,7 @@ type ScheduleState struct {
 // ErrNotFound when there is none yet).
 func (s *Store) GetScheduleState(ctx context.Context, rule string) (*ScheduleState, uint64, error) {
 	var st ScheduleState
-	rev, err := getJSON(ctx, s.system, "schedule."+rule, &st)
+	rev, err := s.getJSON(ctx, s.system, "schedule."+rule, &st)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -70,6 +72,9 @@ func (s *Store) GetScheduleState(ctx context.Context, rule string) (*ScheduleSta
 // revision (0: not stored yet). It reports false when another writer got
 // there first, which is how a tick fires exactly once across nodes.
 func (s *Store) SetScheduleState(ctx context.Context, rule string, st *ScheduleState, revision uint64) (bool, error) {
+	if err := s.health.Err(); err != nil {
+		return false, err
+	}
 	data, _ := json.Marshal(st)
 	var err error
 	if revision == 0 {
@@ -81,7 +86,7 @@ func (s *Store) SetScheduleState(ctx context.Context, rule string, st *ScheduleS
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("store: schedule %s: %w", rule, err)
+		return false, wrapErr(s.health, ctx, err, "store: schedule %s", rule)
 	}
 	return true, nil
 }
@@ -89,7 +94,7 @@ func (s *Store) SetScheduleState(ctx context.Context, rule string, st *ScheduleS
 // DeleteScheduleState forgets a rule's schedule state.
 func (s *Store) DeleteScheduleState(ctx context.Context, rule string) error {
 	if err := s.system.Purge(ctx, "schedule."+rule); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("store: schedule %s: %w", rule, err)
+		return wrapErr(s.health, ctx, err, "store: schedule %s", rule)
 	}
 	return nil
 }

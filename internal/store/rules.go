@@ -23,11 +23,11 @@ func (s *Store) UpdateRule(ctx context.Context, name string, change func(*lamina
 
 // DeleteRule removes a rule, or returns ErrNotFound.
 func (s *Store) DeleteRule(ctx context.Context, name string) error {
-	_, err := s.rules.remove(ctx, name)
+	_, err := s.rules.remove(ctx, name, nil)
 	return err
 }
 
 // ListRules returns the rules whose names start with prefix, by name.
 func (s *Store) ListRules(ctx context.Context, prefix string) []*lamina.Rule {
-	return s.rules.list(prefix)
+	return s.rules.list(prefix, nil)
 }

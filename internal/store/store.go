@@ -45,24 +45,32 @@ type Options struct {
 	// Replicas is the JetStream replication factor of every bucket; zero
 	// means 1 (a single node).
 	Replicas int
+	// CodeMaxBytes bounds the code store (zipped code and layers); zero
+	// means no bound of its own.
+	CodeMaxBytes int64
+	// Health is where storage failures are reported; nil makes one.
+	Health *Health
 }
 
 // Store is Lamina's durable state. It is safe for concurrent use.
 type Store struct {
 	js            jetstream.JetStream
-	functions     *records[lamina.Function]
-	versions      *records[lamina.Function]
-	aliases       *records[lamina.AliasConfiguration]
+	health        *Health
+	functions     *records[functionRecord]
+	versions      *records[functionRecord]
+	aliases       *records[aliasRecord]
 	layers        *records[lamina.LayerVersion]
 	layerCounters *records[layerCounter]
-	provisioned   *records[ProvisionedConcurrency]
-	urls          *records[lamina.FunctionURL]
+	provisioned   *records[provisionedRecord]
+	urls          *records[urlRecord]
 	apis          *records[lamina.HTTPAPI]
 	rules         *records[lamina.Rule]
-	eventInvoke   jetstream.KeyValue
+	eventInvoke   *records[eventInvokeRecord]
 	code          jetstream.ObjectStore
 	system        jetstream.KeyValue
-	stopWatch     context.CancelFunc
+
+	watchCtx  context.Context
+	stopWatch context.CancelFunc
 }
 
 // Open connects to JetStream through nc and creates the buckets Lamina needs
@@ -73,28 +81,33 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: jetstream: %w", err)
 	}
+	if opts.Health == nil {
+		opts.Health = NewHealth(nil)
+	}
 	replicas := max(opts.Replicas, 1)
-	s := &Store{js: js}
+	s := &Store{js: js, health: opts.Health}
 	kvs := map[string]jetstream.KeyValue{}
-	for _, bucket := range []string{functionsBucket, versionsBucket, aliasesBucket, layersBucket, layerCountersBucket, provisionedBucket, urlsBucket, apisBucket, rulesBucket} {
+	for _, bucket := range []string{functionsBucket, versionsBucket, aliasesBucket, layersBucket, layerCountersBucket,
+		provisionedBucket, urlsBucket, apisBucket, rulesBucket, eventInvokeBucket, systemBucket} {
 		if kvs[bucket], err = openKV(ctx, js, bucket, replicas); err != nil {
 			return nil, err
 		}
 	}
-	s.functions = newRecords[lamina.Function](kvs[functionsBucket], "function")
-	s.versions = newRecords[lamina.Function](kvs[versionsBucket], "function version")
-	s.aliases = newRecords[lamina.AliasConfiguration](kvs[aliasesBucket], "alias")
-	s.layers = newRecords[lamina.LayerVersion](kvs[layersBucket], "layer version")
-	s.layerCounters = newRecords[layerCounter](kvs[layerCountersBucket], "layer")
-	s.provisioned = newRecords[ProvisionedConcurrency](kvs[provisionedBucket], "provisioned concurrency config")
-	s.urls = newRecords[lamina.FunctionURL](kvs[urlsBucket], "function URL")
-	s.apis = newRecords[lamina.HTTPAPI](kvs[apisBucket], "HTTP API")
-	s.rules = newRecords[lamina.Rule](kvs[rulesBucket], "rule")
-	if s.system, err = openKV(ctx, js, systemBucket, replicas); err != nil {
-		return nil, err
-	}
-	if s.eventInvoke, err = openKV(ctx, js, eventInvokeBucket, replicas); err != nil {
-		return nil, err
+	h := s.health
+	s.functions = newRecords[functionRecord](kvs[functionsBucket], "function", h)
+	s.versions = newRecords[functionRecord](kvs[versionsBucket], "function version", h)
+	s.aliases = newRecords[aliasRecord](kvs[aliasesBucket], "alias", h)
+	s.layers = newRecords[lamina.LayerVersion](kvs[layersBucket], "layer version", h)
+	s.layerCounters = newRecords[layerCounter](kvs[layerCountersBucket], "layer", h)
+	s.provisioned = newRecords[provisionedRecord](kvs[provisionedBucket], "provisioned concurrency config", h)
+	s.urls = newRecords[urlRecord](kvs[urlsBucket], "function URL", h)
+	s.apis = newRecords[lamina.HTTPAPI](kvs[apisBucket], "HTTP API", h)
+	s.rules = newRecords[lamina.Rule](kvs[rulesBucket], "rule", h)
+	s.eventInvoke = newRecords[eventInvokeRecord](kvs[eventInvokeBucket], "event invoke config", h)
+	s.system = kvs[systemBucket]
+	maxBytes := opts.CodeMaxBytes
+	if maxBytes <= 0 {
+		maxBytes = -1
 	}
 	s.code, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      codeBucket,
@@ -102,21 +115,45 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		Compression: true,
+		MaxBytes:    maxBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: object store %s: %w", codeBucket, err)
 	}
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	s.stopWatch = stopWatch
-	for _, w := range []interface {
-		watch(ctx, watchCtx context.Context) error
-	}{s.functions, s.versions, s.aliases, s.layers, s.layerCounters, s.provisioned, s.urls, s.apis, s.rules} {
-		if err := w.watch(ctx, watchCtx); err != nil {
-			stopWatch()
-			return nil, err
-		}
+	s.watchCtx, s.stopWatch = context.WithCancel(context.Background())
+	if err := s.watch(ctx); err != nil {
+		s.stopWatch()
+		return nil, err
 	}
 	return s, nil
+}
+
+// watch (re)starts the watches that keep the in-memory records current.
+func (s *Store) watch(ctx context.Context) error {
+	for _, w := range []interface {
+		watch(ctx, watchCtx context.Context) error
+	}{s.functions, s.versions, s.aliases, s.layers, s.layerCounters, s.provisioned, s.urls, s.apis, s.rules, s.eventInvoke} {
+		if err := w.watch(ctx, s.watchCtx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reopen re-establishes the watches after JetStream reopened its streams
+// (the consumers behind them are gone then). Records changed meanwhile are
+// brought up to date; reads keep being served from memory throughout.
+func (s *Store) Reopen(ctx context.Context) error {
+	return s.watch(ctx)
+}
+
+// Probe writes to the store and reports whether JetStream took the write.
+func (s *Store) Probe(ctx context.Context) error {
+	_, err := s.system.Put(ctx, "probe", []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+	if err != nil {
+		return fmt.Errorf("store: probe: %w", err)
+	}
+	return nil
 }
 
 // Close stops keeping the in-memory view current.
@@ -150,7 +187,7 @@ func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, erro
 			return entry.Value(), nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, fmt.Errorf("store: secret %s: %w", name, err)
+			return nil, wrapErr(s.health, ctx, err, "store: secret %s", name)
 		}
 		secret := make([]byte, size)
 		rand.Read(secret)
@@ -159,26 +196,23 @@ func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, erro
 			return secret, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, fmt.Errorf("store: secret %s: %w", name, err)
+			return nil, wrapErr(s.health, ctx, err, "store: secret %s", name)
 		}
 		// Another node created it first: read theirs.
 	}
 }
 
 // getJSON reads key from kv into v and returns the entry's revision.
-func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
+func (s *Store) getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
 	entry, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, ErrNotFound
 	}
 	if err != nil {
-		return 0, fmt.Errorf("store: get %s: %w", key, err)
+		return 0, wrapErr(s.health, ctx, err, "store: get %s", key)
 	}
 	if err := json.Unmarshal(entry.Value(), v); err != nil {
 		return 0, fmt.Errorf("store: decode %s: %w", key, err)
 	}
 	return entry.Revision(), nil
 }
-
-// casRetryDelay spaces attempts of an optimistic update that lost a race.
-const casRetryDelay = 5 * time.Millisecond

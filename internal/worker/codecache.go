@@ -2,10 +2,12 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/codezip"
@@ -13,7 +15,10 @@ import (
 )
 
 // codeCache unpacks code archives once per node into CacheDir/code/<digest>,
-// shared read-only by every environment that runs that code.
+// shared read-only by every environment that runs that code. An archive is
+// unpacked whole or not at all: a partly unpacked tree (the disk filled, the
+// node crashed) is never seen under its final name and is removed, so the
+// next cold start unpacks again once there is space.
 type codeCache struct {
 	root  string
 	store *store.Store
@@ -29,8 +34,17 @@ type unpacking struct {
 }
 
 func newCodeCache(cacheDir string, st *store.Store) *codeCache {
-	return &codeCache{root: filepath.Join(cacheDir, "code"), store: st, inflight: map[string]*unpacking{}}
+	root := filepath.Join(cacheDir, "code")
+	// Trees a crashed node was unpacking.
+	partial, _ := filepath.Glob(filepath.Join(root, unpackPattern))
+	for _, dir := range partial {
+		os.RemoveAll(dir)
+	}
+	return &codeCache{root: root, store: st, inflight: map[string]*unpacking{}}
 }
+
+// unpackPattern names the temporary directories archives are unpacked in.
+const unpackPattern = ".unpack-*"
 
 // path returns the directory of the unpacked archive digest, unpacking it
 // first if this node has not yet. Concurrent callers share one unpacking.
@@ -59,22 +73,23 @@ func (c *codeCache) path(ctx context.Context, digest string) (string, error) {
 }
 
 // unpack extracts the archive into a temporary directory and renames it into
-// place, so a partly unpacked tree is never seen under its final name.
+// place, so a partly unpacked tree is never seen under its final name. A
+// full disk is reported as storage full (*store.UnavailableError).
 func (c *codeCache) unpack(ctx context.Context, digest, final string) error {
 	data, err := c.store.ReadCode(ctx, digest)
 	if err != nil {
 		return fmt.Errorf("code %s: %w", digest, err)
 	}
 	if err := os.MkdirAll(c.root, 0o755); err != nil {
-		return err
+		return diskError(err)
 	}
-	tmp, err := os.MkdirTemp(c.root, ".unpack-*")
+	tmp, err := os.MkdirTemp(c.root, unpackPattern)
 	if err != nil {
-		return err
+		return diskError(err)
 	}
 	if err := codezip.Extract(data, tmp, lamina.MaxUnzippedCodeSize); err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("code %s: %w", digest, err)
+		return fmt.Errorf("code %s: %w", digest, diskError(err))
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		os.RemoveAll(tmp)
@@ -85,7 +100,15 @@ func (c *codeCache) unpack(ctx context.Context, digest, final string) error {
 		if _, statErr := os.Stat(final); statErr == nil {
 			return nil
 		}
-		return err
+		return diskError(err)
 	}
 	return nil
+}
+
+// diskError reports a full disk as storage full; other errors unchanged.
+func diskError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &store.UnavailableError{Full: true, Err: err}
+	}
+	return err
 }

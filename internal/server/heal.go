@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/lamina-project/lamina/internal/store"
+)
+
+// healInterval is how often the healer looks at the data disk, and how
+// often it tries again to heal storage that is unavailable.
+const healInterval = time.Second
+
+// probeTimeout bounds the test write that tells whether storage heals.
+const probeTimeout = 5 * time.Second
+
+// A failure that comes back soon after storage healed (its cause is still
+// there) doubles the wait before the next attempt, up to maxHealDelay; a
+// failure after a quiet stableAfter starts again from healInterval.
+const (
+	maxHealDelay = 30 * time.Second
+	stableAfter  = time.Minute
+)
+
+// healer keeps the store writable without a restart. It refuses writes
+// before the data filesystem is full (a full filesystem makes JetStream
+// fail writes to a stream until the stream is reopened), and when storage
+// failed — the disk filled anyway, JetStream met another write error or
+// disabled itself — it waits for space, reopens JetStream's streams from
+// disk if the failure needs it (what the NATS server offers an embedding
+// process: shutting JetStream down and enabling it again), re-establishes
+// the store's watches, proves a write goes through and declares storage
+// healed, which wakes the parts that keep consumers (the async dispatcher,
+// the log store).
+type healer struct {
+	dataDir string
+	nats    *embeddedNATS
+	store   *store.Store
+	health  *store.Health
+	log     *slog.Logger
+
+	delay     time.Duration // the wait after a failure, or a failed attempt, before the next attempt to heal
+	attempted time.Time     // when the last attempt began
+	recovered time.Time     // when storage last healed
+}
+
+// run heals until ctx ends.
+func (h *healer) run(ctx context.Context) {
+	t := time.NewTicker(healInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-h.health.Failed():
+		}
+		size, free, err := diskSpace(h.dataDir)
+		if err != nil {
+			h.log.Warn("cannot read the data disk's free space", "err", err)
+			continue
+		}
+		if h.health.Err() == nil {
+			if lowOnSpace(size, free) {
+				h.health.Fail(fmt.Errorf("the data disk has %d MB free of %d MB", free>>20, size>>20), true, false)
+			}
+			continue
+		}
+		since := h.health.DownSince()
+		if h.attempted.After(since) {
+			since = h.attempted
+		}
+		if !spaceRecovered(size, free) || time.Since(since) < max(h.delay, healInterval) {
+			continue
+		}
+		if err := h.heal(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn("storage not healed yet", "err", err, "next_attempt_in", h.delay)
+		}
+	}
+}
+
+// heal makes storage writable again, or says why not yet.
+func (h *healer) heal(ctx context.Context) error {
+	if time.Since(h.recovered) < stableAfter || h.attempted.After(h.health.DownSince()) {
+		// The cause is still there: wait longer each time.
+		h.delay = min(max(2*h.delay, healInterval), maxHealDelay)
+	} else {
+		h.delay = healInterval
+	}
+	h.attempted = time.Now()
+	if h.health.NeedsReopen() {
+		h.log.Info("reopening JetStream's streams")
+		if err := h.nats.restartJetStream(); err != nil {
+			return err
+		}
+		if err := h.store.Reopen(ctx); err != nil {
+			return err
+		}
+	}
+	probeCtx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	if err := h.store.Probe(probeCtx); err != nil {
+		// A write that does not go through now needs the streams reopened.
+		h.health.Fail(err, false, true)
+		return err
+	}
+	h.health.Recover()
+	h.recovered = time.Now()
+	if n, err := h.store.SweepOrphans(ctx); err != nil {
+		h.log.Warn("sweeping records of deleted functions failed", "err", err)
+	} else if n > 0 {
+		h.log.Info("records of deleted functions swept", "count", n)
+	}
+	return nil
+}
