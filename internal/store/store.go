@@ -63,6 +63,7 @@ type Store struct {
 	code          jetstream.ObjectStore
 	system        jetstream.KeyValue
 	stopWatch     context.CancelFunc
+	changes       subscribers // of OnFunctionChange
 }
 
 // Open connects to JetStream through nc and creates the buckets Lamina needs
@@ -90,6 +91,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	s.urls = newRecords[lamina.FunctionURL](kvs[urlsBucket], "function URL")
 	s.apis = newRecords[lamina.HTTPAPI](kvs[apisBucket], "HTTP API")
 	s.rules = newRecords[lamina.Rule](kvs[rulesBucket], "rule")
+	s.notifyFunctionChanges()
 	if s.system, err = openKV(ctx, js, systemBucket, replicas); err != nil {
 		return nil, err
 	}
