@@ -29,9 +29,9 @@ type Config struct {
 	// Store holds the functions' code and records. The worker subscribes to
 	// its changes of function records (Store.OnFunctionChange) to stop the
 	// environments of a deleted or changed function at once.
-	Store *store.Store
-	Logs     *logs.Store
-	Metrics  *Metrics
+	Store   *store.Store
+	Logs    *logs.Store
+	Metrics *Metrics
 	// IdleTimeout is how long an idle environment is kept; zero means 10
 	// minutes.
 	IdleTimeout time.Duration
