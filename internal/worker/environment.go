@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -37,9 +38,10 @@ type environment struct {
 	destroyed  chan struct{}    // closed by destroy
 	destroying sync.Once
 
-	mu      sync.Mutex
-	state   runtimeState // of the runtime, as its Runtime API calls show it
-	current *invocation  // handed to the runtime, not yet answered
+	mu        sync.Mutex
+	state     runtimeState // of the runtime, as its Runtime API calls show it
+	current   *invocation  // handed to the runtime, not yet answered
+	eventConn net.Conn     // the open connection that got the last event
 
 	// Owned by the worker's lock.
 	lastUsed time.Time

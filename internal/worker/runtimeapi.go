@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,6 +90,14 @@ func (env *environment) serveRuntimeAPI(ln net.Listener, limits apiLimits, log *
 		IdleTimeout:       limits.idleTimeout,
 		MaxHeaderBytes:    limits.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if s == http.StateClosed || s == http.StateHijacked {
+				env.connClosed(c)
+			}
+		},
 	}
 	go srv.Serve(netutil.LimitListener(ln, limits.maxConns))
 	return srv, nil
@@ -117,6 +126,13 @@ func setBacklog(ln net.Listener, n int) error {
 // calls out of turn with 403 InvalidStateTransition. It allows one /next at
 // a time, so a process the function left running cannot take an event
 // while the runtime waits for it or handles one.
+//
+// Between events it is stricter than the emulator: while the connection on
+// which the runtime got its last event is open, the next /next must come on
+// it. Runtimes keep one keep-alive connection (or one for /next), or close
+// theirs after each request (curl), so this is no burden to them; a process
+// the function left running, with connections of its own, cannot slip its
+// /next in between the runtime's answer and the runtime's next /next.
 type runtimeState int
 
 const (
@@ -170,13 +186,32 @@ func accepted(w http.ResponseWriter) {
 	_, _ = w.Write(acceptedBody)
 }
 
+// connKey keys a request's connection in its context.
+type connKey struct{}
+
+// connClosed notes that a connection of the Runtime API closed.
+func (env *environment) connClosed(c net.Conn) {
+	env.mu.Lock()
+	if env.eventConn == c {
+		env.eventConn = nil
+	}
+	env.mu.Unlock()
+}
+
 // handleNext hands the runtime its next event. The first call ends init.
 func (env *environment) handleNext(w http.ResponseWriter, r *http.Request) {
+	conn, _ := r.Context().Value(connKey{}).(net.Conn)
 	env.mu.Lock()
 	from := env.state
 	if from != stateStarted && from != stateAnswered {
 		env.mu.Unlock()
 		refuseTransition(w, from, "Ready")
+		return
+	}
+	if env.eventConn != nil && env.eventConn != conn {
+		env.mu.Unlock()
+		runtimeAPIError(w, http.StatusForbidden, "InvalidStateTransition",
+			fmt.Sprintf("State transition from %s to Ready failed for runtime. Error: the next event goes to the connection that got the last one while it is open", from))
 		return
 	}
 	env.state = stateReady
@@ -201,7 +236,7 @@ func (env *environment) handleNext(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	env.mu.Lock()
-	env.state, env.current = stateRunning, inv
+	env.state, env.current, env.eventConn = stateRunning, inv, conn
 	env.mu.Unlock()
 
 	req := inv.req

@@ -209,13 +209,16 @@ func waitState(t *testing.T, env *environment, s runtimeState) {
 func TestRuntimeAPIStateMachine(t *testing.T) {
 	t.Parallel()
 	env, _, base := testEnv(t, runtimeAPILimits)
-	client := &http.Client{}
+	// The runtime keeps one keep-alive connection; other is another process
+	// in the sandbox, with connections of its own.
+	runtime := &http.Client{Transport: &http.Transport{}}
+	other := &http.Client{Transport: &http.Transport{}}
 
-	requireAPIError(t, "POST /response before any /next", call(t, client, "POST", base+"/invocation/x/response", strings.NewReader("{}")),
+	requireAPIError(t, "POST /response before any /next", call(t, runtime, "POST", base+"/invocation/x/response", strings.NewReader("{}")),
 		403, "InvalidStateTransition", "State transition from Started to InvocationResponse failed")
 
 	done := startInvoke(env, "req-1", `{"n":1}`)
-	if id := nextEvent(t, client, base); id != "req-1" {
+	if id := nextEvent(t, runtime, base); id != "req-1" {
 		t.Fatalf("/next gave request %q, want req-1", id)
 	}
 	select {
@@ -223,55 +226,75 @@ func TestRuntimeAPIStateMachine(t *testing.T) {
 	default:
 		t.Error("the first /next did not end init")
 	}
-	requireAPIError(t, "a second /next while an invocation is in flight", call(t, client, "GET", base+"/invocation/next", nil),
+	requireAPIError(t, "a second /next while an invocation is in flight", call(t, runtime, "GET", base+"/invocation/next", nil),
 		403, "InvalidStateTransition", "State transition from Running to Ready failed")
-	requireAPIError(t, "/init/error after init", call(t, client, "POST", base+"/init/error", strings.NewReader("{}")),
+	requireAPIError(t, "/init/error after init", call(t, runtime, "POST", base+"/init/error", strings.NewReader("{}")),
 		403, "InvalidStateTransition", "State transition from Running to InitError failed")
-	requireAPIError(t, "POST /response for another request", call(t, client, "POST", base+"/invocation/req-0/response", strings.NewReader("{}")),
+	requireAPIError(t, "POST /response for another request", call(t, runtime, "POST", base+"/invocation/req-0/response", strings.NewReader("{}")),
 		400, "InvalidRequestID", "Invalid request ID")
-	requireAccepted(t, "POST /response", call(t, client, "POST", base+"/invocation/req-1/response", strings.NewReader(`"one"`)))
+	requireAccepted(t, "POST /response", call(t, runtime, "POST", base+"/invocation/req-1/response", strings.NewReader(`"one"`)))
 	if out := <-done; string(out.answer.payload) != `"one"` || out.answer.errorType != "" {
 		t.Errorf("the invocation ended with %+v, want the response \"one\"", out.answer)
 	}
-	requireAPIError(t, "a second POST /response", call(t, client, "POST", base+"/invocation/req-1/response", strings.NewReader("{}")),
+	requireAPIError(t, "a second POST /response", call(t, runtime, "POST", base+"/invocation/req-1/response", strings.NewReader("{}")),
 		403, "InvalidStateTransition", "State transition from RuntimeResponseSentState to InvocationResponse failed")
-	requireAPIError(t, "POST /error after the response", call(t, client, "POST", base+"/invocation/req-1/error", strings.NewReader("{}")),
+	requireAPIError(t, "POST /error after the response", call(t, runtime, "POST", base+"/invocation/req-1/error", strings.NewReader("{}")),
 		403, "InvalidStateTransition", "to InvocationErrorResponse failed")
+
+	// Between events, another connection's /next is refused while the
+	// runtime's is open.
+	requireAPIError(t, "/next of another process between events", call(t, other, "GET", base+"/invocation/next", nil),
+		403, "InvalidStateTransition", "the next event goes to the connection that got the last one")
 
 	// One /next at a time: a second one while the first waits is refused,
 	// and the event goes to the first.
 	first := make(chan string, 1)
-	go func() { first <- nextEvent(t, client, base) }()
+	go func() { first <- nextEvent(t, runtime, base) }()
 	waitState(t, env, stateReady)
-	requireAPIError(t, "a /next while another waits", call(t, &http.Client{}, "GET", base+"/invocation/next", nil),
+	requireAPIError(t, "a /next while another waits", call(t, other, "GET", base+"/invocation/next", nil),
 		403, "InvalidStateTransition", "State transition from Ready to Ready failed")
 	done = startInvoke(env, "req-2", `{}`)
 	if id := <-first; id != "req-2" {
 		t.Fatalf("the waiting /next got %q, want req-2", id)
 	}
-	requireAccepted(t, "POST /error", call(t, client, "POST", base+"/invocation/req-2/error",
+	requireAPIError(t, "/next of another process during an invocation", call(t, other, "GET", base+"/invocation/next", nil),
+		403, "InvalidStateTransition", "State transition from Running to Ready failed")
+	requireAccepted(t, "POST /error", call(t, runtime, "POST", base+"/invocation/req-2/error",
 		strings.NewReader(`{"errorMessage":"m","errorType":"Function.Mine"}`)))
 	if out := <-done; out.answer.errorType != "Function.Mine" {
 		t.Errorf("the invocation ended with %+v, want the posted error", out.answer)
 	}
 
-	// A /next given up frees the turn for the next one.
+	// A /next given up (its connection closed) frees the turn: the runtime
+	// reconnects.
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/invocation/next", nil)
 	gaveUp := make(chan error, 1)
 	go func() {
-		_, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+		_, err := runtime.Do(req)
 		gaveUp <- err
 	}()
 	waitState(t, env, stateReady)
 	cancel()
 	<-gaveUp
 	waitState(t, env, stateAnswered)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		env.mu.Lock()
+		closed := env.eventConn == nil
+		env.mu.Unlock()
+		if closed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not notice that the runtime's connection closed")
+		}
+	}
 	done = startInvoke(env, "req-3", `{}`)
-	if id := nextEvent(t, client, base); id != "req-3" {
+	reconnected := &http.Client{Transport: &http.Transport{}}
+	if id := nextEvent(t, reconnected, base); id != "req-3" {
 		t.Fatalf("/next after a given-up one got %q, want req-3", id)
 	}
-	requireAccepted(t, "POST /response", call(t, client, "POST", base+"/invocation/req-3/response", strings.NewReader(`3`)))
+	requireAccepted(t, "POST /response", call(t, reconnected, "POST", base+"/invocation/req-3/response", strings.NewReader(`3`)))
 	<-done
 }
 
