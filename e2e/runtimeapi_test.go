@@ -3,7 +3,8 @@ package e2e
 // The Runtime API (2018-06-01) as a runtime sees it, observed by
 // testdata/gofn/rapiprobe, a bootstrap that speaks it with plain HTTP: the
 // /next headers, the answers to responses and errors (202 {"status":"OK"},
-// 400 InvalidRequestID, 413 RequestEntityTooLarge) and what the caller gets.
+// 400 InvalidRequestID, 403 InvalidStateTransition, 413
+// RequestEntityTooLarge) and what the caller gets.
 
 import (
 	"encoding/base64"
@@ -115,7 +116,8 @@ func TestRuntimeAPI(t *testing.T) {
 	if p := rep2.Previous["response"]; p.Status != 202 || strings.TrimSpace(p.Body) != `{"status":"OK"}` {
 		t.Errorf("POST /response answered %d %q, want 202 {\"status\":\"OK\"}", p.Status, p.Body)
 	}
-	requireRuntimeAPIError(t, "a second POST /response for the same request", rep2.Previous["responseAgain"], 400, "InvalidRequestID")
+	// As the emulator's state machine: an answered invocation takes no more.
+	requireRuntimeAPIError(t, "a second POST /response for the same request", rep2.Previous["responseAgain"], 403, "InvalidStateTransition")
 	if r2.cold(t) {
 		t.Errorf("the probe's environment was not reused:\n%s", r2.Log)
 	}

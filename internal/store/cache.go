@@ -32,6 +32,10 @@ type records[T any] struct {
 	mu      sync.RWMutex
 	entries map[string]cached[T]
 	watcher jetstream.KeyWatcher // the watch keeping entries current
+
+	// changed, if set (before the watch starts), is called with the key of
+	// a record that was created, replaced or deleted.
+	changed func(key string)
 }
 
 // cached is one record at a bucket revision; v is nil once deleted.
@@ -108,11 +112,16 @@ func (r *records[T]) apply(entry jetstream.KeyValueEntry) {
 // that revision or a newer one.
 func (r *records[T]) put(key string, v *T, revision uint64) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if cur, ok := r.entries[key]; ok && cur.revision >= revision {
+	cur, ok := r.entries[key]
+	if ok && cur.revision >= revision {
+		r.mu.Unlock()
 		return
 	}
 	r.entries[key] = cached[T]{v: v, revision: revision}
+	r.mu.Unlock()
+	if r.changed != nil && (v != nil || cur.v != nil) {
+		r.changed(key)
+	}
 }
 
 // get returns the record under key, or ErrNotFound.

@@ -71,6 +71,7 @@ type Store struct {
 
 	watchCtx  context.Context
 	stopWatch context.CancelFunc
+	changes   subscribers // of OnFunctionChange
 }
 
 // Open connects to JetStream through nc and creates the buckets Lamina needs
@@ -104,6 +105,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	s.apis = newRecords[lamina.HTTPAPI](kvs[apisBucket], "HTTP API", h)
 	s.rules = newRecords[lamina.Rule](kvs[rulesBucket], "rule", h)
 	s.eventInvoke = newRecords[eventInvokeRecord](kvs[eventInvokeBucket], "event invoke config", h)
+	s.notifyFunctionChanges()
 	s.system = kvs[systemBucket]
 	maxBytes := opts.CodeMaxBytes
 	if maxBytes <= 0 {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -31,15 +32,16 @@ type environment struct {
 	out       *output
 	api       *http.Server
 
-	ready      chan struct{} // closed at the runtime's first /next: init is done
-	readyOnce  sync.Once
+	ready      chan struct{}    // closed at the runtime's first /next: init is done
 	initFailed chan answer      // the runtime posted /init/error
 	next       chan *invocation // hands an invocation to the runtime's /next
 	destroyed  chan struct{}    // closed by destroy
 	destroying sync.Once
 
-	mu      sync.Mutex
-	current *invocation // handed to the runtime, not yet answered
+	mu        sync.Mutex
+	state     runtimeState // of the runtime, as its Runtime API calls show it
+	current   *invocation  // handed to the runtime, not yet answered
+	eventConn net.Conn     // the open connection that got the last event
 
 	// Owned by the worker's lock.
 	lastUsed time.Time
@@ -139,8 +141,10 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		return nil, err
 	}
 	ln, apiAddr := env.sb.RuntimeAPI()
-	env.api = &http.Server{Handler: env.runtimeAPIHandler()}
-	go env.api.Serve(ln)
+	if env.api, err = env.serveRuntimeAPI(ln, runtimeAPILimits, w.log); err != nil {
+		env.destroy()
+		return nil, err
+	}
 
 	err = env.sb.Start(sandbox.Process{
 		Argv:   launch.Argv,

@@ -129,6 +129,10 @@ func (w *Worker) startProvisioned(ctx context.Context, key string, set *provisio
 		}
 		w.mu.Unlock()
 	}
+	if w.stale(keyOf(fn)) { // the version is gone; its config goes next
+		done(nil)
+		return
+	}
 	if err := w.reserve(fn.Configuration.MemorySize); err != nil {
 		w.log.Warn("no memory for a provisioned environment", "config", key, "err", err)
 		done(nil)

@@ -1,19 +1,153 @@
 package worker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/lamina-project/lamina"
+	"golang.org/x/net/netutil"
+	"golang.org/x/sys/unix"
 )
 
 // The Runtime API (2018-06-01) of one environment, as AWS's runtime interface
 // emulator and the Lambda service serve it: the runtime long-polls /next for
 // an event and posts the result or error of that event, or an init error.
+//
+// Everything in the sandbox can reach it, so it is bounded (README, "Limits
+// and protections"): an environment costs the server at most
+// runtimeAPIMaxConns connections (file descriptors) and, in memory, one
+// request body at a time (the runtime's answer to the invocation in flight,
+// or its init error: at most 1.5 × 6 MB while it is read) plus the headers
+// and buffers of its connections (8 × 64 KiB and a little): about 10 MiB at
+// worst, within the 16 MiB the README states.
+
+// Bounds of one environment's Runtime API.
+const (
+	// runtimeAPIMaxConns is how many connections of one environment are
+	// served at once. A runtime needs one or two; more wait unaccepted in
+	// the listen backlog, so they cost the server no file descriptor.
+	runtimeAPIMaxConns = 8
+	// runtimeAPIBacklog is the listen backlog: connections the kernel
+	// completes for the environment before they are accepted. Beyond it the
+	// kernel drops new connections' SYNs (the client retries), so a flood
+	// costs the server nothing.
+	runtimeAPIBacklog = 8
+	// runtimeAPIHeaderTimeout bounds reading a request's headers.
+	runtimeAPIHeaderTimeout = 10 * time.Second
+	// runtimeAPIReadTimeout bounds reading a whole request, headers and body,
+	// except two that wait legitimately: a /next long poll has no deadline,
+	// and the answer to the invocation in flight (a response may stream)
+	// may take until the invocation's deadline.
+	runtimeAPIReadTimeout = 10 * time.Second
+	// runtimeAPIIdleTimeout is how long a keep-alive connection may wait for
+	// its next request. The runtimes reconnect when it is closed.
+	runtimeAPIIdleTimeout = time.Minute
+	// runtimeAPIMaxHeaderBytes bounds a request's headers (RIE crops the
+	// X-Ray error cause header, the largest a runtime sends, at 64 KiB).
+	runtimeAPIMaxHeaderBytes = 64 << 10
+	// maxRuntimeErrorBody bounds the body of an error or init error post,
+	// as AWS's emulator does (requestBodyLimitBytes, 1 MiB, in its
+	// lambda-managed-instances rapi/server.go).
+	maxRuntimeErrorBody = 1 << 20
+)
+
+// apiLimits are the bounds an environment's Runtime API server applies.
+type apiLimits struct {
+	maxConns, backlog                       int
+	headerTimeout, readTimeout, idleTimeout time.Duration
+	maxHeaderBytes                          int
+}
+
+// runtimeAPILimits are the bounds of every environment's Runtime API.
+var runtimeAPILimits = apiLimits{
+	maxConns:       runtimeAPIMaxConns,
+	backlog:        runtimeAPIBacklog,
+	headerTimeout:  runtimeAPIHeaderTimeout,
+	readTimeout:    runtimeAPIReadTimeout,
+	idleTimeout:    runtimeAPIIdleTimeout,
+	maxHeaderBytes: runtimeAPIMaxHeaderBytes,
+}
+
+// serveRuntimeAPI serves env's Runtime API on ln, the listener its sandbox
+// opened, within limits, until the returned server is closed.
+func (env *environment) serveRuntimeAPI(ln net.Listener, limits apiLimits, log *slog.Logger) (*http.Server, error) {
+	if err := setBacklog(ln, limits.backlog); err != nil {
+		return nil, fmt.Errorf("runtime API listener: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           env.runtimeAPIHandler(),
+		ReadHeaderTimeout: limits.headerTimeout,
+		ReadTimeout:       limits.readTimeout,
+		IdleTimeout:       limits.idleTimeout,
+		MaxHeaderBytes:    limits.maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if s == http.StateClosed || s == http.StateHijacked {
+				env.connClosed(c)
+			}
+		},
+	}
+	go srv.Serve(netutil.LimitListener(ln, limits.maxConns))
+	return srv, nil
+}
+
+// setBacklog sets the listen backlog of ln's socket to n: Linux takes
+// listen(2) on a listening socket as a change of its backlog.
+func setBacklog(ln net.Listener, n int) error {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("a %T has no socket", ln)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var listenErr error
+	if err := raw.Control(func(fd uintptr) { listenErr = unix.Listen(int(fd), n) }); err != nil {
+		return err
+	}
+	return listenErr
+}
+
+// runtimeState is where the runtime of an environment stands, as the
+// Runtime API sees it: a state machine like the emulator's, which refuses
+// calls out of turn with 403 InvalidStateTransition. It allows one /next at
+// a time, so a process the function left running cannot take an event
+// while the runtime waits for it or handles one.
+//
+// Between events it is stricter than the emulator: while the connection on
+// which the runtime got its last event is open, the next /next must come on
+// it. Runtimes keep one keep-alive connection (or one for /next), or close
+// theirs after each request (curl), so this is no burden to them; a process
+// the function left running, with connections of its own, cannot slip its
+// /next in between the runtime's answer and the runtime's next /next.
+type runtimeState int
+
+const (
+	stateStarted   runtimeState = iota // init: no /next yet
+	stateInitError                     // it posted /init/error
+	stateReady                         // its /next waits for an event
+	stateRunning                       // it has an event and has not answered it
+	stateAnswered                      // between events: it answered one (or gave up a /next)
+)
+
+// String names the state as the emulator's messages do.
+func (s runtimeState) String() string {
+	return [...]string{"Started", "InitError", "Ready", "Running", "RuntimeResponseSentState"}[s]
+}
 
 var errorTypeRE = regexp.MustCompile(`^(Runtime|Function)\.[A-Z][a-zA-Z]+$`)
 
@@ -38,6 +172,13 @@ func runtimeAPIError(w http.ResponseWriter, status int, errorType, message strin
 	_, _ = w.Write(data)
 }
 
+// refuseTransition answers a call the runtime's state does not allow, as
+// the emulator does.
+func refuseTransition(w http.ResponseWriter, from runtimeState, to string) {
+	runtimeAPIError(w, http.StatusForbidden, "InvalidStateTransition",
+		fmt.Sprintf("State transition from %s to %s failed for runtime. Error: State transition is not allowed", from, to))
+}
+
 var acceptedBody = []byte(`{"status":"OK"}`)
 
 func accepted(w http.ResponseWriter) {
@@ -46,20 +187,57 @@ func accepted(w http.ResponseWriter) {
 	_, _ = w.Write(acceptedBody)
 }
 
+// connKey keys a request's connection in its context.
+type connKey struct{}
+
+// connClosed notes that a connection of the Runtime API closed.
+func (env *environment) connClosed(c net.Conn) {
+	env.mu.Lock()
+	if env.eventConn == c {
+		env.eventConn = nil
+	}
+	env.mu.Unlock()
+}
+
 // handleNext hands the runtime its next event. The first call ends init.
 func (env *environment) handleNext(w http.ResponseWriter, r *http.Request) {
-	env.readyOnce.Do(func() { close(env.ready) })
+	conn, _ := r.Context().Value(connKey{}).(net.Conn)
+	env.mu.Lock()
+	from := env.state
+	if from != stateStarted && from != stateAnswered {
+		env.mu.Unlock()
+		refuseTransition(w, from, "Ready")
+		return
+	}
+	if env.eventConn != nil && env.eventConn != conn {
+		env.mu.Unlock()
+		runtimeAPIError(w, http.StatusForbidden, "InvalidStateTransition",
+			fmt.Sprintf("State transition from %s to Ready failed for runtime. Error: the next event goes to the connection that got the last one while it is open", from))
+		return
+	}
+	env.state = stateReady
+	env.mu.Unlock()
+	if from == stateStarted {
+		close(env.ready)
+	}
+	if r.ContentLength == 0 {
+		// A long poll: no read deadline. A body (there should be none) is
+		// left to the deadline, and then the connection is closed.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
+
 	var inv *invocation
 	select {
 	case inv = <-env.next:
 	case <-env.destroyed:
 		runtimeAPIError(w, http.StatusInternalServerError, "Runtime.Shutdown", "the environment is shutting down")
 		return
-	case <-r.Context().Done():
+	case <-r.Context().Done(): // the runtime gave up (or the server closes)
+		env.setState(stateAnswered)
 		return
 	}
 	env.mu.Lock()
-	env.current = inv
+	env.state, env.current, env.eventConn = stateRunning, inv, conn
 	env.mu.Unlock()
 
 	req := inv.req
@@ -80,30 +258,84 @@ func (env *environment) handleNext(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(req.Payload)
 }
 
-// claim returns the invocation id names if it is in flight and unanswered,
-// and marks it answered.
-func (env *environment) claim(id string) *invocation {
+func (env *environment) setState(s runtimeState) {
 	env.mu.Lock()
-	defer env.mu.Unlock()
-	inv := env.current
-	if inv == nil || inv.req.RequestID != id {
+	env.state = s
+	env.mu.Unlock()
+}
+
+// claim returns the invocation in flight if id names it, for the runtime's
+// answer to it (to names the transition, for the emulator's message), and
+// moves past it: the invocation takes no other answer. Otherwise it answers
+// the call as the emulator does and returns nil.
+func (env *environment) claim(w http.ResponseWriter, id, to string) *invocation {
+	env.mu.Lock()
+	state, inv := env.state, env.current
+	if state == stateRunning && inv.req.RequestID == id {
+		env.state, env.current = stateAnswered, nil
+	}
+	env.mu.Unlock()
+	switch {
+	case state != stateRunning:
+		refuseTransition(w, state, to)
+		return nil
+	case inv.req.RequestID != id:
+		runtimeAPIError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID")
 		return nil
 	}
-	env.current = nil
+	// The answer may take until the invocation's deadline (a response may
+	// stream); the environment is stopped then anyway.
+	_ = http.NewResponseController(w).SetReadDeadline(inv.deadline)
 	return inv
 }
 
-// readPayload reads a runtime's post up to the Runtime API's limit. It
-// reports false (having answered 413) when the body is larger.
-func readPayload(w http.ResponseWriter, r *http.Request) ([]byte, bool, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lamina.MaxRuntimeAPIPayload))
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		runtimeAPIError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
-			"Exceeded maximum allowed payload size ("+strconv.Itoa(lamina.MaxRuntimeAPIPayload)+" bytes).")
-		return nil, false, nil
+// errBodyTooLarge is readBody's error for a body over its limit.
+var errBodyTooLarge = errors.New("request body too large")
+
+// readBody reads a request body of at most limit bytes. A longer body is
+// read up to the limit and discarded (so that a client that sends it all
+// before reading the answer gets the answer), and errBodyTooLarge returned.
+// A body of declared length takes that much memory; one sent in chunks
+// takes a buffer that doubles up to limit+1 bytes, so reading it holds at
+// most 1.5 times the limit at once.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	switch n := r.ContentLength; {
+	case n > limit:
+		_, _ = io.CopyN(io.Discard, r.Body, limit+1)
+		return nil, errBodyTooLarge
+	case n >= 0:
+		body := make([]byte, n)
+		_, err := io.ReadFull(r.Body, body)
+		return body, err
 	}
-	return body, true, err
+	body := make([]byte, 0, min(64<<10, limit+1))
+	for {
+		if len(body) == cap(body) {
+			if int64(len(body)) > limit {
+				return nil, errBodyTooLarge
+			}
+			grown := make([]byte, len(body), min(2*int64(cap(body)), limit+1))
+			copy(grown, body)
+			body = grown
+		}
+		n, err := r.Body.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if errors.Is(err, io.EOF) {
+			if int64(len(body)) > limit {
+				return nil, errBodyTooLarge
+			}
+			return body, nil
+		}
+		if err != nil {
+			return body, err
+		}
+	}
+}
+
+// payloadTooLarge answers the runtime 413 for a body over limit.
+func payloadTooLarge(w http.ResponseWriter, limit int) {
+	runtimeAPIError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+		"Exceeded maximum allowed payload size ("+strconv.Itoa(limit)+" bytes).")
 }
 
 // responseTooLarge is what the caller gets when the function's response is
@@ -113,10 +345,16 @@ var responseTooLarge = mustJSON(map[string]string{
 	"errorType":    lamina.ErrorTypeResponseTooLarge,
 })
 
+// errorTooLarge is what the caller gets when the runtime's error post is
+// over maxRuntimeErrorBody.
+var errorTooLarge = mustJSON(map[string]string{
+	"errorMessage": "Error payload size exceeded maximum allowed payload size (" + strconv.Itoa(maxRuntimeErrorBody) + " bytes).",
+	"errorType":    lamina.ErrorTypeResponseTooLarge,
+})
+
 func (env *environment) handleResponse(w http.ResponseWriter, r *http.Request) {
-	inv := env.claim(r.PathValue("id"))
+	inv := env.claim(w, r.PathValue("id"), "InvocationResponse")
 	if inv == nil {
-		runtimeAPIError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID")
 		return
 	}
 	if mode := r.Header.Get("Lambda-Runtime-Function-Response-Mode"); mode != "" && mode != "streaming" {
@@ -124,9 +362,10 @@ func (env *environment) handleResponse(w http.ResponseWriter, r *http.Request) {
 		inv.answer(answer{payload: errorPayload("Runtime.InvalidResponseModeHeader", "Invalid response mode header: "+mode), errorType: "Runtime.InvalidResponseModeHeader"})
 		return
 	}
-	body, ok, err := readPayload(w, r)
+	body, err := readBody(r, lamina.MaxRuntimeAPIPayload)
 	switch {
-	case !ok:
+	case errors.Is(err, errBodyTooLarge):
+		payloadTooLarge(w, lamina.MaxRuntimeAPIPayload)
 		inv.answer(answer{payload: responseTooLarge, errorType: lamina.ErrorTypeResponseTooLarge})
 		return
 	case err != nil:
@@ -145,33 +384,44 @@ func (env *environment) handleResponse(w http.ResponseWriter, r *http.Request) {
 }
 
 func (env *environment) handleError(w http.ResponseWriter, r *http.Request) {
-	inv := env.claim(r.PathValue("id"))
+	inv := env.claim(w, r.PathValue("id"), "InvocationErrorResponse")
 	if inv == nil {
-		runtimeAPIError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID")
 		return
 	}
-	body, ok, _ := readPayload(w, r)
-	if !ok {
-		inv.answer(answer{payload: responseTooLarge, errorType: lamina.ErrorTypeResponseTooLarge})
+	body, err := readBody(r, maxRuntimeErrorBody)
+	if errors.Is(err, errBodyTooLarge) {
+		payloadTooLarge(w, maxRuntimeErrorBody)
+		inv.answer(answer{payload: errorTooLarge, errorType: lamina.ErrorTypeResponseTooLarge})
 		return
 	}
+	// A body cut short still reports the error, as the emulator does.
 	accepted(w)
 	payload, typ := functionError(r.Header.Get("Lambda-Runtime-Function-Error-Type"), body)
 	inv.answer(answer{payload: payload, errorType: typ})
 }
 
+// handleInitError takes the runtime's report of a failed init: once, and
+// only before its first /next.
 func (env *environment) handleInitError(w http.ResponseWriter, r *http.Request) {
-	body, ok, _ := readPayload(w, r)
-	if !ok {
+	env.mu.Lock()
+	from := env.state
+	if from == stateStarted {
+		env.state = stateInitError
+	}
+	env.mu.Unlock()
+	if from != stateStarted {
+		refuseTransition(w, from, "InitError")
+		return
+	}
+	body, err := readBody(r, maxRuntimeErrorBody)
+	if errors.Is(err, errBodyTooLarge) {
+		payloadTooLarge(w, maxRuntimeErrorBody)
 		body = nil
 	} else {
 		accepted(w)
 	}
 	payload, typ := functionError(r.Header.Get("Lambda-Runtime-Function-Error-Type"), body)
-	select {
-	case env.initFailed <- answer{payload: payload, errorType: typ}:
-	default: // one init error is enough
-	}
+	env.initFailed <- answer{payload: payload, errorType: typ} // buffered; sent once
 }
 
 // functionError returns the payload the caller gets for an error a runtime

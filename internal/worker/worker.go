@@ -26,9 +26,12 @@ type Config struct {
 	CacheDir string // code is unpacked under CacheDir/code
 	Sandbox  sandbox.Provider
 	Runtimes *runtimes.Set
-	Store    *store.Store
-	Logs     *logs.Store
-	Metrics  *Metrics
+	// Store holds the functions' code and records. The worker subscribes to
+	// its changes of function records (Store.OnFunctionChange) to stop the
+	// environments of a deleted or changed function at once.
+	Store   *store.Store
+	Logs    *logs.Store
+	Metrics *Metrics
 	// IdleTimeout is how long an idle environment is kept; zero means 10
 	// minutes.
 	IdleTimeout time.Duration
@@ -45,6 +48,9 @@ type Worker struct {
 	cfg  Config
 	code *codeCache
 	log  *slog.Logger
+	// revisionOf returns the RevisionId the store holds for a function
+	// version, or an error (store.ErrNotFound when it is gone).
+	revisionOf func(function, version string) (string, error)
 
 	mu          sync.Mutex
 	idle        map[envKey][]*environment // idle environments, most recently used last
@@ -70,7 +76,7 @@ func New(cfg Config) *Worker {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Worker{
+	w := &Worker{
 		cfg:         cfg,
 		code:        newCodeCache(cfg.CacheDir, cfg.Store),
 		log:         cfg.Logger,
@@ -78,6 +84,17 @@ func New(cfg Config) *Worker {
 		live:        map[*environment]struct{}{},
 		provisioned: map[string]*provisionSet{},
 	}
+	if cfg.Store != nil {
+		w.revisionOf = func(function, version string) (string, error) {
+			fn, err := cfg.Store.ResolveFunction(context.Background(), function, version)
+			if err != nil {
+				return "", err
+			}
+			return fn.Configuration.RevisionId, nil
+		}
+		cfg.Store.OnFunctionChange(w.RetireStale)
+	}
+	return w
 }
 
 // Invoke runs an invocation in a warm environment of its function version,
@@ -281,8 +298,13 @@ func (w *Worker) destroyLater(env *environment) {
 	}()
 }
 
-// release returns a healthy environment to the idle pool.
+// release returns a healthy environment to the idle pool, unless what it
+// runs has been deleted or replaced meanwhile.
 func (w *Worker) release(env *environment) {
+	if w.stale(env.key) {
+		w.retire(env)
+		return
+	}
 	w.mu.Lock()
 	if w.closed {
 		w.forget(env)
@@ -302,6 +324,56 @@ func (w *Worker) retire(env *environment) {
 	w.forget(env)
 	w.mu.Unlock()
 	env.destroy()
+}
+
+// RetireStale stops the environments of a function version that run what
+// the store no longer holds: a deleted function or version, or an older
+// configuration or code of it (another RevisionId). Idle ones stop at once,
+// busy ones when their invocation ends (release). The worker calls it on
+// every change of a function record the store reports, from any node.
+func (w *Worker) RetireStale(function, version string) {
+	if w.revisionOf == nil {
+		return
+	}
+	current, err := w.revisionOf(function, version) // not under w.mu: a store read may call back
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		w.log.Warn("cannot tell which environments a change makes stale", "function", function, "version", version, "err", err)
+		return
+	}
+	var stale []*environment
+	w.mu.Lock()
+	for key, list := range w.idle {
+		if key.function != function || key.version != version || (err == nil && key.revision == current) {
+			continue
+		}
+		delete(w.idle, key)
+		for _, env := range list {
+			env.idle = false
+			w.forget(env)
+			stale = append(stale, env)
+		}
+	}
+	w.mu.Unlock()
+	for _, env := range stale {
+		w.destroyLater(env)
+	}
+	if len(stale) > 0 {
+		w.log.Debug("environments of a changed function stopped", "function", function, "version", version, "count", len(stale))
+	}
+}
+
+// stale reports whether the store no longer holds what environments of key
+// run. When the store cannot tell, they are not stale. The caller must not
+// hold w.mu: a store read may report a change (RetireStale).
+func (w *Worker) stale(key envKey) bool {
+	if w.revisionOf == nil {
+		return false
+	}
+	current, err := w.revisionOf(key.function, key.version)
+	if err != nil {
+		return errors.Is(err, store.ErrNotFound)
+	}
+	return current != key.revision
 }
 
 // Run stops environments idle for longer than the idle timeout and keeps
