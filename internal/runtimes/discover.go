@@ -166,8 +166,9 @@ func (p places) candidates() []candidate {
 			}
 		}
 	}
+	binNames := append(slices.Clip(pythonNames), "node", "nodejs")
 	for _, dir := range p.binDirs {
-		for _, name := range append(pythonNames, "node", "nodejs") {
+		for _, name := range binNames {
 			addIfFile(filepath.Join(dir, name), sourceDiscovered)
 		}
 	}
@@ -187,7 +188,6 @@ type discovery struct {
 	skipped   []skipped            // candidates not used
 	probed    int                  // interpreters run to learn their version
 	took      time.Duration        // time spent
-	explicit  map[key]bool         // chosen by --runtime
 }
 
 // key names a runtime on an architecture.
@@ -199,7 +199,8 @@ type key struct{ runtime, arch string }
 // setting always wins; one that is unusable is an error.
 func discover(p places, explicit []assignment) (*discovery, error) {
 	started := time.Now()
-	d := &discovery{chosen: map[key]*Interpreter{}, explicit: map[key]bool{}}
+	d := &discovery{chosen: map[key]*Interpreter{}}
+	isExplicit := map[key]bool{}
 	d.archs, d.archNotes = runnableArchs(p.binfmtDir, p.hostArch)
 
 	type result struct {
@@ -253,13 +254,13 @@ func discover(p places, explicit []assignment) (*discovery, error) {
 				return nil, fmt.Errorf("--interpreter %s=%s: %s", a.name, a.value, r.reason)
 			}
 			if r.interp.Runtime != a.name {
-				return nil, fmt.Errorf("--interpreter %s=%s: it is Python/Node.js %s, which runs %s", a.name, a.value, r.interp.Version, r.interp.Runtime)
+				return nil, fmt.Errorf("--interpreter %s=%s: it is version %s, which runs %s", a.name, a.value, r.interp.Version, r.interp.Runtime)
 			}
 			k := key{r.interp.Runtime, r.interp.Arch}
-			if d.explicit[k] {
+			if isExplicit[k] {
 				return nil, fmt.Errorf("--interpreter %s given twice for %s", a.name, r.interp.Arch)
 			}
-			d.explicit[k] = true
+			isExplicit[k] = true
 			d.chosen[k] = r.interp
 			continue
 		}
@@ -268,7 +269,7 @@ func discover(p places, explicit []assignment) (*discovery, error) {
 			continue
 		}
 		k := key{r.interp.Runtime, r.interp.Arch}
-		if cur := d.chosen[k]; !d.explicit[k] && (cur == nil || compareVersions(r.interp.Version, cur.Version) > 0) {
+		if cur := d.chosen[k]; cur == nil || compareVersions(r.interp.Version, cur.Version) > 0 {
 			d.chosen[k] = r.interp
 		}
 	}

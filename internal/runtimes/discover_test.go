@@ -253,7 +253,7 @@ func TestDiscoveryExplicitInterpreters(t *testing.T) {
 		explicit []assignment
 		err      string
 	}{
-		{[]assignment{{"python3.12", tr.path("pyenv/versions/3.13.0/bin/python3.13")}}, "it is Python/Node.js 3.13.0, which runs python3.13"},
+		{[]assignment{{"python3.12", tr.path("pyenv/versions/3.13.0/bin/python3.13")}}, "it is version 3.13.0, which runs python3.13"},
 		{[]assignment{{"python3.11", tr.path("pyenv/shims/python3.11")}}, "not an ELF executable (a shim or wrapper script?)"},
 		{[]assignment{{"python3.11", tr.path("missing/python3.11")}}, "no such file"},
 		{[]assignment{{"python3.11", tr.path("runtimes/arm/bin/python3.11")}}, "built for arm64, which this node cannot run"},

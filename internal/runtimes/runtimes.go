@@ -123,11 +123,15 @@ type assignment struct{ name, value string }
 // Node.js runtime identifier; a map's value is another of the same family
 // that is not mapped itself, and a runtime is mapped at most once.
 func parseAssignments(flag string, values []string, mapping bool) ([]assignment, error) {
+	syntax := "RUNTIME=PATH"
+	if mapping {
+		syntax = "RUNTIME=RUNTIME"
+	}
 	var out []assignment
 	for _, v := range values {
 		name, value, ok := strings.Cut(v, "=")
 		if !ok || name == "" || value == "" {
-			return nil, fmt.Errorf("%s %q: want RUNTIME=%s", flag, v, map[bool]string{false: "PATH", true: "RUNTIME"}[mapping])
+			return nil, fmt.Errorf("%s %q: want %s", flag, v, syntax)
 		}
 		family, ok := lamina.RuntimeFamily(name)
 		if !ok || family == lamina.FamilyProvided {
