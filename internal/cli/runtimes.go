@@ -30,7 +30,7 @@ func newRuntimesCommand(opts *clientOptions) *cobra.Command {
 			for _, r := range d.Runtimes {
 				switch {
 				case r.Unavailable != "":
-					fmt.Fprintf(tw, "%s\t-\tunavailable: %s\t\t\n", r.Runtime, r.Unavailable)
+					fmt.Fprintf(tw, "%s\t-\tunavailable\t\t%s\n", r.Runtime, r.Unavailable)
 				case r.Interpreter == "":
 					fmt.Fprintf(tw, "%s\t%s\tthe function's bootstrap\t\t\n", r.Runtime, r.Architecture)
 				default:
