@@ -21,9 +21,18 @@ import (
 
 var (
 	fakeOnce sync.Once
+	fakeDir  string            // where they are built; removed by TestMain
 	fakeBins map[string]string // by GOARCH
 	fakeErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fakeDir != "" {
+		os.RemoveAll(fakeDir)
+	}
+	os.Exit(code)
+}
 
 // fakeInterpreter returns the fake interpreter built for goarch.
 func fakeInterpreter(t *testing.T, goarch string) string {
@@ -34,6 +43,7 @@ func fakeInterpreter(t *testing.T, goarch string) string {
 			fakeErr = err
 			return
 		}
+		fakeDir = dir
 		fakeBins = map[string]string{}
 		for _, arch := range []string{"amd64", "arm64"} {
 			bin := filepath.Join(dir, arch)
