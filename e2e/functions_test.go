@@ -124,7 +124,7 @@ func TestCreateFunctionRoundTrip(t *testing.T) {
 		in.Timeout = aws.Int32(30)
 		in.Environment = &types.Environment{Variables: env}
 		in.Description = aws.String("an end-to-end test function")
-		in.Architectures = []types.Architecture{types.ArchitectureArm64}
+		in.Architectures = []types.Architecture{types.ArchitectureX8664} // arm64: see TestRuntimesOfTheMachine
 		in.EphemeralStorage = &types.EphemeralStorage{Size: aws.Int32(1024)}
 		in.Layers = layers
 		in.Tags = tags
@@ -154,7 +154,7 @@ func TestCreateFunctionRoundTrip(t *testing.T) {
 		if got := aws.ToString(c.Description); got != "an end-to-end test function" {
 			t.Errorf("%s: Description = %q", where, got)
 		}
-		if !slices.Equal(c.Architectures, []types.Architecture{types.ArchitectureArm64}) {
+		if !slices.Equal(c.Architectures, []types.Architecture{types.ArchitectureX8664}) {
 			t.Errorf("%s: Architectures = %v", where, c.Architectures)
 		}
 		if c.EphemeralStorage == nil || aws.ToInt32(c.EphemeralStorage.Size) != 1024 {
@@ -609,15 +609,16 @@ func TestUpdateFunctionCode(t *testing.T) {
 		t.Error("Code.Location does not serve v1 again")
 	}
 
-	// Architectures change with the code.
+	// Architectures come with the code (changing to one the node cannot
+	// run is refused: see TestRuntimesOfTheMachine).
 	out, err = c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{
-		FunctionName: aws.String("code"), ZipFile: v2, Architectures: []types.Architecture{types.ArchitectureArm64},
+		FunctionName: aws.String("code"), ZipFile: v2, Architectures: []types.Architecture{types.ArchitectureX8664},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(out.Architectures, []types.Architecture{types.ArchitectureArm64}) {
-		t.Errorf("Architectures = %v, want [arm64]", out.Architectures)
+	if !slices.Equal(out.Architectures, []types.Architecture{types.ArchitectureX8664}) {
+		t.Errorf("Architectures = %v, want [x86_64]", out.Architectures)
 	}
 }
 
@@ -1113,7 +1114,9 @@ func TestConcurrentWrites(t *testing.T) {
 // TestLimitsAccepted: the bounds of every range are accepted.
 func TestLimitsAccepted(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
+	// Every runtime identifier is accepted: those this machine has no
+	// interpreter for are mapped to one it has.
+	ts := startServer(t, withArgs(mapMissingRuntimes(t)...))
 	var fiveLayers []string
 	for i := range 5 {
 		fiveLayers = append(fiveLayers, ts.publishLayer(t, fmt.Sprintf("l%d", i)))

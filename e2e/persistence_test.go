@@ -89,10 +89,10 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 		in.Environment = &types.Environment{Variables: map[string]string{"KEY": "value"}}
 		in.Layers = []string{ts.publishLayer(t, "deps")}
 		in.MemorySize = aws.Int32(768)
-		in.Architectures = []types.Architecture{types.ArchitectureArm64}
+		in.Runtime = types.RuntimePython311
 	})
 	ts.createFunction(t, "beta", helloZip(t, "beta"), func(in *lambda.CreateFunctionInput) {
-		in.Runtime = types.RuntimeNodejs22x
+		in.Runtime = types.RuntimeNodejs20x
 		in.Handler = aws.String("index.handler")
 		in.Tags = map[string]string{"team": "b"}
 	})

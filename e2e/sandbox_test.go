@@ -70,6 +70,18 @@ def _write(path, data="x"):
         f.write(data)
 
 
+def _tree(top, stop):
+    """Every path under top, not descending into stop."""
+    found = []
+    for path, dirs, files in os.walk(top):
+        found.append(path)
+        if path == stop:
+            dirs[:] = []
+        else:
+            found.extend(os.path.join(path, f) for f in files)
+    return found
+
+
 def identity(event, context):
     status = {}
     with open("/proc/self/status") as f:
@@ -101,6 +113,8 @@ def identity(event, context):
         "usrNoSuid": bool(os.statvfs("/usr").f_flag & os.ST_NOSUID),
         "task": sorted(os.listdir("/var/task")),
         "exists": {p: os.path.lexists(p) for p in event["paths"]},
+        "prefix": sys.prefix,
+        "rootTree": _tree("/root", sys.prefix),
         "etc": sorted(os.listdir("/etc")),
         "processes": processes,
         "signalServer": _attempt(lambda: os.kill(event["serverPid"], 0)),
@@ -437,7 +451,9 @@ func TestSandboxIsolation(t *testing.T) {
 	ts.createSandboxPy(t, "tmp-a", "tmp")
 	ts.createSandboxPy(t, "tmp-b", "tmp")
 	home, _ := os.UserHomeDir()
-	hidden := []string{"/root", "/home", "/etc/shadow", "/etc/sudoers", "/var/lib", "/sys", "/run", "/boot", "/srv", "/mnt",
+	// /root shows nothing but, when the interpreter is pyenv's, the
+	// interpreter's own installation (see rootTree below).
+	hidden := []string{"/root/.ssh", "/root/.bash_history", "/root/.pyenv/shims", "/root/.pyenv/versions/2.7.18", "/home", "/etc/shadow", "/etc/sudoers", "/var/lib", "/sys", "/run", "/boot", "/srv", "/mnt",
 		ts.DataDir(), filepath.Join(ts.DataDir(), "cache"), filepath.Join(ts.DataDir(), "credentials"), filepath.Join(home, ".lamina"),
 		"/dev/mem", "/dev/kmsg", "/dev/sda", "/dev/vda", "/proc/kcore"}
 	event := func() string { return jsonOf(t, map[string]any{"paths": hidden, "serverPid": ts.Pid()}) }
@@ -477,6 +493,16 @@ func TestSandboxIsolation(t *testing.T) {
 		for path, exists := range jsonField(t, out, "exists") {
 			if exists != false {
 				t.Errorf("%s is visible in the sandbox", path)
+			}
+		}
+		// Of the host's /root, at most the interpreter's installation prefix
+		// (e.g. pyenv's /root/.pyenv/versions/3.12.1) and the directories
+		// above it are there.
+		prefix := str(t, out, "prefix")
+		tree, _ := out["rootTree"].([]any)
+		for _, p := range tree {
+			if p := p.(string); p != prefix && !strings.HasPrefix(prefix, p+"/") {
+				t.Errorf("%s is visible in the sandbox, which shows the interpreter's %s only", p, prefix)
 			}
 		}
 		etc, _ := out["etc"].([]any)

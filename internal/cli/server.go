@@ -63,6 +63,9 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.AsyncConcurrency, "async-concurrency", 0, "asynchronous invocations of one function run at once on this node (default: min(32, concurrency limit / 2))")
 	f.Float64Var(&cfg.ScheduleTimeScale, "schedule-time-scale", 1, "multiply the period of rate schedules by this; tests use e.g. 0.01")
 	f.StringVar(&cfg.Sandbox, "sandbox", "namespace", "isolation of execution environments: namespace, or process (none: only for hosts that cannot run namespaces)")
+	f.StringArrayVar(&cfg.Runtimes.Interpreters, "interpreter", nil, "RUNTIME=PATH: run RUNTIME (e.g. python3.13) on the interpreter at PATH, an ELF executable in PREFIX/bin whose PREFIX functions see read-only (repeatable)")
+	f.StringArrayVar(&cfg.Runtimes.Dirs, "runtimes-dir", nil, "directory of interpreter installations, one per subdirectory with bin/python3.X or bin/node, found like pyenv's (repeatable)")
+	f.StringArrayVar(&cfg.Runtimes.Map, "runtime-map", nil, "RUNTIME=RUNTIME: run functions of the first runtime on the second's interpreter, e.g. python3.13=python3.12 (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

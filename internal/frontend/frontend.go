@@ -53,6 +53,8 @@ type Deps struct {
 	Async   Async
 	// Provisioner reports provisioned environments.
 	Provisioner Provisioner
+	// Runtimes says which runtimes and architectures the node runs.
+	Runtimes Runtimes
 }
 
 // Async queues asynchronous invocations and reports on them: the async
@@ -70,6 +72,7 @@ type Frontend struct {
 	logs        *logs.Store
 	async       Async
 	provisioner Provisioner
+	runtimes    Runtimes
 	verifiers   map[string]*sigv4.Verifier // by signing service name
 	targets     map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
 	log         *slog.Logger
@@ -96,6 +99,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		logs:        deps.Logs,
 		async:       deps.Async,
 		provisioner: deps.Provisioner,
+		runtimes:    deps.Runtimes,
 		verifiers:   map[string]*sigv4.Verifier{},
 		targets:     map[string]http.Handler{},
 		log:         cfg.Logger,

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/codezip"
+	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/store"
 )
 
@@ -155,6 +156,9 @@ func (f *Frontend) createFunction(rq *request) error {
 		in.Architectures = []string{"x86_64"}
 	}
 	if err := validateArchitectures(in.Architectures); err != nil {
+		return err
+	}
+	if err := f.checkRunnable(*in.Runtime, in.Architectures[0]); err != nil {
 		return err
 	}
 	if err := validateTags(in.Tags); err != nil {
@@ -440,6 +444,11 @@ func (f *Frontend) updateFunctionConfiguration(rq *request) error {
 		}
 		previous := fn.Layers
 		in.apply(&fn.Configuration)
+		if in.Runtime != nil {
+			if err := f.checkRunnable(*in.Runtime, runtimes.Architecture(fn)); err != nil {
+				return err
+			}
+		}
 		if err := f.resolveLayers(ctx, fn, previous); err != nil {
 			return err
 		}
@@ -471,6 +480,11 @@ func (f *Frontend) updateFunctionCode(rq *request) error {
 	if err := checkRevision(&fn.Configuration, in.RevisionId); err != nil {
 		return err
 	}
+	if in.Architectures != nil {
+		if err := f.checkRunnable(fn.Configuration.Runtime, in.Architectures[0]); err != nil {
+			return err
+		}
+	}
 	if fn.UnzippedSize()-fn.CodeUnzippedSize+code.unzipped > lamina.MaxUnzippedCodeSize {
 		return errTooLargeWithLayers(fn.UnzippedSize() - fn.CodeUnzippedSize + code.unzipped)
 	}
@@ -487,6 +501,9 @@ func (f *Frontend) updateFunctionCode(rq *request) error {
 			return err
 		}
 		if in.Architectures != nil {
+			if err := f.checkRunnable(fn.Configuration.Runtime, in.Architectures[0]); err != nil {
+				return err
+			}
 			fn.Configuration.Architectures = in.Architectures
 		}
 		setCode(fn, code)

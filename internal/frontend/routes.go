@@ -26,6 +26,7 @@ func (f *Frontend) routes() {
 	f.handle("DELETE "+eventInvokeConfig, operation{name: "DeleteFunctionEventInvokeConfig", handle: f.deleteEventInvokeConfig})
 	f.handle("GET "+eventInvokeConfig+"/list", operation{name: "ListFunctionEventInvokeConfigs", handle: f.listEventInvokeConfigs})
 	f.handle("GET /_lamina/async/{name}", operation{name: "GetAsyncStatus", handle: f.asyncStatus})
+	f.handle("GET /_lamina/runtimes", operation{name: "ListRuntimes", handle: f.describeRuntimes})
 
 	const functions = "/2015-03-31/functions/{name}"
 	f.handle("POST "+functions+"/versions", operation{name: "PublishVersion", handle: f.publishVersion})

@@ -192,9 +192,7 @@ func setupPlan(rootDir string, spec Spec, tmpDevice string) []string {
 
 	// The system's programs and libraries, read-only. /bin, /lib… are
 	// symlinks into /usr on merged-/usr systems, directories elsewhere.
-	mkdir("/usr", "0755")
-	bind("/usr", "/usr", "ro,nosuid,nodev")
-	for _, dir := range []string{"/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"} {
+	for _, dir := range systemDirs {
 		info, err := os.Lstat(dir)
 		switch {
 		case err != nil:
@@ -207,6 +205,7 @@ func setupPlan(rootDir string, spec Spec, tmpDevice string) []string {
 			bind(dir, dir, "ro,nosuid,nodev")
 		}
 	}
+	plan = append(plan, readOnlyDirsPlan(spec.ReadOnlyDirs)...)
 
 	// A minimal /etc: nothing of the host's but what programs need to run.
 	mkdir("/etc", "0755")

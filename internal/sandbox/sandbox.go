@@ -39,6 +39,11 @@ type Spec struct {
 	MemoryMB int
 	// EphemeralMB is the size of /tmp.
 	EphemeralMB int
+	// ReadOnlyDirs are host directories shown read-only at their own path,
+	// such as an interpreter's installation prefix outside /usr; each must
+	// pass HostDirVisibility. Sandboxes that share the host's file system
+	// (process) need not do anything with them.
+	ReadOnlyDirs []string
 }
 
 // Paths says where a sandbox shows things to its runtime.

@@ -66,7 +66,10 @@ type Config struct {
 	// (the default) or "process" (no isolation, for hosts that cannot run
 	// namespace sandboxes, and for debugging).
 	Sandbox string
-	Logger  *slog.Logger
+	// Runtimes says where to find interpreters beyond the usual places and
+	// which runtimes to substitute (--runtime, --runtimes-dir, --runtime-map).
+	Runtimes runtimes.Options
+	Logger   *slog.Logger
 	// OnReady, when set, is called once the API accepts requests.
 	OnReady func(Ready)
 }
@@ -138,13 +141,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	cacheDir := filepath.Join(cfg.DataDir, "cache")
-	rts, err := runtimes.Install(cacheDir)
+	rts, err := runtimes.Install(cacheDir, cfg.Runtimes)
 	if err != nil {
 		return err
 	}
-	for id, interp := range rts.Interpreters() {
-		log.Debug("managed runtime", "runtime", id, "interpreter", interp)
-	}
+	rts.Log(log)
 	budget := cfg.MemoryBudgetMB
 	if budget == 0 {
 		budget = defaultMemoryBudgetMB()
@@ -243,7 +244,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:     log,
 		Metrics:    promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 		URLListen:  urlLn.Addr().String(),
-	}, frontend.Deps{Store: st, Invoker: mgr, Logs: logStore, Async: dispatcher, Provisioner: wk})
+	}, frontend.Deps{Store: st, Invoker: mgr, Logs: logStore, Async: dispatcher, Provisioner: wk, Runtimes: rts})
 
 	httpServer := &http.Server{
 		Handler:           fe.Handler(),

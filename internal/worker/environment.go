@@ -120,12 +120,13 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		ephemeral = c.EphemeralStorage.Size
 	}
 	env.sb, err = w.cfg.Sandbox.Create(ctx, sandbox.Spec{
-		ID:          env.id,
-		TaskDir:     taskDir,
-		RuntimeDir:  w.cfg.Runtimes.Dir(fn.Family()),
-		LayerDirs:   layerDirs,
-		MemoryMB:    c.MemorySize,
-		EphemeralMB: ephemeral,
+		ID:           env.id,
+		TaskDir:      taskDir,
+		RuntimeDir:   w.cfg.Runtimes.Dir(fn.Family()),
+		LayerDirs:    layerDirs,
+		MemoryMB:     c.MemorySize,
+		EphemeralMB:  ephemeral,
+		ReadOnlyDirs: w.cfg.Runtimes.ReadOnlyDirs(fn),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)

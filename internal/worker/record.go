@@ -16,6 +16,8 @@ const logTailSize = 4096
 
 // runtimeVersion names the runtime in INIT_START lines as Lambda does,
 // e.g. "python:3.12.lamina1", "nodejs:20.lamina1", "provided:al2023.lamina1".
+// It is given the runtime that really runs, which an operator's
+// --runtime-map may make another than the function's.
 func runtimeVersion(runtime string) string {
 	name := strings.TrimSuffix(runtime, ".x")
 	for _, family := range []string{lamina.FamilyPython, lamina.FamilyNode, lamina.FamilyProvided} {
@@ -89,7 +91,7 @@ func (r *record) initLog(env *environment, init initOutcome) {
 	c := &r.req.Function.Configuration
 	started := time.Now().Add(-init.duration)
 	r.line(started, fmt.Sprintf("INIT_START Runtime Version: %s\tRuntime Version ARN: arn:aws:lambda:%s::runtime:%s",
-		runtimeVersion(c.Runtime), r.w.cfg.Region, strings.Repeat("0", 64)))
+		runtimeVersion(r.w.cfg.Runtimes.Runs(c.Runtime)), r.w.cfg.Region, strings.Repeat("0", 64)))
 	output, dropped := env.collect()
 	r.events = append(r.events, output...)
 	r.noteDropped(dropped)
