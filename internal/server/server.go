@@ -20,6 +20,7 @@ import (
 	"github.com/lamina-project/lamina/internal/frontend"
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/manager"
+	"github.com/lamina-project/lamina/internal/netlimit"
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
@@ -39,6 +40,12 @@ type Config struct {
 	Region     string // e.g. "us-east-1"
 	AccountID  string // 12 digits
 	NATSListen string // "host:port" to open NATS to other processes; empty keeps it in-process only
+	// MetricsListen, when set, is the "host:port" of a listener that serves
+	// GET /metrics without authentication, for Prometheus. The API's own
+	// /metrics requires SigV4.
+	MetricsListen string
+	// Limits bound the API and URL listeners.
+	Limits Limits
 	// ConcurrencyLimit is the account's concurrent executions limit.
 	ConcurrencyLimit int
 	// IdleTimeout is how long an idle execution environment is kept warm.
@@ -97,6 +104,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
+	fdLimit, err := raiseFDLimit()
+	if err != nil {
+		return err
+	}
+	fds := planFDs(fdLimit)
+	limits := cfg.Limits.withDefaults(fds)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, unwrapSyscall(err))
@@ -107,6 +120,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("cannot listen on %s (--url-listen): %w", cfg.URLListen, unwrapSyscall(err))
 	}
 	defer urlLn.Close()
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return fmt.Errorf("cannot listen on %s (--metrics-listen): %w", cfg.MetricsListen, unwrapSyscall(err))
+		}
+		defer metricsLn.Close()
+	}
+	limits.logBudget(fds, log)
 
 	started := time.Now()
 	nats, err := startNATS(cfg.DataDir, cfg.NATSListen, log)
@@ -146,6 +167,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("execution environments", "sandbox", provider.Name(), "memory_budget_mb", budget)
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	netMetrics := netlimit.NewMetrics(registry)
 	wk := worker.New(worker.Config{
 		Region:         cfg.Region,
 		CacheDir:       cacheDir,
@@ -229,23 +251,28 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:     log,
 		Metrics:    promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 		URLListen:  urlLn.Addr().String(),
+		APIBodies:  limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
+		URLBodies:  limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Invoker: mgr, Logs: logStore, Async: dispatcher, Provisioner: wk})
 
-	httpServer := &http.Server{
-		Handler:           fe.Handler(),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	urlServer := &http.Server{
-		Handler:           fe.URLHandler(),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          httpServer.ErrorLog,
-	}
+	httpServer := limits.httpServer(fe.Handler(), log)
+	urlServer := limits.httpServer(fe.URLHandler(), log)
+	servers := []*http.Server{httpServer, urlServer}
 	served := make(chan error, 2)
-	go func() { served <- httpServer.Serve(ln) }()
-	go func() { served <- urlServer.Serve(urlLn) }()
+	go func() {
+		served <- httpServer.Serve(netlimit.NewListener(ln,
+			netlimit.Limits{MaxConns: limits.MaxConns, MaxConnsPerAddr: limits.MaxConnsPerAddr},
+			fe.ConnectionRefusal, netMetrics.Listener("api")))
+	}()
+	go func() {
+		served <- urlServer.Serve(netlimit.NewListener(urlLn,
+			netlimit.Limits{MaxConns: limits.URLMaxConns, MaxConnsPerAddr: limits.URLMaxConnsPerAddr},
+			fe.URLConnectionRefusal, netMetrics.Listener("url")))
+	}()
+	if metricsLn != nil {
+		servers = append(servers, serveMetrics(metricsLn, registry, limits, log))
+		log.Info("metrics for Prometheus", "url", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
 	go sweepCode(ctx, st, log)
 
 	endpoint := "http://" + ln.Addr().String()
@@ -263,7 +290,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	for _, srv := range []*http.Server{httpServer, urlServer} {
+	for _, srv := range servers {
 		if err := srv.Shutdown(shutdownCtx); err != nil {
 			log.Warn("requests still in flight at shutdown", "err", err)
 		}
