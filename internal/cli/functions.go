@@ -21,7 +21,7 @@ func addClientCommands(root *cobra.Command) {
 	root.AddGroup(client)
 	for _, cmd := range []*cobra.Command{
 		newCreateCommand(opts), newUpdateCodeCommand(opts), newListCommand(opts),
-		newGetCommand(opts), newDeleteCommand(opts), newInvokeCommand(opts), newLogsCommand(opts), newAsyncCommand(opts), newAPICommand(opts), newScheduleCommand(opts),
+		newGetCommand(opts), newDeleteCommand(opts), newInvokeCommand(opts), newLogsCommand(opts), newAsyncCommand(opts), newAPICommand(opts), newScheduleCommand(opts), newMetricsCommand(opts),
 	} {
 		cmd.GroupID = client.ID
 		opts.register(cmd)

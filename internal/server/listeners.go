@@ -106,6 +106,25 @@ func (l Limits) withDefaults(fds fdBudget) Limits {
 	return l
 }
 
+// check refuses negative limits, naming their flags.
+func (l Limits) check() error {
+	for _, v := range []struct {
+		flag  string
+		value int64
+	}{
+		{"--max-conns", int64(l.MaxConns)}, {"--max-conns-per-addr", int64(l.MaxConnsPerAddr)},
+		{"--url-max-conns", int64(l.URLMaxConns)}, {"--url-max-conns-per-addr", int64(l.URLMaxConnsPerAddr)},
+		{"--header-timeout", int64(l.HeaderTimeout)}, {"--keepalive-timeout", int64(l.KeepAliveTimeout)},
+		{"--max-header-bytes", int64(l.MaxHeaderBytes)}, {"--min-body-rate", l.MinBodyRate},
+		{"--api-body-budget", int64(l.APIBodyBudgetMB)}, {"--url-body-budget", int64(l.URLBodyBudgetMB)},
+	} {
+		if v.value < 0 {
+			return fmt.Errorf("%s must not be negative", v.flag)
+		}
+	}
+	return nil
+}
+
 func setDefault[T comparable](v *T, def T) {
 	var zero T
 	if *v == zero {

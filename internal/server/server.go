@@ -95,6 +95,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	if err := cfg.Limits.check(); err != nil {
+		return err
+	}
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return err
