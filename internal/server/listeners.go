@@ -151,12 +151,13 @@ func (l Limits) httpServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// logBudget logs how the descriptors are shared, and warns when the caps
-// asked for leave JetStream less than its reserve.
+// logBudget logs the limits and how the descriptors are shared, and warns
+// when the caps asked for leave the store less than its reserve.
 func (l Limits) logBudget(fds fdBudget, log *slog.Logger) {
-	log.Info("file descriptors", "limit", fds.limit, "reserve", fds.reserve,
+	log.Info("listener limits", "open_files", fds.limit, "open_files_reserve", fds.reserve,
 		"api_max_conns", l.MaxConns, "api_max_conns_per_addr", l.MaxConnsPerAddr,
-		"url_max_conns", l.URLMaxConns, "url_max_conns_per_addr", l.URLMaxConnsPerAddr)
+		"url_max_conns", l.URLMaxConns, "url_max_conns_per_addr", l.URLMaxConnsPerAddr,
+		"api_body_budget_mb", l.APIBodyBudgetMB, "url_body_budget_mb", l.URLBodyBudgetMB)
 	if l.MaxConns+l.URLMaxConns > fds.connections {
 		log.Warn("the connection caps exceed what the open-file limit leaves for connections; a flood of connections could starve the store of descriptors",
 			"caps", l.MaxConns+l.URLMaxConns, "available", fds.connections)
