@@ -12,6 +12,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -96,8 +97,11 @@ func tally(t *testing.T, outcomes []slowOutcome) map[string]int {
 			key = "closed without an answer later (cut)"
 		}
 		switch {
+		case errors.Is(o.err, os.ErrDeadlineExceeded):
+			key = fmt.Sprintf("client error: never ended by the server in %v", slowClientTimeout)
 		case o.err != nil:
-			key = "client error: " + o.err.Error()
+			msg := o.err.Error()
+			key = "client error: " + msg[strings.LastIndex(msg, ": ")+1:]
 		case o.resp != nil:
 			key = fmt.Sprintf("%d %s", o.status(), o.resp.Header.Get("X-Amzn-ErrorType"))
 		}
