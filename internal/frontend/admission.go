@@ -102,8 +102,9 @@ func authError(err error) error {
 // listener's bounds: a reservation of copies times the body's size (its
 // Content-Length, or limit when it has none) from the budget comes first,
 // then the body must arrive at the minimum rate. auth, when not nil, hashes
-// the body as it arrives, for its signature. It returns the body and the function that gives
-// the reservation back, which the caller calls once done with the body.
+// the body as it arrives, for its signature. It returns the body and the
+// function that gives the reservation back, which the caller calls once
+// done with the body.
 func readBody(w http.ResponseWriter, r *http.Request, limit, copies int64, bodies *netlimit.Bodies, auth *sigv4.Auth) ([]byte, func(), error) {
 	none := func() {}
 	size := r.ContentLength

@@ -53,8 +53,8 @@ const (
 
 // Listener is a net.Listener that keeps its connections within Limits.
 // Accept returns only connections within the limits; it answers the others
-// itself, at once, with the response Answer gives (for HTTP, a complete
-// response such as a 503), and closes them.
+// itself, at once, with the response its answer function gives (for HTTP,
+// a complete response such as a 503), and closes them.
 type Listener struct {
 	net.Listener
 	limits  Limits
@@ -98,13 +98,6 @@ func (l *Listener) Accept() (net.Conn, error) {
 		l.metrics.refused(refusal)
 		l.refuse(c, refusal)
 	}
-}
-
-// Open returns the number of connections open now.
-func (l *Listener) Open() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.open
 }
 
 func (l *Listener) acquire(key netip.Prefix) (Refusal, bool) {
