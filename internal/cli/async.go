@@ -57,45 +57,53 @@ func newAsyncCommand(opts *clientOptions) *cobra.Command {
 // with SigV4, sending in as JSON (when not nil) and decoding the JSON answer
 // into out (when not nil).
 func (o *clientOptions) laminaCall(ctx context.Context, method, path string, in, out any) error {
-	provider, err := o.credentials()
-	if err != nil {
-		return err
-	}
-	creds, err := provider.Retrieve(ctx)
-	if err != nil {
-		return err
-	}
 	var body []byte
 	if in != nil {
+		var err error
 		if body, err = json.Marshal(in); err != nil {
 			return err
 		}
 	}
+	data, err := o.laminaRequest(ctx, method, path, body)
+	if err != nil || out == nil || len(data) == 0 {
+		return err
+	}
+	return json.Unmarshal(data, out)
+}
+
+// laminaRequest sends a request signed with SigV4 and returns the body of
+// a successful answer, or the AWS error an unsuccessful one carries.
+func (o *clientOptions) laminaRequest(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	provider, err := o.credentials()
+	if err != nil {
+		return nil, err
+	}
+	creds, err := provider.Retrieve(ctx)
+	if err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequestWithContext(ctx, method, o.endpoint+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	sum := sha256.Sum256(body)
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "lambda", o.region, time.Now()); err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode >= 300 {
 		var e struct{ Message string } // matches "message" too
 		_ = json.Unmarshal(data, &e)
-		return fmt.Errorf("%s: %s", resp.Header.Get("X-Amzn-ErrorType"), e.Message)
+		return nil, fmt.Errorf("%s: %s", resp.Header.Get("X-Amzn-ErrorType"), e.Message)
 	}
-	if out == nil || len(data) == 0 {
-		return nil
-	}
-	return json.Unmarshal(data, out)
+	return data, nil
 }

@@ -66,6 +66,18 @@ func newServerCommand() *cobra.Command {
 	f.StringArrayVar(&cfg.Runtimes.Interpreters, "interpreter", nil, "RUNTIME=PATH: run RUNTIME (e.g. python3.13) on the interpreter at PATH, an ELF executable in PREFIX/bin whose PREFIX functions see read-only (repeatable)")
 	f.StringArrayVar(&cfg.Runtimes.Dirs, "runtimes-dir", nil, "directory of interpreter installations, one per subdirectory with bin/python3.X or bin/node, found like pyenv's (repeatable)")
 	f.StringArrayVar(&cfg.Runtimes.Map, "runtime-map", nil, "RUNTIME=RUNTIME: run functions of the first runtime on the second's interpreter, e.g. python3.13=python3.12 (repeatable)")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve GET /metrics without authentication on this host:port, for Prometheus (the API's /metrics needs SigV4)")
+	l := &cfg.Limits
+	f.IntVar(&l.MaxConns, "max-conns", 0, "connections the API listener holds at once (default: half of what the open-file limit leaves after its reserve, at most 10000)")
+	f.IntVar(&l.MaxConnsPerAddr, "max-conns-per-addr", 0, fmt.Sprintf("connections the API listener holds at once from one client address, IPv6 /64 (default: %d, or a quarter of --max-conns if less)", server.DefaultMaxConnsPerAddr))
+	f.IntVar(&l.URLMaxConns, "url-max-conns", 0, "connections the function URL listener holds at once (default: as --max-conns)")
+	f.IntVar(&l.URLMaxConnsPerAddr, "url-max-conns-per-addr", 0, "connections the function URL listener holds at once from one client address (default: as --max-conns-per-addr)")
+	f.DurationVar(&l.HeaderTimeout, "header-timeout", server.DefaultHeaderTimeout, "time a client has to send a request's headers, and to start its body")
+	f.DurationVar(&l.KeepAliveTimeout, "keepalive-timeout", server.DefaultKeepAliveTimeout, "an idle keep-alive connection is closed after this")
+	f.IntVar(&l.MaxHeaderBytes, "max-header-bytes", server.DefaultMaxHeaderBytes, "size limit of a request's line and headers")
+	f.Int64Var(&l.MinBodyRate, "min-body-rate", server.DefaultMinBodyRate, "bytes per second a request body must arrive at, on average, after --header-timeout")
+	f.IntVar(&l.APIBodyBudgetMB, "api-body-budget", server.DefaultAPIBodyBudgetMB, "MB of request bodies the API holds in memory at once (code uploads count 3 times); more is answered 429 with Retry-After")
+	f.IntVar(&l.URLBodyBudgetMB, "url-body-budget", server.DefaultURLBodyBudgetMB, "MB of request bodies the function URL listener holds in memory at once; more is answered 429 with Retry-After")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

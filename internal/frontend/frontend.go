@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
 	"github.com/lamina-project/lamina/internal/logs"
+	"github.com/lamina-project/lamina/internal/netlimit"
 	"github.com/lamina-project/lamina/internal/sigv4"
 	"github.com/lamina-project/lamina/internal/store"
 )
@@ -38,8 +38,13 @@ type Config struct {
 	CodeURLKey []byte
 	// Logger receives request failures; nil means slog.Default().
 	Logger *slog.Logger
-	// Metrics, when set, serves Prometheus metrics at GET /metrics.
+	// Metrics, when set, serves Prometheus metrics at GET /metrics, to
+	// signed requests.
 	Metrics http.Handler
+	// APIBodies and URLBodies bound the request bodies of the API and of
+	// the function URL listener: bytes in memory at once, minimum rate. Nil
+	// bounds nothing.
+	APIBodies, URLBodies *netlimit.Bodies
 	// URLListen is the address of the function URL listener, for the
 	// addresses the API shows.
 	URLListen string
@@ -129,6 +134,10 @@ type operation struct {
 	// X-Amz-Target), whose errors also carry __type in the body.
 	json11  bool
 	maxBody int64
+	// bodyCopies is how many times the size of its body the operation holds
+	// in memory at its peak (the body, what is decoded from it, the copies
+	// the store makes), reserved from the body budget; 0 means 1.
+	bodyCopies int64
 	// tooLarge returns the error for a body over maxBody; nil means 413
 	// RequestEntityTooLargeException.
 	tooLarge func(limit int64, op string) *lamina.Error
@@ -165,7 +174,8 @@ func (f *Frontend) serve(op operation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rq := &request{w: w, r: r, requestID: uuid.NewString(), op: op.name, json11: op.json11}
 		w.Header().Set("x-amzn-RequestId", rq.requestID)
-		err := f.admit(rq, op)
+		release, err := f.admit(rq, op)
+		defer release()
 		if err == nil {
 			err = op.handle(rq)
 		}
@@ -175,50 +185,16 @@ func (f *Frontend) serve(op operation) http.HandlerFunc {
 	}
 }
 
-// admit reads the body within the operation's limit and authenticates the
-// request.
-func (f *Frontend) admit(rq *request, op operation) error {
-	tooLarge := func() error {
-		if op.tooLarge != nil {
-			return op.tooLarge(op.maxBody, op.name)
-		}
-		return lamina.ErrEntityTooLarge("Request must be smaller than %d bytes for the %s operation", op.maxBody, op.name)
-	}
-	if rq.r.ContentLength > op.maxBody {
-		return tooLarge()
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(rq.w, rq.r.Body, op.maxBody))
-	var maxErr *http.MaxBytesError
-	if errors.As(err, &maxErr) {
-		return tooLarge()
-	}
-	if err != nil {
-		return lamina.ErrInvalidRequestContent("Could not read request body: %v", err)
-	}
-	rq.body = body
-	if op.public {
-		return nil
-	}
-	service := op.service
-	if service == "" {
-		service = serviceLambda
-	}
-	if _, err := f.verifiers[service].Verify(rq.r, body); err != nil {
-		var se *sigv4.Error
-		if errors.As(err, &se) {
-			return &lamina.Error{Status: se.Status, Code: se.Code, Message: se.Message, Type: "User"}
-		}
-		return err
-	}
-	return nil
-}
-
-// decode parses the request body as JSON into v. An empty body leaves v as is.
+// decode parses the request body as JSON into v. An empty body leaves v as
+// is. The body is dropped: a code upload's can be collected while the zip
+// decoded from it is checked and stored.
 func (rq *request) decode(v any) error {
-	if len(rq.body) == 0 {
+	body := rq.body
+	rq.body = nil
+	if len(body) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(rq.body, v); err != nil {
+	if err := json.Unmarshal(body, v); err != nil {
 		return lamina.ErrInvalidRequestContent("Could not parse request body into json: %v", err)
 	}
 	return nil

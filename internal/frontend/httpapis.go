@@ -3,7 +3,6 @@ package frontend
 import (
 	"crypto/rand"
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -277,14 +276,14 @@ func (f *Frontend) serveAPI(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("apigw-requestid", requestID)
 	route, params := matchRoute(api, r.Method, path)
 	if route == nil {
-		writeHTTPError(w, http.StatusNotFound, "Not Found")
+		refuseURL(w, r, http.StatusNotFound, "Not Found")
 		return true
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lamina.MaxSyncPayload))
-	if err != nil {
-		writeHTTPError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+	body, release, ok := f.readURLBody(w, r, nil)
+	if !ok {
 		return true
 	}
+	defer release()
 	ev := newHTTPEvent(r, body, path, requestID)
 	ev.RouteKey, ev.RequestContext.RouteKey = route.RouteKey, route.RouteKey
 	ev.PathParameters, ev.StageVariables = params, api.StageVariables

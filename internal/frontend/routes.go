@@ -6,14 +6,17 @@ import "github.com/lamina-project/lamina"
 // (botocore's service model for lambda 2015-03-31).
 func (f *Frontend) routes() {
 	codeUpload := int64(lamina.MaxCodeUploadRequest)
+	// A code upload holds its body, the zip decoded from the body's base64,
+	// and what the store buffers while it writes the zip.
+	const codeUploadCopies = 3
 
-	f.handle("POST /2015-03-31/functions", operation{name: "CreateFunction", maxBody: codeUpload, handle: f.createFunction})
+	f.handle("POST /2015-03-31/functions", operation{name: "CreateFunction", maxBody: codeUpload, bodyCopies: codeUploadCopies, handle: f.createFunction})
 	f.handle("GET /2015-03-31/functions", operation{name: "ListFunctions", handle: f.listFunctions})
 	f.handle("GET /2015-03-31/functions/{name}", operation{name: "GetFunction", handle: f.getFunction})
 	f.handle("DELETE /2015-03-31/functions/{name}", operation{name: "DeleteFunction", handle: f.deleteFunction})
 	f.handle("GET /2015-03-31/functions/{name}/configuration", operation{name: "GetFunctionConfiguration", handle: f.getFunctionConfiguration})
 	f.handle("PUT /2015-03-31/functions/{name}/configuration", operation{name: "UpdateFunctionConfiguration", handle: f.updateFunctionConfiguration})
-	f.handle("PUT /2015-03-31/functions/{name}/code", operation{name: "UpdateFunctionCode", maxBody: codeUpload, handle: f.updateFunctionCode})
+	f.handle("PUT /2015-03-31/functions/{name}/code", operation{name: "UpdateFunctionCode", maxBody: codeUpload, bodyCopies: codeUploadCopies, handle: f.updateFunctionCode})
 
 	f.handle("POST /2015-03-31/functions/{name}/invocations", operation{name: "Invoke", maxBody: lamina.MaxSyncPayload, tooLarge: invokeTooLarge, handle: f.invoke})
 
@@ -40,7 +43,7 @@ func (f *Frontend) routes() {
 	const layers = "/2018-10-31/layers"
 	const layerVersion = layers + "/{layer}/versions/{version}"
 	f.handle("GET "+layers, operation{name: "ListLayers", handle: f.listLayers})
-	f.handle("POST "+layers+"/{layer}/versions", operation{name: "PublishLayerVersion", maxBody: codeUpload, handle: f.publishLayerVersion})
+	f.handle("POST "+layers+"/{layer}/versions", operation{name: "PublishLayerVersion", maxBody: codeUpload, bodyCopies: codeUploadCopies, handle: f.publishLayerVersion})
 	f.handle("GET "+layers+"/{layer}/versions", operation{name: "ListLayerVersions", handle: f.listLayerVersions})
 	f.handle("GET "+layerVersion, operation{name: "GetLayerVersion", handle: f.getLayerVersion})
 	f.handle("DELETE "+layerVersion, operation{name: "DeleteLayerVersion", handle: f.deleteLayerVersion})
@@ -85,7 +88,10 @@ func (f *Frontend) routes() {
 	f.mux.HandleFunc("POST /{$}", f.serveTarget)
 
 	if f.cfg.Metrics != nil {
-		f.mux.Handle("GET /metrics", f.cfg.Metrics)
+		f.handle("GET /metrics", operation{name: "GetMetrics", handle: func(rq *request) error {
+			f.cfg.Metrics.ServeHTTP(rq.w, rq.r)
+			return nil
+		}})
 	}
 	f.handle("/", operation{name: "Unknown", handle: f.unknownOperation})
 }

@@ -2,7 +2,6 @@ package frontend
 
 import (
 	"errors"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/sigv4"
 )
 
 // The HTTP listener of function URLs (and HTTP APIs): each URL is reached by
@@ -69,21 +69,25 @@ func (f *Frontend) serveURL(w http.ResponseWriter, r *http.Request) {
 		if f.serveAPI(w, r) {
 			return
 		}
-		writeHTTPError(w, http.StatusNotFound, "Not Found")
+		refuseURL(w, r, http.StatusNotFound, "Not Found")
 		return
 	}
 	requestID := uuid.NewString()
 	w.Header().Set("x-amzn-RequestId", requestID)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lamina.MaxSyncPayload))
-	if err != nil {
-		writeHTTPError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
-		return
-	}
 	if preflight(w, r, u.Cors) {
 		return
 	}
-	authorizer, ok := f.authorizeURL(r, body, u)
+	auth, ok := f.authenticateURL(r, u)
 	if !ok {
+		refuseURL(w, r, http.StatusForbidden, "Forbidden")
+		return
+	}
+	body, release, ok := f.readURLBody(w, r, auth)
+	if !ok {
+		return
+	}
+	defer release()
+	if auth != nil && auth.Verify() != nil {
 		writeHTTPError(w, http.StatusForbidden, "Forbidden")
 		return
 	}
@@ -91,30 +95,34 @@ func (f *Frontend) serveURL(w http.ResponseWriter, r *http.Request) {
 	ev.RequestContext.APIID, ev.RequestContext.DomainPrefix = u.URLID, u.URLID
 	ev.RequestContext.DomainName = u.URLID + ".lambda-url." + f.cfg.Region + ".on.aws"
 	ev.RequestContext.AccountID = "anonymous"
-	if authorizer != nil {
+	if auth != nil {
 		ev.RequestContext.AccountID = f.cfg.AccountID
-		ev.RequestContext.Authorizer = authorizer
+		ev.RequestContext.Authorizer = f.urlAuthorizer(auth)
 	}
 	addCORS(w, r, u.Cors)
 	f.invokeHTTP(w, r, u.Function, u.Qualifier, requestID, ev)
 }
 
-// authorizeURL checks the SigV4 signature of a request to an AWS_IAM URL
-// and returns the authorizer context the function sees. A NONE URL needs
-// nothing.
-func (f *Frontend) authorizeURL(r *http.Request, body []byte, u *lamina.FunctionURL) (map[string]any, bool) {
+// authenticateURL checks from its headers the SigV4 authentication of a
+// request to an AWS_IAM URL; the signature is checked by the returned
+// Auth once the body is read. A NONE URL needs nothing (nil, true).
+func (f *Frontend) authenticateURL(r *http.Request, u *lamina.FunctionURL) (*sigv4.Auth, bool) {
 	if u.AuthType != "AWS_IAM" {
 		return nil, true
 	}
-	key, err := f.verifiers[serviceLambda].Verify(r, body)
-	if err != nil {
-		return nil, false
-	}
+	auth, err := f.verifiers[serviceLambda].Authenticate(r)
+	return auth, err == nil
+}
+
+// urlAuthorizer is the authorizer context the function of an AWS_IAM URL
+// sees.
+func (f *Frontend) urlAuthorizer(auth *sigv4.Auth) map[string]any {
+	key := auth.AccessKeyID()
 	return map[string]any{"iam": map[string]any{
 		"accessKey": key, "accountId": f.cfg.AccountID, "callerId": key,
 		"userArn": "arn:aws:iam::" + f.cfg.AccountID + ":root", "userId": key,
 		"cognitoIdentity": nil, "principalOrgId": nil,
-	}}, true
+	}}
 }
 
 // invokeHTTP runs the function a request routes to with its event and

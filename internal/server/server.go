@@ -20,6 +20,7 @@ import (
 	"github.com/lamina-project/lamina/internal/frontend"
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/manager"
+	"github.com/lamina-project/lamina/internal/netlimit"
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
@@ -39,6 +40,12 @@ type Config struct {
 	Region     string // e.g. "us-east-1"
 	AccountID  string // 12 digits
 	NATSListen string // "host:port" to open NATS to other processes; empty keeps it in-process only
+	// MetricsListen, when set, is the "host:port" of a listener that serves
+	// GET /metrics without authentication, for Prometheus. The API's own
+	// /metrics requires SigV4.
+	MetricsListen string
+	// Limits bound the API and URL listeners.
+	Limits Limits
 	// ConcurrencyLimit is the account's concurrent executions limit.
 	ConcurrencyLimit int
 	// IdleTimeout is how long an idle execution environment is kept warm.
@@ -94,6 +101,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	if err := cfg.Limits.check(); err != nil {
+		return err
+	}
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return err
@@ -103,6 +113,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
+	fdLimit, err := raiseFDLimit()
+	if err != nil {
+		return err
+	}
+	fds := planFDs(fdLimit)
+	limits := cfg.Limits.withDefaults(fds)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, unwrapSyscall(err))
@@ -113,21 +129,29 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("cannot listen on %s (--url-listen): %w", cfg.URLListen, unwrapSyscall(err))
 	}
 	defer urlLn.Close()
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return fmt.Errorf("cannot listen on %s (--metrics-listen): %w", cfg.MetricsListen, unwrapSyscall(err))
+		}
+		defer metricsLn.Close()
+	}
+	limits.logBudget(fds, log)
 
 	started := time.Now()
 	natsDir := filepath.Join(cfg.DataDir, "nats")
-	limits, err := sizeStore(cfg.DataDir, natsDir, cfg.StoreMaxMB)
+	storeLimits, err := sizeStore(cfg.DataDir, natsDir, cfg.StoreMaxMB)
 	if err != nil {
 		return err
 	}
-	log.Info("store limits", "store_mb", limits.Max>>20, "code_mb", limits.Code>>20, "logs_mb", limits.Logs>>20, "async_mb", limits.Async>>20)
+	log.Info("store limits", "store_mb", storeLimits.Max>>20, "code_mb", storeLimits.Code>>20, "logs_mb", storeLimits.Logs>>20, "async_mb", storeLimits.Async>>20)
 	health := store.NewHealth(log.With("part", "store"))
-	nats, err := startNATS(natsDir, cfg.NATSListen, limits.Max, health, log)
+	nats, err := startNATS(natsDir, cfg.NATSListen, storeLimits.Max, health, log)
 	if err != nil {
 		return err
 	}
 	defer nats.stop()
-	st, err := store.Open(ctx, nats.conn, store.Options{CodeMaxBytes: limits.Code, Health: health})
+	st, err := store.Open(ctx, nats.conn, store.Options{CodeMaxBytes: storeLimits.Code, Health: health})
 	if err != nil {
 		return err
 	}
@@ -136,7 +160,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	logStore, err := logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, MaxBytes: limits.Logs, Logger: log, Health: health})
+	logStore, err := logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, MaxBytes: storeLimits.Logs, Logger: log, Health: health})
 	if err != nil {
 		return err
 	}
@@ -160,6 +184,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	netMetrics := netlimit.NewMetrics(registry)
 	wk := worker.New(worker.Config{
 		Region:         cfg.Region,
 		CacheDir:       cacheDir,
@@ -174,7 +199,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	defer wk.Close()
 	mgr := manager.New(wk, cfg.ConcurrencyLimit, st)
-	queue, err := async.OpenQueue(ctx, st.JetStream(), async.QueueOptions{MaxBytes: limits.Async, FailuresMaxBytes: limits.Failures, Health: health})
+	queue, err := async.OpenQueue(ctx, st.JetStream(), async.QueueOptions{MaxBytes: storeLimits.Async, FailuresMaxBytes: storeLimits.Failures, Health: health})
 	if err != nil {
 		return err
 	}
@@ -244,23 +269,28 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:     log,
 		Metrics:    promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 		URLListen:  urlLn.Addr().String(),
+		APIBodies:  limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
+		URLBodies:  limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Invoker: mgr, Logs: logStore, Async: dispatcher, Provisioner: wk, Runtimes: rts})
 
-	httpServer := &http.Server{
-		Handler:           fe.Handler(),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	urlServer := &http.Server{
-		Handler:           fe.URLHandler(),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          httpServer.ErrorLog,
-	}
+	httpServer := limits.httpServer(fe.Handler(), log)
+	urlServer := limits.httpServer(fe.URLHandler(), log)
+	servers := []*http.Server{httpServer, urlServer}
 	served := make(chan error, 2)
-	go func() { served <- httpServer.Serve(ln) }()
-	go func() { served <- urlServer.Serve(urlLn) }()
+	go func() {
+		served <- httpServer.Serve(netlimit.NewListener(ln,
+			netlimit.Limits{MaxConns: limits.MaxConns, MaxConnsPerAddr: limits.MaxConnsPerAddr},
+			fe.ConnectionRefusal, netMetrics.Listener("api")))
+	}()
+	go func() {
+		served <- urlServer.Serve(netlimit.NewListener(urlLn,
+			netlimit.Limits{MaxConns: limits.URLMaxConns, MaxConnsPerAddr: limits.URLMaxConnsPerAddr},
+			fe.URLConnectionRefusal, netMetrics.Listener("url")))
+	}()
+	if metricsLn != nil {
+		servers = append(servers, serveMetrics(metricsLn, registry, limits, log))
+		log.Info("metrics for Prometheus", "url", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
 	go sweepCode(ctx, st, log)
 
 	endpoint := "http://" + ln.Addr().String()
@@ -278,7 +308,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	for _, srv := range []*http.Server{httpServer, urlServer} {
+	for _, srv := range servers {
 		if err := srv.Shutdown(shutdownCtx); err != nil {
 			log.Warn("requests still in flight at shutdown", "err", err)
 		}

@@ -37,9 +37,10 @@ const maxPooledBuffer = 64 << 10
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
-// checkSignature compares the request's signature with the one computed from
-// secret.
-func (v *Verifier) checkSignature(r *http.Request, body []byte, p *authParams, secret string) *Error {
+// checkSignature compares the request's signature with the one computed
+// from secret. bodySum is the SHA-256 of the body; it is not used when the
+// payload is unsigned.
+func (v *Verifier) checkSignature(r *http.Request, bodySum []byte, unsigned bool, p *authParams, secret string) *Error {
 	if len(p.signature) != 2*sha256.Size {
 		return authError(codeInvalidSignature, msgSignatureMismatch)
 	}
@@ -50,7 +51,7 @@ func (v *Verifier) checkSignature(r *http.Request, body []byte, p *authParams, s
 			scratchPool.Put(s)
 		}
 	}()
-	if err := s.setPayloadHash(r.Header.Get("X-Amz-Content-Sha256"), body, p.presigned); err != nil {
+	if err := s.setPayloadHash(r.Header.Get("X-Amz-Content-Sha256"), bodySum, unsigned); err != nil {
 		return err
 	}
 	if !s.setCanonicalQuery(r.URL.RawQuery, p.presigned) {
@@ -68,19 +69,16 @@ func (v *Verifier) checkSignature(r *http.Request, body []byte, p *authParams, s
 }
 
 // setPayloadHash sets the payload line of the canonical request from the
-// X-Amz-Content-Sha256 header (claimed) and the body.
-func (s *scratch) setPayloadHash(claimed string, body []byte, presigned bool) *Error {
-	if claimed == unsignedPayload || (claimed == "" && presigned) {
+// X-Amz-Content-Sha256 header (claimed, whose form Authenticate checked)
+// and the body's hash.
+func (s *scratch) setPayloadHash(claimed string, bodySum []byte, unsigned bool) *Error {
+	if unsigned {
 		s.payloadLen = copy(s.payload[:], unsignedPayload)
 		return nil
 	}
-	sum := sha256.Sum256(body)
-	s.payloadLen = hex.Encode(s.payload[:], sum[:])
+	s.payloadLen = hex.Encode(s.payload[:], bodySum)
 	if claimed == "" {
 		return nil
-	}
-	if len(claimed) != len(s.payload) || !isHex(claimed) {
-		return authError(codeInvalidSignature, msgInvalidContentSHA256)
 	}
 	if !strings.EqualFold(claimed, string(s.payload[:])) {
 		return authError(codeInvalidSignature, msgContentSHA256Mismatch)

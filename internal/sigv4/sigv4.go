@@ -26,11 +26,19 @@
 //   - The payload hash is the hex SHA-256 of the body, or UNSIGNED-PAYLOAD when
 //     the X-Amz-Content-Sha256 header says so. A hash in that header must be
 //     the body's. Presigned requests without the header are UNSIGNED-PAYLOAD.
+//
+// A server that must not read the bodies of requests it will refuse calls
+// Authenticate first, which decides from the headers alone (access key,
+// scope, signing time, the form of every parameter), then streams the body
+// through the returned Auth, which hashes it, and calls Auth.Verify for the
+// signature. Verify does both for a body already in memory.
 package sigv4
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -139,6 +147,29 @@ type authParams struct {
 // Verify returns the access key ID of a correctly signed request, or an
 // *Error saying why the request is not authenticated. body is the complete
 // request body, already read by the caller; Verify does not read r.Body.
+// It is Authenticate and Auth.Verify in one step, for callers that hold the
+// body already.
+func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err error) {
+	var a Auth
+	if err := v.authenticate(r, &a); err != nil {
+		return "", err
+	}
+	if !a.unsignedPayload {
+		a.sum = sha256.Sum256(body)
+	}
+	if err := a.check(); err != nil {
+		return "", err
+	}
+	return a.params.accessKeyID, nil
+}
+
+// Authenticate checks everything about a request's authentication that its
+// headers (or presigned query) show, without reading its body: the form of
+// the Authorization header or query parameters, the access key, the
+// credential scope, the signing time and the form of X-Amz-Content-Sha256.
+// It returns an *Error, the same Verify would return, when one of them
+// fails. The signature, which covers the body, is checked by the returned
+// Auth's Verify once the body has been written to it.
 //
 // A request is accepted when its signature matches the one computed with the
 // secret that Lookup returns, its credential scope names v.Region, v.Service
@@ -148,33 +179,93 @@ type authParams struct {
 // presigned requests without that header, the body is not covered by the
 // signature. An X-Amz-Security-Token is covered by the signature when the
 // client signs it (the SDKs do) but is not otherwise checked.
-func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err error) {
-	var params authParams
+func (v *Verifier) Authenticate(r *http.Request) (*Auth, error) {
+	a := new(Auth)
+	if err := v.authenticate(r, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Auth is a request that passed every check of Authenticate. Write its body
+// to it (it is an io.Writer that hashes), then call Verify.
+type Auth struct {
+	v      *Verifier
+	r      *http.Request
+	params authParams
+	secret string
+	// unsignedPayload: the body is not covered by the signature.
+	unsignedPayload bool
+	body            hash.Hash         // of what was written, from the first Write
+	sum             [sha256.Size]byte // of the body, once known
+}
+
+// AccessKeyID is the access key the request is signed with.
+func (a *Auth) AccessKeyID() string { return a.params.accessKeyID }
+
+// Write adds p to the request body being hashed. It never fails.
+func (a *Auth) Write(p []byte) (int, error) {
+	if a.unsignedPayload {
+		return len(p), nil
+	}
+	if a.body == nil {
+		a.body = sha256.New()
+	}
+	return a.body.Write(p)
+}
+
+// Verify checks the request's signature against the body written so far,
+// which must be the whole body. It returns nil or an *Error.
+func (a *Auth) Verify() error {
+	if !a.unsignedPayload {
+		if a.body == nil {
+			a.sum = sha256.Sum256(nil)
+		} else {
+			a.body.Sum(a.sum[:0])
+		}
+	}
+	if err := a.check(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// authenticate fills a with what the request's headers show, or returns why
+// they fail.
+func (v *Verifier) authenticate(r *http.Request, a *Auth) *Error {
 	var authErr *Error
 	if header := r.Header.Get("Authorization"); header != "" {
-		params, authErr = parseAuthorizationHeader(header, r.Header)
+		a.params, authErr = parseAuthorizationHeader(header, r.Header)
 	} else if isPresigned(r.URL.RawQuery) {
-		params, authErr = parsePresignedQuery(r.URL.RawQuery)
+		a.params, authErr = parsePresignedQuery(r.URL.RawQuery)
 	} else {
 		authErr = authError(codeMissingAuthenticationToken, msgMissingAuthenticationToken)
 	}
 	if authErr == nil {
-		authErr = v.checkScope(&params)
+		authErr = v.checkScope(&a.params)
 	}
 	if authErr == nil {
-		authErr = v.checkTime(&params)
+		authErr = v.checkTime(&a.params)
 	}
 	if authErr != nil {
-		return "", authErr
+		return authErr
 	}
-	secret, ok := v.Lookup(params.accessKeyID)
+	secret, ok := v.Lookup(a.params.accessKeyID)
 	if !ok {
-		return "", authError(codeUnrecognizedClient, msgUnrecognizedClient)
+		return authError(codeUnrecognizedClient, msgUnrecognizedClient)
 	}
-	if authErr = v.checkSignature(r, body, &params, secret); authErr != nil {
-		return "", authErr
+	claimed := r.Header.Get("X-Amz-Content-Sha256")
+	a.unsignedPayload = claimed == unsignedPayload || (claimed == "" && a.params.presigned)
+	if !a.unsignedPayload && claimed != "" && (len(claimed) != 2*sha256.Size || !isHex(claimed)) {
+		return authError(codeInvalidSignature, msgInvalidContentSHA256)
 	}
-	return params.accessKeyID, nil
+	a.v, a.r, a.secret = v, r, secret
+	return nil
+}
+
+// check compares the signature with the one computed from the body's hash.
+func (a *Auth) check() *Error {
+	return a.v.checkSignature(a.r, a.sum[:], a.unsignedPayload, &a.params, a.secret)
 }
 
 // checkScope requires the credential scope to name v's region and service

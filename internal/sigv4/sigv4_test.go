@@ -62,34 +62,56 @@ func newTestVerifier(service string, now func() time.Time) *Verifier {
 type outcome struct {
 	accessKeyID string
 	err         *Error
+	// bodyRead tells whether the body was read before the outcome: false
+	// when Authenticate refused the request from its headers.
+	bodyRead bool
 }
 
-// startVerifyingServer serves v.Verify over real HTTP: each request is
-// verified, answered 200 {} or with the AWS error, and its outcome sent on
-// the returned channel.
+// startVerifyingServer serves a Verifier over real HTTP the way the
+// frontend uses it: Authenticate from the headers, then the body streamed
+// through the Auth, then Auth.Verify. It also checks that Verify, given the
+// whole body at once, comes to the same outcome. Each request is answered
+// 200 {} or with the AWS error, and its outcome sent on the returned
+// channel.
 func startVerifyingServer(t *testing.T, v *Verifier) (*httptest.Server, <-chan outcome) {
 	t.Helper()
 	outcomes := make(chan outcome, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			t.Errorf("reading body: %v", err)
-		}
-		accessKeyID, verr := v.Verify(r, body)
-		if verr != nil {
-			var authErr *Error
-			if !errors.As(verr, &authErr) {
-				t.Errorf("Verify returned %T, want *Error", verr)
-				authErr = &Error{Status: http.StatusInternalServerError, Code: "Unknown", Message: verr.Error()}
+		var o outcome
+		auth, err := v.Authenticate(r)
+		var body bytes.Buffer
+		if err == nil {
+			o.bodyRead = true
+			if _, err := io.Copy(io.MultiWriter(&body, auth), r.Body); err != nil {
+				t.Errorf("reading body: %v", err)
 			}
-			outcomes <- outcome{err: authErr}
-			w.Header().Set("X-Amzn-ErrorType", authErr.Code)
+			if err = auth.Verify(); err == nil {
+				o.accessKeyID = auth.AccessKeyID()
+			}
+		}
+		if err != nil {
+			if !errors.As(err, &o.err) {
+				t.Errorf("Authenticate or Verify returned %T, want *Error", err)
+				o.err = &Error{Status: http.StatusInternalServerError, Code: "Unknown", Message: err.Error()}
+			}
+		}
+		if !o.bodyRead {
+			_, _ = io.Copy(&body, r.Body)
+		}
+		accessKeyID, verr := v.Verify(r, body.Bytes())
+		var verifyErr *Error
+		errors.As(verr, &verifyErr)
+		if accessKeyID != o.accessKeyID || (verifyErr == nil) != (o.err == nil) || verifyErr != nil && *verifyErr != *o.err {
+			t.Errorf("Verify concluded (%q, %v), streaming verification (%q, %v)", accessKeyID, verr, o.accessKeyID, o.err)
+		}
+		outcomes <- o
+		if o.err != nil {
+			w.Header().Set("X-Amzn-ErrorType", o.err.Code)
 			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(authErr.Status)
-			json.NewEncoder(w).Encode(map[string]string{"message": authErr.Message})
+			w.WriteHeader(o.err.Status)
+			json.NewEncoder(w).Encode(map[string]string{"message": o.err.Message})
 			return
 		}
-		outcomes <- outcome{accessKeyID: accessKeyID}
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, "{}")
 	}))
@@ -539,6 +561,12 @@ func TestRejected(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := signAndSend(t, srv, outcomes, tt.req)
 			checkError(t, o.err, tt.code, tt.msg, tt.msgContains)
+			// Only the signature and the body's hash need the body; every
+			// other refusal comes from the headers alone.
+			needsBody := tt.msg == msgSignatureMismatch || tt.msg == msgContentSHA256Mismatch
+			if o.bodyRead != needsBody {
+				t.Errorf("body read before the refusal: %v, want %v", o.bodyRead, needsBody)
+			}
 		})
 	}
 }
@@ -855,5 +883,87 @@ func BenchmarkVerify(b *testing.B) {
 		if _, err := v.Verify(req, body); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// unreadBody fails the test when read.
+type unreadBody struct{ t *testing.T }
+
+func (b unreadBody) Read([]byte) (int, error) {
+	b.t.Error("Authenticate read the request body")
+	return 0, io.EOF
+}
+
+func (unreadBody) Close() error { return nil }
+
+// TestAuthenticateFromHeaders checks that Authenticate decides from the
+// headers alone and that the Auth it returns verifies a body written to it
+// in pieces.
+func TestAuthenticateFromHeaders(t *testing.T) {
+	body := []byte(`{"a body":"that arrives in pieces"}`)
+	refused := []struct {
+		name   string
+		verify *Verifier
+		change func(*http.Request)
+		code   string
+	}{
+		{"unknown key", newTestVerifier(testService, func() time.Time { return testNow }), func(r *http.Request) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), testAccessKeyID, "AKIDUNKNOWN", 1))
+		}, codeUnrecognizedClient},
+		{"stale date", newTestVerifier(testService, func() time.Time { return testNow.Add(6 * time.Minute) }), nil, codeInvalidSignature},
+		{"other service", newTestVerifier("logs", func() time.Time { return testNow }), nil, codeInvalidSignature},
+		{"no authorization", newTestVerifier(testService, func() time.Time { return testNow }), func(r *http.Request) {
+			r.Header.Del("Authorization")
+		}, codeMissingAuthenticationToken},
+		{"malformed authorization", newTestVerifier(testService, func() time.Time { return testNow }), func(r *http.Request) {
+			r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x")
+		}, codeIncompleteSignature},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			r := serverSideRequest(t, invokePath, body)
+			r.Body = unreadBody{t}
+			if tt.change != nil {
+				tt.change(r)
+			}
+			auth, err := tt.verify.Authenticate(r)
+			var authErr *Error
+			if auth != nil || !errors.As(err, &authErr) || authErr.Code != tt.code {
+				t.Fatalf("Authenticate = %v, %v; want a %s refusal", auth, err, tt.code)
+			}
+		})
+	}
+
+	v := newTestVerifier(testService, func() time.Time { return testNow })
+	for _, tt := range []struct {
+		name    string
+		written []byte
+		ok      bool
+	}{
+		{"whole body", body, true},
+		{"changed body", bytes.ToUpper(body), false},
+		{"part of the body", body[:len(body)-1], false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := serverSideRequest(t, invokePath, body)
+			r.Body = unreadBody{t}
+			auth, err := v.Authenticate(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range tt.written {
+				auth.Write(tt.written[i : i+1])
+			}
+			err = auth.Verify()
+			if tt.ok && (err != nil || auth.AccessKeyID() != testAccessKeyID) {
+				t.Fatalf("Verify = %v for %s, want success", err, auth.AccessKeyID())
+			}
+			if !tt.ok {
+				var authErr *Error
+				if !errors.As(err, &authErr) || authErr.Message != msgSignatureMismatch {
+					t.Fatalf("Verify = %v, want a signature mismatch", err)
+				}
+			}
+		})
 	}
 }
