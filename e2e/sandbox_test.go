@@ -268,8 +268,10 @@ func requireSandboxHost(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the namespace sandbox needs root: run the e2e tests as root to test it")
 	}
-	if _, err := os.Stat("/sys/fs/cgroup/memory/cgroup.procs"); err != nil {
-		t.Skip("the namespace sandbox needs the cgroup v1 memory controller, which this host lacks")
+	_, v1 := os.Stat("/sys/fs/cgroup/memory/cgroup.procs")
+	_, v2 := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	if v1 != nil && v2 != nil {
+		t.Skip("the namespace sandbox needs the cgroup memory controller (v1 or v2), which this host lacks")
 	}
 }
 

@@ -37,6 +37,7 @@ type environment struct {
 	next       chan *invocation // hands an invocation to the runtime's /next
 	destroyed  chan struct{}    // closed by destroy
 	destroying sync.Once
+	freezer    freezer // freezes the environment while idle
 
 	mu      sync.Mutex
 	current *invocation // handed to the runtime, not yet answered
@@ -112,6 +113,7 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		next:        make(chan *invocation),
 		destroyed:   make(chan struct{}),
 		provisioned: provisioned,
+		freezer:     freezer{log: w.log},
 	}
 	ephemeral := lamina.DefaultEphemeralStorage
 	if c.EphemeralStorage != nil {
@@ -271,6 +273,9 @@ func (env *environment) invoke(req *lamina.Invocation) outcome {
 	timeout := time.Duration(env.fn.Configuration.Timeout) * time.Second
 	started := time.Now()
 	inv := &invocation{req: req, deadline: started.Add(timeout), answers: make(chan answer, 1)}
+	if err := env.unpark(); err != nil { // thaw a frozen environment
+		return outcome{stale: true}
+	}
 	env.sb.ResetMemoryPeak()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()

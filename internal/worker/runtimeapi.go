@@ -49,6 +49,8 @@ func accepted(w http.ResponseWriter) {
 // handleNext hands the runtime its next event. The first call ends init.
 func (env *environment) handleNext(w http.ResponseWriter, r *http.Request) {
 	env.readyOnce.Do(func() { close(env.ready) })
+	env.pollStarted() // an idle environment is frozen now, with the runtime waiting here
+	defer env.pollEnded()
 	var inv *invocation
 	select {
 	case inv = <-env.next:

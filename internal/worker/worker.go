@@ -283,6 +283,7 @@ func (w *Worker) destroyLater(env *environment) {
 
 // release returns a healthy environment to the idle pool.
 func (w *Worker) release(env *environment) {
+	env.parkIdle() // freeze it soon; before it is in the pool, where an invocation may take it
 	w.mu.Lock()
 	if w.closed {
 		w.forget(env)
