@@ -25,8 +25,15 @@ type freezer struct {
 	idle   bool // in the worker's idle pool
 	polls  int  // GET /next requests waiting
 	frozen bool
-	timer  *time.Timer // freezes an idle environment after freezeGrace
-	log    *slog.Logger
+	timer  *time.Timer  // freezes an idle environment after freezeGrace
+	log    *slog.Logger // nil means slog.Default()
+}
+
+func (f *freezer) logger() *slog.Logger {
+	if f.log == nil {
+		return slog.Default()
+	}
+	return f.log
 }
 
 // parkIdle is called as env goes to the idle pool, before any invocation
@@ -95,7 +102,7 @@ func (env *environment) freezeLocked() {
 		select {
 		case <-env.destroyed: // destroyed meanwhile
 		default:
-			f.log.Warn("cannot freeze an idle environment", "environment", env.id, "err", err)
+			f.logger().Warn("cannot freeze an idle environment", "environment", env.id, "err", err)
 		}
 		return
 	}
@@ -118,7 +125,7 @@ func (env *environment) unpark() error {
 	f.frozen = false
 	err := env.sb.Thaw()
 	if err != nil {
-		f.log.Warn("cannot thaw an environment: it is stopped", "environment", env.id, "err", err)
+		f.logger().Warn("cannot thaw an environment: it is stopped", "environment", env.id, "err", err)
 	}
 	return err
 }
