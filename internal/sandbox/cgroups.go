@@ -252,6 +252,18 @@ func readInt(path string) int64 {
 	return n
 }
 
+// readOpenInt reads the integer in an open cgroup file from its start; 0
+// when f is nil or holds none.
+func readOpenInt(f *os.File) int64 {
+	if f == nil {
+		return 0
+	}
+	var buf [32]byte
+	n, _ := f.ReadAt(buf[:], 0)
+	v, _ := strconv.ParseInt(string(bytes.TrimSpace(buf[:n])), 10, 64)
+	return v
+}
+
 // keyedValue returns the value of key in a flat keyed file such as
 // memory.events ("oom_kill 2"); 0 when absent.
 func keyedValue(path, key string) int64 {

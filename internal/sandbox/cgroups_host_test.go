@@ -211,3 +211,43 @@ func relToMount(host cgroupHost, dir string) string {
 	}
 	return "/" + rest
 }
+
+// BenchmarkCgroupFreezeThaw measures one freeze and one thaw of a sandbox
+// cgroup holding a sleeping process, as the worker does around every warm
+// invocation, with this host's default layout.
+func BenchmarkCgroupFreezeThaw(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("creating cgroups needs root")
+	}
+	host, err := thisHost()
+	if err != nil {
+		b.Skip(err)
+	}
+	node, err := newCgroupNode(host, nodeLimits{memoryMB: 512, pids: 100})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer node.remove()
+	sb, err := node.newSandbox("bench", 128)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sb.remove()
+	sleep := exec.Command("sleep", "600")
+	if err := sleep.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer sleep.Wait()
+	defer sb.kill()
+	if err := sb.add(sleep.Process.Pid); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := sb.freeze(); err != nil {
+			b.Fatal(err)
+		}
+		if err := sb.thaw(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

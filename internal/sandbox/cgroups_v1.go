@@ -135,6 +135,12 @@ type v1Sandbox struct {
 	memDir string
 	ctl    controlGroup
 
+	// memory.max_usage_in_bytes, read for the peak and written to reset it
+	// around every invocation, stays open (opening a cgroup file costs
+	// about 10 µs); nil if it cannot be opened.
+	peakOnce sync.Once
+	peak     *os.File
+
 	removeOnce sync.Once
 	removeErr  error
 }
@@ -154,16 +160,26 @@ func (s *v1Sandbox) oomKills() int {
 	return int(keyedValue(filepath.Join(s.memDir, "memory.oom_control"), "oom_kill"))
 }
 
-func (s *v1Sandbox) memoryPeak() int64 {
-	return readInt(filepath.Join(s.memDir, "memory.max_usage_in_bytes"))
+func (s *v1Sandbox) peakFile() *os.File {
+	s.peakOnce.Do(func() {
+		s.peak, _ = os.OpenFile(filepath.Join(s.memDir, "memory.max_usage_in_bytes"), os.O_RDWR, 0)
+	})
+	return s.peak
 }
 
+func (s *v1Sandbox) memoryPeak() int64 { return readOpenInt(s.peakFile()) }
+
 func (s *v1Sandbox) resetMemoryPeak() {
-	_ = writeFile(filepath.Join(s.memDir, "memory.max_usage_in_bytes"), "0")
+	if f := s.peakFile(); f != nil {
+		_, _ = f.WriteAt([]byte("0"), 0)
+	}
 }
 
 func (s *v1Sandbox) remove() error {
 	s.removeOnce.Do(func() {
+		if f := s.peakFile(); f != nil {
+			f.Close()
+		}
 		err := s.ctl.remove()
 		for delay := time.Millisecond; delay < 2*time.Second; delay *= 2 {
 			if s.removeErr = s.cg.Delete(); s.removeErr == nil {
@@ -259,6 +275,10 @@ func (p unifiedParent) remove() error {
 type unifiedGroup struct {
 	m   *cgroup2.Manager
 	dir string
+	// cgroup.freeze stays open: the worker freezes and thaws around every
+	// warm invocation, and a write to an open file costs about 2 µs where
+	// opening, writing and reading back as containerd does costs 20.
+	freezeFile *os.File
 }
 
 // newUnifiedGroup creates the v2 cgroup dir (its parent exists) and loads
@@ -277,21 +297,34 @@ func newUnifiedGroup(host cgroupHost, dir string) (*unifiedGroup, error) {
 		os.Remove(dir)
 		return nil, err
 	}
-	return &unifiedGroup{m: m, dir: dir}, nil
+	freezeFile, err := os.OpenFile(filepath.Join(dir, "cgroup.freeze"), os.O_WRONLY, 0)
+	if err != nil {
+		os.Remove(dir)
+		return nil, err
+	}
+	return &unifiedGroup{m: m, dir: dir, freezeFile: freezeFile}, nil
 }
 
 func (g *unifiedGroup) add(pid int) error { return g.m.AddProc(uint64(pid)) }
 
 // freeze writes cgroup.freeze; the kernel stops the processes
 // asynchronously (cgroup.events says "frozen 1" once all have).
-func (g *unifiedGroup) freeze() error { return g.m.Freeze() }
-func (g *unifiedGroup) thaw() error   { return g.m.Thaw() }
+func (g *unifiedGroup) freeze() error { return g.writeFreeze("1") }
+func (g *unifiedGroup) thaw() error   { return g.writeFreeze("0") }
+
+func (g *unifiedGroup) writeFreeze(value string) error {
+	_, err := g.freezeFile.WriteAt([]byte(value), 0)
+	return err
+}
 
 // kill writes cgroup.kill (kernel 5.14 and later; containerd falls back to
 // freezing and signalling every process). Frozen processes die too.
 func (g *unifiedGroup) kill() error { return g.m.Kill() }
 
-func (g *unifiedGroup) remove() error { return removeTree(g.dir) }
+func (g *unifiedGroup) remove() error {
+	g.freezeFile.Close()
+	return removeTree(g.dir)
+}
 
 // killUnified kills every process in the v2 cgroup at dir and below.
 func killUnified(dir string) {

@@ -184,10 +184,7 @@ func (s *v2Sandbox) memoryPeak() int64 {
 	if s.peak == nil {
 		return readInt(filepath.Join(s.dir, "memory.current"))
 	}
-	var buf [32]byte
-	n, _ := s.peak.ReadAt(buf[:], 0)
-	v, _ := strconv.ParseInt(string(bytes.TrimSpace(buf[:n])), 10, 64)
-	return v
+	return readOpenInt(s.peak)
 }
 
 func (s *v2Sandbox) resetMemoryPeak() {
