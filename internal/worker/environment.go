@@ -273,7 +273,8 @@ func (env *environment) invoke(req *lamina.Invocation) outcome {
 	timeout := time.Duration(env.fn.Configuration.Timeout) * time.Second
 	started := time.Now()
 	inv := &invocation{req: req, deadline: started.Add(timeout), answers: make(chan answer, 1)}
-	if err := env.unpark(); err != nil { // thaw a frozen environment
+	thawLater, err := env.unpark() // thaw a frozen environment, now or once the event is handed over
+	if err != nil {
 		return outcome{stale: true}
 	}
 	env.sb.ResetMemoryPeak()
@@ -283,6 +284,9 @@ func (env *environment) invoke(req *lamina.Invocation) outcome {
 	var out outcome
 	select {
 	case env.next <- inv:
+		if thawLater {
+			_ = env.thaw() // on failure the invocation times out
+		}
 		select {
 		case out.answer = <-inv.answers:
 		case <-env.sb.Exited():

@@ -12,8 +12,10 @@ import (
 // CPU. An idle environment is frozen once its runtime waits in GET /next for
 // the next event, so that after the thaw the event goes straight to that
 // waiting request, or freezeGrace after it went idle if the runtime does not
-// ask. It is thawed before it is handed the next invocation. Destroying a
-// frozen environment needs no thaw: the sandbox kills frozen processes.
+// ask. It is thawed for the next invocation: once the event is handed to
+// the runtime's waiting /next, so that the runtime finds it as it resumes,
+// or before, if the runtime was frozen without asking. Destroying a frozen
+// environment needs no thaw: the sandbox kills frozen processes.
 
 // freezeGrace is how long an idle environment whose runtime has not asked
 // for the next event yet runs on before it is frozen all the same.
@@ -109,9 +111,13 @@ func (env *environment) freezeLocked() {
 	f.frozen = true
 }
 
-// unpark is called before env is handed an invocation: it thaws env if it
-// is frozen. An error means env cannot run it.
-func (env *environment) unpark() error {
+// unpark is called before env is handed an invocation. A frozen env whose
+// runtime waits in GET /next stays frozen until the event is handed over:
+// thawLater says so, and the caller then calls thaw. Thawed after the event
+// is on its way, the runtime finds it as it resumes, instead of going back
+// to sleep until it arrives. Any other frozen env is thawed now. An error
+// means env cannot run the invocation.
+func (env *environment) unpark() (thawLater bool, err error) {
 	f := &env.freezer
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -119,6 +125,22 @@ func (env *environment) unpark() error {
 	if f.timer != nil {
 		f.timer.Stop()
 	}
+	if f.frozen && f.polls > 0 {
+		return true, nil
+	}
+	return false, env.thawLocked()
+}
+
+// thaw thaws env if it is frozen.
+func (env *environment) thaw() error {
+	f := &env.freezer
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return env.thawLocked()
+}
+
+func (env *environment) thawLocked() error {
+	f := &env.freezer
 	if !f.frozen {
 		return nil
 	}

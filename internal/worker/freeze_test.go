@@ -56,10 +56,19 @@ func TestFreezeWhenTheRuntimeAsksForTheNextEvent(t *testing.T) {
 	if got := sb.history(); len(got) != 1 || got[0] != "freeze" {
 		t.Fatalf("calls %v, want one freeze as the runtime asked", got)
 	}
-	if err := env.unpark(); err != nil {
+	// The next invocation: the runtime waits in /next, so the thaw comes
+	// once the event is handed over.
+	thawLater, err := env.unpark()
+	if err != nil || !thawLater {
+		t.Fatalf("unpark = %v, %v; want a thaw after the hand-over", thawLater, err)
+	}
+	if got := sb.history(); len(got) != 1 {
+		t.Fatalf("calls %v before the hand-over, want only the freeze", got)
+	}
+	env.pollEnded() // the event went to the runtime's /next
+	if err := env.thaw(); err != nil {
 		t.Fatal(err)
 	}
-	env.pollEnded()
 	if got := sb.history(); len(got) != 2 || got[1] != "thaw" {
 		t.Fatalf("calls %v, want freeze, thaw", got)
 	}
@@ -84,12 +93,19 @@ func TestFreezeAfterGraceWhenTheRuntimeDoesNotAsk(t *testing.T) {
 	if waited := time.Since(parked); waited < freezeGrace {
 		t.Errorf("frozen %v after going idle, before the grace period of %v", waited, freezeGrace)
 	}
+	// No /next waits for the event: it is thawed before the hand-over.
+	if thawLater, err := env.unpark(); err != nil || thawLater {
+		t.Fatalf("unpark = %v, %v; want a thaw now", thawLater, err)
+	}
+	if got := sb.history(); len(got) != 2 || got[1] != "thaw" {
+		t.Fatalf("calls %v, want freeze, thaw", got)
+	}
 }
 
 func TestNoFreezeOnceTakenOrDestroyed(t *testing.T) {
 	env, sb := newFreezeEnv()
 	env.parkIdle()
-	if err := env.unpark(); err != nil { // taken for an invocation before the grace ran out
+	if _, err := env.unpark(); err != nil { // taken for an invocation before the grace ran out
 		t.Fatal(err)
 	}
 	env.pollStarted() // not idle: no freeze
