@@ -139,7 +139,7 @@ func setUp() (*fixture, error) {
 	f.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	argv := []string{f.laminaBin, "server", "--listen", f.addr, "--data", filepath.Join(dir, "data"),
 		"--memory-budget", strconv.Itoa(memoryBudgetMB), "--concurrency-limit", strconv.Itoa(concurrencyLimit),
-		"--idle-timeout", "30m"}
+		"--idle-timeout", "30m", "--url-listen", "127.0.0.1:0"} // another server may hold the default port
 	argv = append(argv, strings.Fields(os.Getenv("BENCH_SERVER_ARGS"))...)
 	f.server, err = startProcess(filepath.Join(dir, "server.log"), hermeticEnv(
 		"LAMINA_ACCESS_KEY_ID="+accessKeyID, "LAMINA_SECRET_ACCESS_KEY="+secretAccessKey), argv...)
