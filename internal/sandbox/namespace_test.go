@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -447,37 +446,6 @@ while True:
     time.sleep(0.01)
 `
 
-// lineCounter counts the lines a sandbox's runtime writes.
-type lineCounter struct {
-	mu    sync.Mutex
-	lines map[string]int
-}
-
-func (c *lineCounter) read(r io.Reader) {
-	s := bufio.NewScanner(r)
-	for s.Scan() {
-		c.mu.Lock()
-		c.lines[s.Text()]++
-		c.mu.Unlock()
-	}
-}
-
-func (c *lineCounter) count(line string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lines[line]
-}
-
-// waitFor polls cond for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: %s", what)
-		}
-	}
-}
-
 // startTicker starts the ticker in a sandbox of p.
 func startTicker(t *testing.T, p *NamespaceProvider) (Sandbox, *lineCounter) {
 	t.Helper()
@@ -519,14 +487,8 @@ func TestNamespaceSandboxFreezeThaw(t *testing.T) {
 		t.Errorf("freezing a frozen sandbox: %v", err)
 	}
 	// Once the output stops, it stays stopped.
-	var runtime, child int
-	waitFor(t, "the output stops", func() bool {
-		r, c0 := c.count("runtime"), c.count("child")
-		stopped := r == runtime && c0 == child
-		runtime, child = r, c0
-		time.Sleep(100 * time.Millisecond)
-		return stopped
-	})
+	still := waitStill(t, c, "runtime", "child")
+	runtime, child := still[0], still[1]
 	time.Sleep(500 * time.Millisecond)
 	if r, c0 := c.count("runtime"), c.count("child"); r != runtime || c0 != child {
 		t.Errorf("frozen for 0.5 s, the runtime printed %d lines and its child %d", r-runtime, c0-child)
