@@ -42,14 +42,15 @@ def handler(event, context):
 var nodeCgroupRE = regexp.MustCompile(`node_cgroup=(\S+)`)
 
 // nodeCgroup returns the directory of the server's node cgroup that holds
-// pids.max and pids.current, from the line the server logs at start.
+// pids.max and pids.current, from the line the server logs at start (its
+// last start).
 func (ts *testServer) nodeCgroup(t *testing.T) string {
 	t.Helper()
-	m := nodeCgroupRE.FindStringSubmatch(ts.Output())
+	m := nodeCgroupRE.FindAllStringSubmatch(ts.Output(), -1)
 	if m == nil {
 		t.Fatalf("the server logged no node_cgroup:\n%s", ts.Output())
 	}
-	return m[1]
+	return m[len(m)-1][1]
 }
 
 // cgroupTasks counts the tasks (threads) in the cgroup at dir and below.
