@@ -27,12 +27,12 @@ import (
 // Hosts lay cgroups out in one of three ways, and the driver hides the
 // difference behind cgroupNode and sandboxCgroup:
 //
-//   - cgroup v2 (unified): one hierarchy with every controller (v2.go);
+//   - cgroup v2 (unified): one hierarchy with every controller (cgroups_v2.go);
 //   - hybrid: the memory, pids and cpu controllers on cgroup v1, and an
 //     empty v2 hierarchy at /sys/fs/cgroup/unified, whose core files
 //     (cgroup.freeze, cgroup.kill, cgroup.events) freeze and kill sandboxes
-//     beside the v1 limits (v1.go);
-//   - legacy: cgroup v1 only; the v1 freezer controller freezes (v1.go).
+//     beside the v1 limits (cgroups_v1.go);
+//   - legacy: cgroup v1 only; the v1 freezer controller freezes (cgroups_v1.go).
 
 // Limits every sandbox gets, as on Lambda.
 const (
