@@ -139,7 +139,7 @@ func setUp() (*fixture, error) {
 	f.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	argv := []string{f.laminaBin, "server", "--listen", f.addr, "--data", filepath.Join(dir, "data"),
 		"--memory-budget", strconv.Itoa(memoryBudgetMB), "--concurrency-limit", strconv.Itoa(concurrencyLimit),
-		"--idle-timeout", "30m"}
+		"--idle-timeout", "30m", "--url-listen", "127.0.0.1:0"} // another server may hold the default port
 	argv = append(argv, strings.Fields(os.Getenv("BENCH_SERVER_ARGS"))...)
 	f.server, err = startProcess(filepath.Join(dir, "server.log"), hermeticEnv(
 		"LAMINA_ACCESS_KEY_ID="+accessKeyID, "LAMINA_SECRET_ACCESS_KEY="+secretAccessKey), argv...)
@@ -183,15 +183,17 @@ func tearDown() {
 	}
 	if f.server != nil {
 		descendants := descendantsOf(f.server.pid())
-		cgroupDir := sandboxCgroupDir(f.server.pid())
+		nodeCgroup := nodeCgroupOf(f.server.output())
 		stopping := time.Now()
 		if err := f.server.stop(30 * time.Second); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: WARNING: lamina server: %v\n", err)
 		}
 		fmt.Fprintf(os.Stderr, "bench: lamina server with %d processes under it stopped in %v\n",
 			len(descendants), time.Since(stopping).Round(time.Millisecond))
-		if left := cgroupChildren(cgroupDir); len(left) > 0 {
-			fmt.Fprintf(os.Stderr, "bench: WARNING: %d sandbox cgroups outlived the server in %s: %v\n", len(left), cgroupDir, left)
+		if nodeCgroup != "" {
+			if _, err := os.Stat(nodeCgroup); err == nil {
+				fmt.Fprintf(os.Stderr, "bench: WARNING: the server's node cgroup %s outlived it: %v\n", nodeCgroup, cgroupChildren(nodeCgroup))
+			}
 		}
 		if leaked := stillRunning(descendants, 2*time.Second); len(leaked) > 0 {
 			fmt.Fprintf(os.Stderr, "bench: WARNING: %d environment processes outlived the server: %v; killing them\n", len(leaked), leaked)
@@ -205,20 +207,14 @@ func tearDown() {
 	os.RemoveAll(f.dir)
 }
 
-// sandboxCgroupDir is where the server makes its sandboxes' memory
-// cgroups: lamina/ under its own memory cgroup (cgroup v1), or "".
-func sandboxCgroupDir(pid int) string {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	if err != nil {
+// nodeCgroupOf is the node cgroup a server logged at start (node_cgroup=,
+// the parent of all its sandboxes' cgroups), or "" when it has none.
+func nodeCgroupOf(serverLog string) string {
+	_, rest, ok := strings.Cut(serverLog, "node_cgroup=")
+	if !ok {
 		return ""
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 && slices.Contains(strings.Split(parts[1], ","), "memory") {
-			return filepath.Join("/sys/fs/cgroup/memory", parts[2], "lamina")
-		}
-	}
-	return ""
+	return strings.Fields(rest)[0]
 }
 
 // cgroupChildren lists the cgroups left under dir.

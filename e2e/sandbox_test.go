@@ -282,8 +282,10 @@ func requireSandboxHost(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the namespace sandbox needs root: run the e2e tests as root to test it")
 	}
-	if _, err := os.Stat("/sys/fs/cgroup/memory/cgroup.procs"); err != nil {
-		t.Skip("the namespace sandbox needs the cgroup v1 memory controller, which this host lacks")
+	_, v1 := os.Stat("/sys/fs/cgroup/memory/cgroup.procs")
+	_, v2 := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	if v1 != nil && v2 != nil {
+		t.Skip("the namespace sandbox needs the cgroup memory controller (v1 or v2), which this host lacks")
 	}
 }
 
@@ -737,4 +739,37 @@ func TestSandboxTeardown(t *testing.T) {
 	if !r.cold(t) {
 		t.Errorf("the call after the idle timeout was not a cold start")
 	}
+}
+
+// TestSandboxNodeCgroupSweptAfterCrash: a server killed with its sandboxes
+// leaves its node cgroup behind; the next start removes it, and leaves the
+// node of another live server alone.
+func TestSandboxNodeCgroupSweptAfterCrash(t *testing.T) {
+	requireSandboxHost(t)
+	t.Parallel()
+	other := startServer(t)
+	other.createSandboxPy(t, "hello", "hello")
+	other.invokeOK(t, "hello", `{}`)
+	ts := startServer(t)
+	ts.createSandboxPy(t, "hello", "hello")
+	ts.invokeOK(t, "hello", `{}`)
+	crashed := ts.nodeCgroup(t)
+	ts.Kill()
+	if !fileExists(crashed) {
+		t.Fatalf("the node cgroup %s is gone right after the crash: nothing left to sweep, the test proves nothing", crashed)
+	}
+	ts.Restart()
+	if fileExists(crashed) {
+		t.Errorf("the crashed server's node cgroup %s remains after the next start", crashed)
+	}
+	if now := ts.nodeCgroup(t); now == crashed || !fileExists(now) {
+		t.Errorf("the restarted server's node cgroup is %s (before the crash: %s)", now, crashed)
+	}
+	if !fileExists(other.nodeCgroup(t)) {
+		t.Errorf("another live server's node cgroup %s was swept", other.nodeCgroup(t))
+	}
+	if r := other.invokeOK(t, "hello", `{}`); r.cold(t) {
+		t.Error("another live server's environment was lost")
+	}
+	ts.invokeOK(t, "hello", `{}`)
 }

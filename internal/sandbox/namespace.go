@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -37,8 +38,8 @@ const (
 // NamespaceProvider isolates each environment with Linux namespaces (mount,
 // PID, network, IPC, UTS, and a user namespace for the runtime), a root file
 // system of its own, cgroup limits, no capabilities, no_new_privs and a
-// seccomp filter. It needs root and cgroup v1 controllers for memory, pids
-// and cpu.
+// seccomp filter. Every sandbox is frozen and killed through its cgroup. It
+// needs root, and the memory, pids and cpu controllers on cgroup v1 or v2.
 type NamespaceProvider struct {
 	rootDir string // an empty directory each init mounts its new root on, privately
 	seccomp []byte // the assembled seccomp program
@@ -47,32 +48,68 @@ type NamespaceProvider struct {
 	// is a tmpfs, for the reason in tmpfsReason.
 	disks       *tmpDisks
 	tmpfsReason string
+	node        cgroupNode // the parent cgroup of all of this provider's sandboxes
 }
 
-// NewNamespaceProvider checks that this host can run namespace sandboxes and
-// prepares stateDir for them.
-func NewNamespaceProvider(stateDir string) (*NamespaceProvider, error) {
+// NamespaceOptions configure a NamespaceProvider.
+type NamespaceOptions struct {
+	// StateDir is the directory the provider keeps its state in.
+	StateDir string
+	// MemoryBudgetMB bounds the memory of all sandboxes together (the
+	// node's cgroup limit).
+	MemoryBudgetMB int
+	// NodePids bounds the processes and threads of all sandboxes together;
+	// zero means DefaultNodePids().
+	NodePids int64
+	// Logger receives a line about the cgroups in use; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// NewNamespaceProvider checks that this host can run namespace sandboxes,
+// creates the node's parent cgroup (sweeping those of servers that are
+// gone) and prepares opts.StateDir. Close removes the parent cgroup.
+func NewNamespaceProvider(opts NamespaceOptions) (*NamespaceProvider, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the namespace sandbox needs root")
 	}
-	if err := checkCgroups(); err != nil {
-		return nil, err
+	if opts.MemoryBudgetMB <= 0 {
+		return nil, errors.New("the namespace sandbox needs a memory budget")
+	}
+	if opts.NodePids == 0 {
+		opts.NodePids = DefaultNodePids()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	prog, err := seccompProgram()
 	if err != nil {
 		return nil, err
 	}
-	rootDir := filepath.Join(stateDir, "root")
+	rootDir := filepath.Join(opts.StateDir, "root")
 	if err := os.MkdirAll(rootDir, 0o700); err != nil {
 		return nil, err
 	}
-	sweepStaleCgroups()
-	p := &NamespaceProvider{rootDir: rootDir, seccomp: prog}
-	if p.disks, err = newTmpDisks(filepath.Join(stateDir, "images")); err != nil {
+	host, err := thisHost()
+	if err != nil {
+		return nil, err
+	}
+	node, err := newCgroupNode(host, nodeLimits{memoryMB: opts.MemoryBudgetMB, pids: opts.NodePids})
+	if err != nil {
+		return nil, err
+	}
+	opts.Logger.Info("sandbox cgroups", "cgroup_mode", host.mode.String(), "node_cgroup", node.pidsDir(),
+		"node_pids_max", opts.NodePids, "node_memory_max_mb", opts.MemoryBudgetMB)
+	p := &NamespaceProvider{rootDir: rootDir, seccomp: prog, node: node}
+	if p.disks, err = newTmpDisks(filepath.Join(opts.StateDir, "images")); err != nil {
 		p.tmpfsReason = err.Error()
 	}
 	return p, nil
 }
+
+// Close removes the node's parent cgroup, killing anything left in it. Call
+// it once every sandbox is destroyed.
+func (p *NamespaceProvider) Close() error { return p.node.remove() }
 
 // TmpfsReason says why sandboxes' /tmp is a tmpfs, charged to the
 // function's memory, instead of a disk of their own; "" when it is a disk.
@@ -99,7 +136,7 @@ func (p *NamespaceProvider) Create(ctx context.Context, spec Spec) (Sandbox, err
 			return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
 		}
 	}
-	if err := s.create(p.rootDir, spec); err != nil {
+	if err := s.create(p.node, p.rootDir, spec); err != nil {
 		s.Destroy()
 		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
 	}
@@ -114,7 +151,7 @@ type namespaceSandbox struct {
 	uids    *uidRangeAllocator
 	init    *exec.Cmd
 	ctl     *net.UnixConn // control socket to the init
-	cg      *cgroup
+	cg      sandboxCgroup
 	tmp     *tmpDisk // the disk of /tmp, or nil for a tmpfs
 	ln      net.Listener
 	exited  chan struct{}
@@ -126,9 +163,13 @@ type namespaceSandbox struct {
 	mu      sync.Mutex
 	exitErr error
 	destroy sync.Once
+
+	// freezeMu orders Freeze and Thaw before Destroy removes the cgroup.
+	freezeMu  sync.Mutex
+	destroyed bool
 }
 
-func (s *namespaceSandbox) create(rootDir string, spec Spec) error {
+func (s *namespaceSandbox) create(node cgroupNode, rootDir string, spec Spec) error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -152,7 +193,7 @@ func (s *namespaceSandbox) create(rootDir string, spec Spec) error {
 			Pdeathsig:  syscall.SIGKILL,
 		},
 	}
-	if s.cg, err = newCgroup(spec.ID, spec.MemoryMB); err != nil {
+	if s.cg, err = node.newSandbox(spec.ID, spec.MemoryMB); err != nil {
 		return err
 	}
 	if err := startProcess(s.init); err != nil {
@@ -439,13 +480,44 @@ func (s *namespaceSandbox) MemoryPeak() int64 { return s.cg.memoryPeak() }
 
 func (s *namespaceSandbox) ResetMemoryPeak() { s.cg.resetMemoryPeak() }
 
-// Destroy kills the init, which takes every process of the PID namespace
-// with it, then removes the cgroups and gives the uid range back.
+// Freeze freezes the sandbox's cgroup: the init, the runtime and whatever
+// it started.
+func (s *namespaceSandbox) Freeze() error {
+	s.freezeMu.Lock()
+	defer s.freezeMu.Unlock()
+	if s.destroyed {
+		return errDestroyed
+	}
+	return s.cg.freeze()
+}
+
+// Thaw thaws the sandbox's cgroup.
+func (s *namespaceSandbox) Thaw() error {
+	s.freezeMu.Lock()
+	defer s.freezeMu.Unlock()
+	if s.destroyed {
+		return errDestroyed
+	}
+	return s.cg.thaw()
+}
+
+// errDestroyed is returned by Freeze and Thaw after Destroy.
+var errDestroyed = errors.New("sandbox: destroyed")
+
+// Destroy kills every process of the cgroup (frozen or not) and the init,
+// whose end takes anything else of the PID namespace with it, then removes
+// the cgroups and gives the uid range back.
 func (s *namespaceSandbox) Destroy() error {
 	var err error
 	s.destroy.Do(func() {
+		s.freezeMu.Lock()
+		s.destroyed = true
+		s.freezeMu.Unlock()
 		if s.ln != nil {
 			s.ln.Close()
+		}
+		if s.cg != nil {
+			_ = s.cg.kill()
 		}
 		if s.init != nil && s.init.Process != nil {
 			_ = s.init.Process.Kill()
@@ -460,7 +532,7 @@ func (s *namespaceSandbox) Destroy() error {
 			go s.tmp.release()
 		}
 		if s.cg != nil {
-			err = s.cg.delete()
+			err = s.cg.remove()
 		}
 		s.uids.release(s.uidBase)
 	})

@@ -3,6 +3,7 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,13 +24,26 @@ const python = "/usr/bin/python3"
 
 func newProvider(t testing.TB) *NamespaceProvider {
 	t.Helper()
+	return newProviderWith(t, NamespaceOptions{MemoryBudgetMB: 4096})
+}
+
+// newProviderWith makes a provider with opts (in a temporary state
+// directory) and closes it at the end of the test, after the sandboxes.
+func newProviderWith(t testing.TB, opts NamespaceOptions) *NamespaceProvider {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("namespace sandboxes need root")
 	}
-	p, err := NewNamespaceProvider(t.TempDir())
+	opts.StateDir = t.TempDir()
+	p, err := NewNamespaceProvider(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("closing the provider: %v", err)
+		}
+	})
 	return p
 }
 
@@ -339,14 +353,13 @@ func countResources(t testing.TB, p *NamespaceProvider) resources {
 			r.processes++
 		}
 	}
+	// Mounts on this host under the provider's directory: a sandbox's own
+	// live in its mount namespace. (Other tests and servers on this host
+	// mount and unmount meanwhile, so a host-wide count would not tell.)
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	r.mounts = strings.Count(string(mounts), "\n")
-	for _, c := range []string{"memory", "pids", "cpu"} {
-		base, err := ownCgroupDir(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		list, _ := os.ReadDir(filepath.Join(base, "lamina"))
+	r.mounts = strings.Count(string(mounts), " "+filepath.Dir(p.rootDir))
+	for _, dir := range nodeDirs(p.node) {
+		list, _ := os.ReadDir(dir)
 		for _, e := range list {
 			if e.IsDir() && strings.HasPrefix(e.Name(), "leak-") {
 				r.cgroups++
@@ -434,5 +447,175 @@ func BenchmarkNamespaceSandbox(b *testing.B) {
 		w.Close()
 		<-sb.Exited()
 		sb.Destroy()
+	}
+}
+
+// ticker is a Python runtime that prints a line every 10 ms, from itself and
+// from a child process, for tests of freezing.
+const ticker = `
+import os, sys, time
+if os.fork() == 0:
+    while True:
+        print("child", flush=True)
+        time.sleep(0.01)
+while True:
+    print("runtime", flush=True)
+    time.sleep(0.01)
+`
+
+// startTicker starts the ticker in a sandbox of p.
+func startTicker(t *testing.T, p *NamespaceProvider) (Sandbox, *lineCounter) {
+	t.Helper()
+	task := t.TempDir()
+	if err := os.WriteFile(filepath.Join(task, "ticker.py"), []byte(ticker), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("freeze-%d", time.Now().UnixNano()), TaskDir: task, MemoryMB: 128, EphemeralMB: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Destroy() })
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sb.Start(Process{Argv: []string{python, "/var/task/ticker.py"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/var/task", Output: w})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &lineCounter{lines: map[string]int{}}
+	go c.read(r)
+	waitFor(t, "the runtime and its child print", func() bool { return c.count("runtime") > 0 && c.count("child") > 0 })
+	return sb, c
+}
+
+// TestNamespaceSandboxFreezeThaw: a frozen sandbox's processes (the runtime
+// and a child it forked) make no progress; thawed, they go on; a frozen
+// sandbox is destroyed like any other.
+func TestNamespaceSandboxFreezeThaw(t *testing.T) {
+	p := newProvider(t)
+	sb, c := startTicker(t, p)
+
+	if err := sb.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Freeze(); err != nil {
+		t.Errorf("freezing a frozen sandbox: %v", err)
+	}
+	// Once the output stops, it stays stopped.
+	still := waitStill(t, c, "runtime", "child")
+	runtime, child := still[0], still[1]
+	time.Sleep(500 * time.Millisecond)
+	if r, c0 := c.count("runtime"), c.count("child"); r != runtime || c0 != child {
+		t.Errorf("frozen for 0.5 s, the runtime printed %d lines and its child %d", r-runtime, c0-child)
+	}
+
+	if err := sb.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the runtime and its child print again after the thaw", func() bool {
+		return c.count("runtime") > runtime && c.count("child") > child
+	})
+
+	// Destroyed while frozen: everything dies, and the cgroups go.
+	if err := sb.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Destroy(); err != nil {
+		t.Fatalf("destroying a frozen sandbox: %v", err)
+	}
+	select {
+	case <-sb.Exited():
+	default:
+		t.Error("Destroy returned before the runtime ended")
+	}
+	if err := sb.Destroy(); err != nil {
+		t.Errorf("a second Destroy: %v", err)
+	}
+	if sb.Freeze() == nil || sb.Thaw() == nil {
+		t.Error("Freeze or Thaw of a destroyed sandbox succeeded")
+	}
+	for _, dir := range nodeDirs(p.node) {
+		if entries, _ := os.ReadDir(dir); countDirs(entries) > 0 {
+			t.Errorf("cgroups remain in %s after Destroy", dir)
+		}
+	}
+}
+
+func countDirs(entries []os.DirEntry) int {
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			n++
+		}
+	}
+	return n
+}
+
+// TestNamespaceSandboxNodeProcessLimit: the node's pids.max bounds all
+// sandboxes together, below what each may have alone.
+func TestNamespaceSandboxNodeProcessLimit(t *testing.T) {
+	const nodePids, held = 150, 100
+	p := newProviderWith(t, NamespaceOptions{MemoryBudgetMB: 4096, NodePids: nodePids})
+	if got := readInt(filepath.Join(p.node.pidsDir(), "pids.max")); got != nodePids {
+		t.Fatalf("the node's pids.max is %d, want %d", got, nodePids)
+	}
+	// One sandbox holds 100 processes...
+	task := t.TempDir()
+	os.WriteFile(filepath.Join(task, "hold.py"), []byte(fmt.Sprintf(`
+import os, time
+for i in range(%d):
+    os.posix_spawn("/bin/sleep", ["sleep", "60"], {})
+print("holding", flush=True)
+time.sleep(60)
+`, held)), 0o644)
+	holder, err := p.Create(context.Background(), Spec{ID: "holder", TaskDir: task, MemoryMB: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Destroy()
+	r, w, _ := os.Pipe()
+	if err := holder.Start(Process{Argv: []string{python, "/var/task/hold.py"}, Dir: "/var/task", Output: w}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	if line != "holding\n" {
+		t.Fatalf("the holder said %q", line)
+	}
+	// ...so another gets only what is left of the node's 150.
+	out := probe(t, p, `
+kids = []
+try:
+    while len(kids) < 1000:
+        kids.append(os.posix_spawn("/bin/sleep", ["sleep", "60"], {}))
+except OSError as e:
+    r["error"] = e.errno
+r["processes"] = len(kids)
+for k in kids:
+    os.kill(k, 9)
+`)
+	n := out["processes"].(float64)
+	t.Logf("with %d processes held in another sandbox, a sandbox started %v of its own under the node's pids.max %d", held, n, nodePids)
+	if n > nodePids-held || n == 0 || out["error"] != 11.0 { // EAGAIN
+		t.Errorf("started %v processes, then errno %v; want EAGAIN after at most %d", n, out["error"], nodePids-held)
+	}
+	// The node's limit, not another, stopped it (pids.peak: kernel 6.1).
+	if peak := filepath.Join(p.node.pidsDir(), "pids.peak"); fileExists(peak) && readInt(peak) != nodePids {
+		t.Errorf("the node's pids.peak is %d, want its pids.max %d", readInt(peak), nodePids)
+	}
+}
+
+// TestNamespaceSandboxNodeMemoryLimit: the node's memory limit (the memory
+// budget) binds a sandbox whose own limit is larger.
+func TestNamespaceSandboxNodeMemoryLimit(t *testing.T) {
+	p := newProviderWith(t, NamespaceOptions{MemoryBudgetMB: 200})
+	out, sb := run(t, p, 1024, "x = bytearray(400 << 20)\nprint('survived')\n")
+	if strings.Contains(out, "survived") {
+		t.Fatal("allocating 400 MB in a node of 200 MB succeeded")
+	}
+	if !sb.OutOfMemory() {
+		t.Error("OutOfMemory() = false after the node's memory limit killed the runtime")
 	}
 }

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,8 +16,11 @@ import (
 
 // ProcessProvider runs each environment as a plain child process group on
 // the host, without isolation: the runtime sees host paths and shares the
-// host's network (its Runtime API listens on a free loopback port). It is for
-// hosts where the namespace sandbox cannot run, and for debugging.
+// host's network (its Runtime API listens on a free loopback port). It has no
+// cgroups: no memory, process or CPU limits, alone or for all sandboxes
+// together. It freezes a sandbox by stopping the runtime's process group
+// (SIGSTOP), which misses processes that leave the group. It is for hosts
+// where the namespace sandbox cannot run, and for debugging.
 type ProcessProvider struct {
 	// ScratchDir is where each sandbox gets its private /tmp substitute.
 	ScratchDir string
@@ -24,6 +28,9 @@ type ProcessProvider struct {
 
 // Name returns "process".
 func (p *ProcessProvider) Name() string { return "process" }
+
+// Close does nothing: a process provider holds nothing on the host.
+func (p *ProcessProvider) Close() error { return nil }
 
 // Create opens the sandbox's Runtime API listener and scratch directory.
 func (p *ProcessProvider) Create(ctx context.Context, spec Spec) (Sandbox, error) {
@@ -133,6 +140,27 @@ func (s *processSandbox) ResetMemoryPeak() {
 	if f != nil {
 		_, _ = f.WriteAt([]byte("5"), 0)
 	}
+}
+
+// Freeze stops the runtime's process group with SIGSTOP.
+func (s *processSandbox) Freeze() error { return s.signalGroup(syscall.SIGSTOP) }
+
+// Thaw continues the runtime's process group with SIGCONT.
+func (s *processSandbox) Thaw() error { return s.signalGroup(syscall.SIGCONT) }
+
+// signalGroup sends sig to the runtime's process group, if it started and
+// has not exited (its group id may then be another's).
+func (s *processSandbox) signalGroup(sig syscall.Signal) error {
+	pid := s.pid()
+	if pid == 0 {
+		return nil
+	}
+	select {
+	case <-s.exited:
+		return errors.New("sandbox: the runtime has exited")
+	default:
+	}
+	return syscall.Kill(-pid, sig)
 }
 
 func (s *processSandbox) pid() int {

@@ -10,9 +10,18 @@
 //     by no other sandbox.
 //   - Exited is closed once the runtime process has ended (by itself or by
 //     Destroy), and ExitError then tells how it ended.
-//   - Destroy kills every process of the sandbox, releases everything it
-//     holds (listener, mounts, cgroups, directories) and is safe to call
-//     more than once and concurrently with anything else.
+//   - Freeze stops every process of the sandbox (the runtime and whatever it
+//     started) until Thaw, as Lambda freezes an idle environment; frozen
+//     processes make no progress and use no CPU. Freeze returns once the
+//     freeze is ordered, not when the last process has stopped. Freezing a
+//     frozen sandbox and thawing a thawed one change nothing. After Destroy
+//     both return an error.
+//   - Destroy kills every process of the sandbox, frozen or not, releases
+//     everything it holds (listener, mounts, cgroups, directories) and is
+//     safe to call more than once and concurrently with anything else.
+//   - A Provider's Close releases what the provider holds on the host (the
+//     namespace provider's parent cgroup); call it after every sandbox is
+//     destroyed.
 package sandbox
 
 import (
@@ -72,6 +81,8 @@ type Provider interface {
 	Name() string
 	// Create prepares a sandbox for spec.
 	Create(ctx context.Context, spec Spec) (Sandbox, error)
+	// Close releases what the provider holds on the host.
+	Close() error
 }
 
 // Sandbox is one isolated execution environment.
@@ -97,6 +108,10 @@ type Sandbox interface {
 	MemoryPeak() int64
 	// ResetMemoryPeak starts a new measurement period for MemoryPeak.
 	ResetMemoryPeak()
+	// Freeze stops every process of the sandbox until Thaw.
+	Freeze() error
+	// Thaw lets the processes of a frozen sandbox run again.
+	Thaw() error
 	// Destroy kills everything in the sandbox and releases its resources.
 	Destroy() error
 }

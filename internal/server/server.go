@@ -51,8 +51,12 @@ type Config struct {
 	// IdleTimeout is how long an idle execution environment is kept warm.
 	IdleTimeout time.Duration
 	// MemoryBudgetMB bounds the sum of MemorySize of the node's live
-	// environments; zero means 80% of the machine's memory.
+	// environments; zero means 80% of the machine's memory. The namespace
+	// sandbox also limits the memory of all sandboxes together to it.
 	MemoryBudgetMB int
+	// NodePids bounds the processes and threads of all of the node's
+	// namespace sandboxes together; zero means sandbox.DefaultNodePids().
+	NodePids int64
 	// LogRetention is how long function logs are kept; zero means 7 days.
 	LogRetention time.Duration
 	// AsyncTimeScale multiplies every asynchronous-invocation timing (retry
@@ -174,10 +178,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if budget == 0 {
 		budget = defaultMemoryBudgetMB()
 	}
-	provider, err := sandboxProvider(cfg)
+	provider, err := sandboxProvider(cfg, budget, log)
 	if err != nil {
 		return err
 	}
+	defer provider.Close()
 	log.Info("execution environments", "sandbox", provider.Name(), "memory_budget_mb", budget)
 	if ns, ok := provider.(*sandbox.NamespaceProvider); ok && ns.TmpfsReason() != "" {
 		log.Warn("functions' /tmp is a tmpfs charged to their memory", "reason", ns.TmpfsReason())
@@ -377,11 +382,12 @@ func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 }
 
 // sandboxProvider returns the sandbox provider cfg asks for.
-func sandboxProvider(cfg Config) (sandbox.Provider, error) {
+func sandboxProvider(cfg Config, memoryBudgetMB int, log *slog.Logger) (sandbox.Provider, error) {
 	dir := filepath.Join(cfg.DataDir, "sandboxes")
 	switch cfg.Sandbox {
 	case "", "namespace":
-		p, err := sandbox.NewNamespaceProvider(dir)
+		p, err := sandbox.NewNamespaceProvider(sandbox.NamespaceOptions{
+			StateDir: dir, MemoryBudgetMB: memoryBudgetMB, NodePids: cfg.NodePids, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("namespace sandbox unavailable (%w); run with --sandbox process to run functions without isolation", err)
 		}

@@ -37,6 +37,7 @@ type environment struct {
 	next       chan *invocation // hands an invocation to the runtime's /next
 	destroyed  chan struct{}    // closed by destroy
 	destroying sync.Once
+	freezer    freezer // freezes the environment while idle
 
 	mu        sync.Mutex
 	state     runtimeState // of the runtime, as its Runtime API calls show it
@@ -114,6 +115,7 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		next:        make(chan *invocation),
 		destroyed:   make(chan struct{}),
 		provisioned: provisioned,
+		freezer:     freezer{log: w.log},
 	}
 	ephemeral := lamina.DefaultEphemeralStorage
 	if c.EphemeralStorage != nil {
@@ -276,6 +278,10 @@ func (env *environment) invoke(req *lamina.Invocation) outcome {
 	timeout := time.Duration(env.fn.Configuration.Timeout) * time.Second
 	started := time.Now()
 	inv := &invocation{req: req, deadline: started.Add(timeout), answers: make(chan answer, 1)}
+	thawLater, err := env.unpark() // thaw a frozen environment, now or once the event is handed over
+	if err != nil {
+		return outcome{stale: true}
+	}
 	env.sb.ResetMemoryPeak()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -283,6 +289,9 @@ func (env *environment) invoke(req *lamina.Invocation) outcome {
 	var out outcome
 	select {
 	case env.next <- inv:
+		if thawLater {
+			_ = env.thaw() // on failure the invocation times out
+		}
 		select {
 		case out.answer = <-inv.answers:
 		case <-env.sb.Exited():

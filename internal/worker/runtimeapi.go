@@ -220,6 +220,8 @@ func (env *environment) handleNext(w http.ResponseWriter, r *http.Request) {
 	if from == stateStarted {
 		close(env.ready)
 	}
+	env.pollStarted() // an idle environment is frozen now, with the runtime waiting here
+	defer env.pollEnded()
 	if r.ContentLength == 0 {
 		// A long poll: no read deadline. A body (there should be none) is
 		// left to the deadline, and then the connection is closed.

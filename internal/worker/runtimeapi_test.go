@@ -51,6 +51,8 @@ func (s *fakeSandbox) ExitError() error            { return nil }
 func (s *fakeSandbox) OutOfMemory() bool           { return false }
 func (s *fakeSandbox) MemoryPeak() int64           { return 0 }
 func (s *fakeSandbox) ResetMemoryPeak()            {}
+func (s *fakeSandbox) Freeze() error               { return nil }
+func (s *fakeSandbox) Thaw() error                 { return nil }
 func (s *fakeSandbox) Destroy() error {
 	s.once.Do(func() {
 		s.destroyed.Store(true)

@@ -305,6 +305,7 @@ func (w *Worker) release(env *environment) {
 		w.retire(env)
 		return
 	}
+	env.parkIdle() // freeze it soon; before it is in the pool, where an invocation may take it
 	w.mu.Lock()
 	if w.closed {
 		w.forget(env)
