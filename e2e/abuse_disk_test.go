@@ -108,7 +108,9 @@ func bigZip(t *testing.T, size int) []byte {
 func TestDiskFullHeals(t *testing.T) {
 	t.Parallel()
 	dataDir := smallDataDisk(t, 256)
-	ts := startServer(t, withDataDir(dataDir), withArgs("--async-time-scale", asyncTimeScale))
+	// The environments' /tmp disks live on the root file system: a 512 MB
+	// /tmp would not fit on this data disk.
+	ts := startServer(t, withDataDir(dataDir), withArgs("--async-time-scale", asyncTimeScale, "--tmp-dir", t.TempDir()))
 	ctx := context.Background()
 	client := ts.Lambda()
 	b := ts.startBystander(t)
@@ -243,7 +245,7 @@ func TestWriteErrorHeals(t *testing.T) {
 // below the minimum, saying how much it needs.
 func TestSmallDisk(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, withDataDir(smallDataDisk(t, 256)))
+	ts := startServer(t, withDataDir(smallDataDisk(t, 256)), withArgs("--tmp-dir", t.TempDir()))
 	ts.createPy(t, "small-disk", "echo")
 	ts.invokeOK(t, "small-disk", `{}`)
 	ts.Stop()

@@ -59,6 +59,7 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.MemoryBudgetMB, "memory-budget", 0, "MB of function memory this node runs at once, also the memory limit of all sandboxes together (default: 80% of the machine's memory)")
 	f.Int64Var(&cfg.NodePids, "node-pids-max", 0, "processes and threads of all sandboxes together (default: half of what the host has left at start, from kernel.pid_max and the threads running)")
 	f.IntVar(&cfg.StoreMaxMB, "store-max", 0, fmt.Sprintf("MB of disk the store may use (default: half of the data directory's filesystem, at most three quarters of its free space; at least %d)", server.MinStoreMB))
+	f.StringVar(&cfg.TmpDir, "tmp-dir", "", "directory of the environments' /tmp disks, sparse images that take space as functions write (default: DATA/sandboxes/images)")
 	f.DurationVar(&cfg.LogRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
 	f.Float64Var(&cfg.AsyncTimeScale, "async-time-scale", 1, "multiply every asynchronous-invocation timing (retry waits, backoff, maximum event age) by this; tests use e.g. 0.01")
 	f.IntVar(&cfg.AsyncConcurrency, "async-concurrency", 0, "asynchronous invocations of one function run at once on this node (default: min(32, concurrency limit / 2))")

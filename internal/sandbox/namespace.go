@@ -55,6 +55,10 @@ type NamespaceProvider struct {
 type NamespaceOptions struct {
 	// StateDir is the directory the provider keeps its state in.
 	StateDir string
+	// TmpDir is where the images of sandboxes' /tmp disks are made; empty
+	// means StateDir/images. Its file system must keep 1 GiB free beyond
+	// a new sandbox's whole /tmp.
+	TmpDir string
 	// MemoryBudgetMB bounds the memory of all sandboxes together (the
 	// node's cgroup limit).
 	MemoryBudgetMB int
@@ -101,7 +105,10 @@ func NewNamespaceProvider(opts NamespaceOptions) (*NamespaceProvider, error) {
 	opts.Logger.Info("sandbox cgroups", "cgroup_mode", host.mode.String(), "node_cgroup", node.pidsDir(),
 		"node_pids_max", opts.NodePids, "node_memory_max_mb", opts.MemoryBudgetMB)
 	p := &NamespaceProvider{rootDir: rootDir, seccomp: prog, node: node}
-	if p.disks, err = newTmpDisks(filepath.Join(opts.StateDir, "images")); err != nil {
+	if opts.TmpDir == "" {
+		opts.TmpDir = filepath.Join(opts.StateDir, "images")
+	}
+	if p.disks, err = newTmpDisks(opts.TmpDir); err != nil {
 		p.tmpfsReason = err.Error()
 	}
 	return p, nil

@@ -57,6 +57,10 @@ type Config struct {
 	// NodePids bounds the processes and threads of all of the node's
 	// namespace sandboxes together; zero means sandbox.DefaultNodePids().
 	NodePids int64
+	// TmpDir is where the execution environments' /tmp disks (or, with the
+	// process sandbox, their scratch directories) live; empty means
+	// DataDir/sandboxes/images (DataDir/sandboxes with the process sandbox).
+	TmpDir string
 	// LogRetention is how long function logs are kept; zero means 7 days.
 	LogRetention time.Duration
 	// AsyncTimeScale multiplies every asynchronous-invocation timing (retry
@@ -387,13 +391,17 @@ func sandboxProvider(cfg Config, memoryBudgetMB int, log *slog.Logger) (sandbox.
 	switch cfg.Sandbox {
 	case "", "namespace":
 		p, err := sandbox.NewNamespaceProvider(sandbox.NamespaceOptions{
-			StateDir: dir, MemoryBudgetMB: memoryBudgetMB, NodePids: cfg.NodePids, Logger: log})
+			StateDir: dir, TmpDir: cfg.TmpDir, MemoryBudgetMB: memoryBudgetMB, NodePids: cfg.NodePids, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("namespace sandbox unavailable (%w); run with --sandbox process to run functions without isolation", err)
 		}
 		return p, nil
 	case "process":
-		return &sandbox.ProcessProvider{ScratchDir: dir}, nil
+		scratch := dir
+		if cfg.TmpDir != "" {
+			scratch = cfg.TmpDir
+		}
+		return &sandbox.ProcessProvider{ScratchDir: scratch}, nil
 	}
 	return nil, fmt.Errorf("--sandbox must be namespace or process, not %q", cfg.Sandbox)
 }
