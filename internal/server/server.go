@@ -121,6 +121,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
+	// The runtimes come first: a bad --interpreter or --runtime-map is the
+	// one line the server prints.
+	cacheDir := filepath.Join(cfg.DataDir, "cache")
+	rts, err := runtimes.Install(cacheDir, cfg.Runtimes)
+	if err != nil {
+		return err
+	}
 	fdLimit, err := raiseFDLimit()
 	if err != nil {
 		return err
@@ -169,11 +176,6 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	logStore, err := logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, MaxBytes: storeLimits.Logs, Logger: log, Health: health})
-	if err != nil {
-		return err
-	}
-	cacheDir := filepath.Join(cfg.DataDir, "cache")
-	rts, err := runtimes.Install(cacheDir, cfg.Runtimes)
 	if err != nil {
 		return err
 	}
