@@ -43,6 +43,7 @@ type NamespaceProvider struct {
 	rootDir string // an empty directory each init mounts its new root on, privately
 	seccomp []byte // the assembled seccomp program
 	uids    uidRangeAllocator
+	network *Network // nil: environments have only their loopback
 }
 
 // NewNamespaceProvider checks that this host can run namespace sandboxes and
@@ -66,6 +67,10 @@ func NewNamespaceProvider(stateDir string) (*NamespaceProvider, error) {
 	return &NamespaceProvider{rootDir: rootDir, seccomp: prog}, nil
 }
 
+// UseNetwork gives every sandbox created from now on an outbound network
+// from n. The caller closes n after the last sandbox.
+func (p *NamespaceProvider) UseNetwork(n *Network) { p.network = n }
+
 // Name returns "namespace".
 func (p *NamespaceProvider) Name() string { return "namespace" }
 
@@ -77,7 +82,13 @@ func (p *NamespaceProvider) Create(ctx context.Context, spec Spec) (Sandbox, err
 		return nil, err
 	}
 	s := &namespaceSandbox{uidBase: base, seccomp: p.seccomp, exited: make(chan struct{}), uids: &p.uids,
-		startErr: make(chan error, 1)}
+		startErr: make(chan error, 1), network: p.network}
+	if s.network != nil {
+		if s.net, err = s.network.take(); err != nil {
+			p.uids.release(base)
+			return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+		}
+	}
 	if err := s.create(p.rootDir, spec); err != nil {
 		s.Destroy()
 		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
@@ -95,6 +106,8 @@ type namespaceSandbox struct {
 	ctl     *net.UnixConn // control socket to the init
 	cg      *cgroup
 	ln      net.Listener
+	network *Network
+	net     *netLease // nil without a network
 	exited  chan struct{}
 	// reported is closed once the init's exit report has been read (or
 	// cannot be); it exists only after Start.
@@ -120,13 +133,24 @@ func (s *namespaceSandbox) create(rootDir string, spec Spec) error {
 	}
 	s.ctl = conn.(*net.UnixConn)
 
+	cloneflags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+	plan := setupPlan(rootDir, spec)
+	var netns *os.File
+	if s.net != nil {
+		// The init enters the prepared namespace the setup message carries,
+		// and the environment resolves names through the gateway.
+		netns = s.net.ns
+		plan = append(plan, "file", "/etc/resolv.conf", "0644", s.network.resolvConf)
+	} else {
+		cloneflags |= unix.CLONE_NEWNET
+	}
 	s.init = &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{"lamina-sandbox-init"},
 		Env:        []string{initEnv + "=3"},
 		ExtraFiles: []*os.File{theirs},
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,
+			Cloneflags: cloneflags,
 			Pdeathsig:  syscall.SIGKILL,
 		},
 	}
@@ -144,11 +168,15 @@ func (s *namespaceSandbox) create(rootDir string, spec Spec) error {
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte("-1000"), 0)
 	go s.watch()
 
-	if err := s.send(nil, setupPlan(rootDir, spec)...); err != nil {
+	if err := s.send(netns, plan...); err != nil {
 		return err
 	}
 	if _, err := s.expect("ready", time.Now().Add(setupTimeout)); err != nil {
 		return err
+	}
+	if s.net != nil { // the init is in the namespace and keeps it
+		s.net.ns.Close()
+		s.net.ns = nil
 	}
 	s.ln, err = listenInNetns(pid, runtimeAPIAddr)
 	return err
@@ -432,6 +460,9 @@ func (s *namespaceSandbox) Destroy() error {
 			err = s.cg.delete()
 		}
 		s.uids.release(s.uidBase)
+		if s.net != nil {
+			s.network.release(s.net)
+		}
 	})
 	return err
 }

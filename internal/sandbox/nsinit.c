@@ -13,7 +13,10 @@
 //                          build the root file system (mkdir, bind, tmpfs,
 //                          overlay, file, symlink); init carries them out,
 //                          pivots into the new root, mounts /proc, makes /
-//                          read-only and brings loopback up.
+//                          read-only and brings loopback up. A network
+//                          namespace the host prepared may ride along
+//                          (SCM_RIGHTS): init enters it first (the host then
+//                          started it without a network namespace of its own).
 //   init -> host  "ready" | "error" message
 //   host -> init  "start"  uid, gid, host uid base, open-files limit,
 //                          working directory, argv, envp, seccomp program;
@@ -401,7 +404,10 @@ __attribute__((constructor)) static void lamina_sandbox_init(void) {
 		errno = EPROTO;
 		fail("expected setup");
 	}
-	if (extra >= 0) close(extra);
+	if (extra >= 0) {
+		if (setns(extra, CLONE_NEWNET) < 0) fail("enter the network namespace");
+		close(extra);
+	}
 	setup();
 	int outfd = recv_msg();
 	if (nfields < 1 || strcmp(fields[0], "start") != 0) {
