@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/google/nftables"
 	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -473,6 +475,67 @@ func TestFunctionNetworkNone(t *testing.T) {
 	for _, name := range []string{"web", "gateway"} {
 		if got[name] != "error ENETUNREACH" {
 			t.Errorf("%s: %q, want error ENETUNREACH", name, got[name])
+		}
+	}
+}
+
+func TestFunctionNetworkCleanupAfterStopAndCrash(t *testing.T) {
+	t.Parallel()
+	ti := newTestInternet(t)
+	ts, _ := networkServer(t, ti, "--function-network-allow", ti.web.String())
+	web := map[string]any{"web": map[string]any{"url": fmt.Sprintf("http://%s:8080/", ti.web)}}
+	if got := probe(t, ts, web); !strings.HasPrefix(got["web"], "ok ") {
+		t.Fatalf("web: %q", got["web"])
+	}
+	network := ti.subnet.Addr().As4()
+	bridge := fmt.Sprintf("lmnb-%08x", binary.BigEndian.Uint32(network[:]))
+	table := "lamina-" + strings.TrimPrefix(bridge, "lmnb-")
+
+	// A crash leaves the bridge and the table; the next start on the same
+	// subnet sweeps them and works.
+	ts.Kill()
+	if _, err := netlink.LinkByName(bridge); err != nil {
+		t.Errorf("after a crash: bridge %s: %v (expected to be left for the next start to sweep)", bridge, err)
+	}
+	ts.Restart()
+	if !strings.Contains(ts.Output(), "removed what a stopped server left") {
+		t.Errorf("the restarted server did not say it swept the crashed one's bridge and table")
+	}
+	if got := probe(t, ts, web); !strings.HasPrefix(got["web"], "ok ") {
+		t.Fatalf("web after the restart: %q", got["web"])
+	}
+
+	// A clean stop leaves nothing.
+	ts.Stop()
+	if _, err := netlink.LinkByName(bridge); err == nil {
+		t.Errorf("bridge %s left after the server stopped", bridge)
+	}
+	conn, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ListTableOfFamily(table, nftables.TableFamilyINet); err == nil {
+		t.Errorf("nftables table %s left after the server stopped", table)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var left []string
+		links, _ := netlink.LinkList()
+		for _, l := range links {
+			name := l.Attrs().Name
+			if v, err := strconv.ParseUint(strings.TrimPrefix(name, "lmnv-"), 16, 32); err == nil && strings.HasPrefix(name, "lmnv-") {
+				var a [4]byte
+				binary.BigEndian.PutUint32(a[:], uint32(v))
+				if ti.subnet.Contains(netip.AddrFrom4(a)) {
+					left = append(left, name)
+				}
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("environments' veths left after the server stopped: %v", left)
+			break
 		}
 	}
 }

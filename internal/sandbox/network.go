@@ -354,6 +354,12 @@ func (n *Network) fill() {
 // subnet and no IPv6, and a default route through the gateway.
 func (n *Network) newLease() (*netLease, error) {
 	addr, err := n.addrs.take()
+	// Every address in use: environments destroyed a moment ago may be
+	// giving theirs back as the kernel tears their namespaces down.
+	for wait := 10 * time.Millisecond; errors.Is(err, errNoAddress) && wait < time.Second; wait *= 2 {
+		time.Sleep(wait)
+		addr, err = n.addrs.take()
+	}
 	if err != nil {
 		return nil, err
 	}

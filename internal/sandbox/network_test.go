@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -438,5 +439,76 @@ func BenchmarkNamespaceSandboxNetwork(b *testing.B) {
 		w.Close()
 		<-sb.Exited()
 		sb.Destroy()
+	}
+}
+
+// TestNetworkTeardownLeaksNothing creates, uses and destroys sandboxes with
+// a network in a loop, on a subnet small enough that addresses are reused
+// several times, and checks that nothing is left: no veth, file descriptor
+// or goroutine. LAMINA_SOAK sets the number of cycles, as for
+// TestNamespaceSandboxTeardownLeaksNothing.
+func TestNetworkTeardownLeaksNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the function network needs root")
+	}
+	cycles := 100
+	if n, err := strconv.Atoi(os.Getenv("LAMINA_SOAK")); err == nil {
+		cycles = n
+	}
+	p := newProvider(t)
+	task := t.TempDir()
+	// Warm up: the spawner thread.
+	if sb, err := p.Create(context.Background(), Spec{ID: "netleak-warmup", TaskDir: task, MemoryMB: 128}); err == nil {
+		sb.Destroy()
+	}
+	before := countResources(t)
+	subnet := netip.MustParsePrefix("10.216.248.0/27") // 29 addresses
+	n, err := NewNetwork(NetworkConfig{Mode: NetworkInternet, Subnet: subnet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.UseNetwork(n)
+	seen := map[netip.Addr]int{}
+	for i := range cycles {
+		sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("netleak-%d", i), TaskDir: task, MemoryMB: 128})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[sb.(*namespaceSandbox).net.addr]++
+		_, w, _ := os.Pipe()
+		if err := sb.Start(Process{Argv: []string{"/bin/true"}, Dir: "/", Output: w}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		<-sb.Exited()
+		if err := sb.Destroy(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.Close()
+	if cycles >= 100 && len(seen) >= cycles {
+		t.Errorf("%d cycles used %d addresses of a /27: none was reused", cycles, len(seen))
+	}
+	var after resources
+	var veths []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		after = countResources(t)
+		veths = veths[:0]
+		links, _ := netlink.LinkList()
+		for _, l := range links {
+			if name := l.Attrs().Name; strings.HasPrefix(name, "lmnv-") && subnet.Contains(vethAddr(name)) {
+				veths = append(veths, name)
+			}
+		}
+		if len(veths) == 0 && after.goroutines <= before.goroutines && after.fds <= before.fds || time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Logf("%d cycles on %d addresses; before %+v after %+v", cycles, len(seen), before, after)
+	if len(veths) > 0 {
+		t.Errorf("veths left: %v", veths)
+	}
+	if after.fds > before.fds || after.goroutines > before.goroutines || after.processes > before.processes {
+		t.Errorf("leak after %d cycles: before %+v, after %+v", cycles, before, after)
 	}
 }
