@@ -121,8 +121,10 @@ const (
 // install adds the server's table, named table, to conn's batch: the policy
 // for traffic from bridge (the environments' bridge, whose own address is
 // gateway), masquerade of what leaves, and DNS to the gateway. Nothing in it
-// touches traffic of other interfaces.
-func (p policy) install(conn *nftables.Conn, table, bridge string, gateway netip.Addr) {
+// touches traffic of other interfaces. It returns how many rules each chain
+// gets.
+func (p policy) install(conn *nftables.Conn, table, bridge string, gateway netip.Addr) (rulesPerChain map[string]int) {
+	rulesPerChain = map[string]int{}
 	t := conn.AddTable(&nftables.Table{Name: table, Family: nftables.TableFamilyINet})
 	accept := nftables.ChainPolicyAccept
 	base := func(name string, hook *nftables.ChainHook, prio *nftables.ChainPriority, typ nftables.ChainType) *nftables.Chain {
@@ -139,6 +141,7 @@ func (p policy) install(conn *nftables.Conn, table, bridge string, gateway netip
 			all = append(all, e...)
 		}
 		conn.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: all})
+		rulesPerChain[c.Name]++
 	}
 
 	// To the host: DNS to the gateway, nothing else.
@@ -174,6 +177,7 @@ func (p policy) install(conn *nftables.Conn, table, bridge string, gateway netip
 
 	// Out to the host's routes under the host's address.
 	rule(post, ipAddr(true, p.subnet), ifnameNot(expr.MetaKeyOIFNAME, bridge), []expr.Any{&expr.Masq{}})
+	return rulesPerChain
 }
 
 // ifname matches the input or output interface's name.

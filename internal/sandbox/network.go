@@ -83,8 +83,10 @@ type Network struct {
 	addrs    *addrPool
 	dns      *dnsForwarder
 	ready    chan *netLease
+	rules    map[string]int // rules per chain of the nftables table
 	stop     chan struct{}
 	fillDone chan struct{}
+	guarded  chan struct{}
 	close    sync.Once
 }
 
@@ -118,7 +120,8 @@ func NewNetwork(cfg NetworkConfig) (n *Network, err error) {
 			log.Warn("function network: environments' DNS will fail", "err", err)
 		}
 	}
-	n = &Network{log: log, ready: make(chan *netLease, netnsPoolSize-1), stop: make(chan struct{}), fillDone: make(chan struct{})}
+	n = &Network{log: log, ready: make(chan *netLease, netnsPoolSize-1), stop: make(chan struct{}),
+		fillDone: make(chan struct{}), guarded: make(chan struct{})}
 	if n.host, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 		return nil, fmt.Errorf("function network: %w", err)
 	}
@@ -167,6 +170,7 @@ func NewNetwork(cfg NetworkConfig) (n *Network, err error) {
 		return nil, err
 	}
 	go n.fill()
+	go n.guardRules()
 	log.Info("function network", "mode", cfg.Mode, "subnet", n.subnet, "gateway", n.gateway,
 		"bridge", bridgePrefix+n.key, "nftables_table", "inet "+tablePrefix+n.key, "dns", upstreams, "policy", n.policy.describe())
 	return n, nil
@@ -281,7 +285,7 @@ func (n *Network) createBridge() error {
 		return err
 	}
 	n.bridge = br
-	if err := writeSysctl("net/ipv6/conf/"+br.Name+"/disable_ipv6", "1"); err != nil {
+	if err := disableIPv6(br.Name); err != nil {
 		return err
 	}
 	gw := &netlink.Addr{IPNet: &net.IPNet{IP: n.gateway.AsSlice(), Mask: net.CIDRMask(n.subnet.Bits(), 32)}}
@@ -297,8 +301,55 @@ func (n *Network) installRules() error {
 	if err != nil {
 		return err
 	}
-	n.policy.install(conn, tablePrefix+n.key, bridgePrefix+n.key, n.gateway)
+	n.rules = n.policy.install(conn, tablePrefix+n.key, bridgePrefix+n.key, n.gateway)
 	return conn.Flush()
+}
+
+// rulesGuardInterval is how often the nftables table is checked.
+const rulesGuardInterval = 2 * time.Second
+
+// guardRules puts the table back when something else removed or changed it
+// (`nft flush ruleset`, a firewall reloading its configuration), until Close:
+// without it, environments would reach the host's ports.
+func (n *Network) guardRules() {
+	defer close(n.guarded)
+	t := time.NewTicker(rulesGuardInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		if n.rulesIntact() {
+			continue
+		}
+		n.log.Warn("function network: the nftables table was removed or changed by something else; putting it back", "table", "inet "+tablePrefix+n.key)
+		if conn, err := nftables.New(); err == nil {
+			conn.DelTable(&nftables.Table{Name: tablePrefix + n.key, Family: nftables.TableFamilyINet})
+			_ = conn.Flush() // nothing to delete if it was removed
+		}
+		if err := n.installRules(); err != nil {
+			n.log.Error("function network: cannot put the nftables table back", "err", err)
+		}
+	}
+}
+
+// rulesIntact says whether the table has every chain with as many rules as
+// installRules gave it.
+func (n *Network) rulesIntact() bool {
+	conn, err := nftables.New()
+	if err != nil {
+		return true // cannot tell
+	}
+	table := &nftables.Table{Name: tablePrefix + n.key, Family: nftables.TableFamilyINet}
+	for chain, want := range n.rules {
+		rules, err := conn.GetRules(table, &nftables.Chain{Name: chain, Table: table})
+		if err != nil || len(rules) != want {
+			return false
+		}
+	}
+	return true
 }
 
 // take returns a network for a new environment: a ready one from the pool,
@@ -367,7 +418,7 @@ func (n *Network) newLease() (*netLease, error) {
 	peer := hostVethName(addr)
 	l.ns, err = newNetns(func() error {
 		// Interfaces made from now on in this namespace have no IPv6.
-		if err := writeSysctl("net/ipv6/conf/default/disable_ipv6", "1"); err != nil {
+		if err := disableIPv6("default"); err != nil {
 			return err
 		}
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
@@ -442,6 +493,7 @@ func (n *Network) Close() error {
 	n.close.Do(func() {
 		close(n.stop)
 		<-n.fillDone
+		<-n.guarded
 	drain:
 		for {
 			select {
@@ -560,6 +612,17 @@ func restoreIPForward(log *slog.Logger) {
 	}
 	os.Remove(saved)
 	log.Info("function network: restored net.ipv4.ip_forward", "value", strings.TrimSpace(string(value)))
+}
+
+// disableIPv6 turns IPv6 off on interface name ("default": on interfaces
+// made from now on) of the calling thread's network namespace; nothing to do
+// on a kernel without IPv6.
+func disableIPv6(name string) error {
+	err := writeSysctl("net/ipv6/conf/"+name+"/disable_ipv6", "1")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // writeSysctl writes a sysctl of the calling thread's network namespace

@@ -388,6 +388,7 @@ func TestNetworkSweepsADeadServersLeftovers(t *testing.T) {
 	// stay.
 	close(dead.stop)
 	<-dead.fillDone
+	<-dead.guarded
 	dead.dns.close()
 	dead.lock.Close()
 	defer dead.releaseHandles()
@@ -419,6 +420,42 @@ func TestNetworkSweepsADeadServersLeftovers(t *testing.T) {
 	}
 	if _, err := conn.ListTableOfFamily(tablePrefix+live.key, nftables.TableFamilyINet); err != nil {
 		t.Errorf("starting a server removed a live one's table: %v", err)
+	}
+}
+
+func TestNetworkPutsBackItsRules(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the function network needs root")
+	}
+	n, err := NewNetwork(NetworkConfig{Mode: NetworkInternet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	conn, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := &nftables.Table{Name: tablePrefix + n.key, Family: nftables.TableFamilyINet}
+	for _, damage := range []struct {
+		what string
+		do   func()
+	}{
+		{"the table deleted", func() { conn.DelTable(table) }},
+		{"a chain flushed", func() { conn.FlushChain(&nftables.Chain{Name: chainThrough, Table: table}) }},
+	} {
+		damage.do()
+		if err := conn.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if n.rulesIntact() {
+			t.Fatalf("%s: rulesIntact() = true", damage.what)
+		}
+		for deadline := time.Now().Add(4 * rulesGuardInterval); !n.rulesIntact(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not put back within %v", damage.what, 4*rulesGuardInterval)
+			}
+		}
 	}
 }
 
