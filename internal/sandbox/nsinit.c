@@ -185,7 +185,9 @@ static void write_file(const char *path, const char *content, size_t len, mode_t
 	close(fd);
 }
 
-// bring_loopback_up sets IFF_UP on lo in the new network namespace.
+// bring_loopback_up sets IFF_UP on lo in the new network namespace, unless
+// the host prepared the namespace with lo up (setting flags takes the
+// kernel's RTNL lock, which a cold start had better not wait for).
 static void bring_loopback_up(void) {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0) fail("socket");
@@ -193,8 +195,10 @@ static void bring_loopback_up(void) {
 	memset(&ifr, 0, sizeof(ifr));
 	strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) fail("get lo flags");
-	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) fail("bring lo up");
+	if (!(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) fail("bring lo up");
+	}
 	close(s);
 }
 
