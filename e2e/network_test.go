@@ -329,7 +329,7 @@ func networkServer(t *testing.T, ti *testInternet, args ...string) (ts *testServ
 		"--url-listen", "0.0.0.0:" + strconv.Itoa(ports["urls"]),
 		"--nats-listen", "0.0.0.0:" + strconv.Itoa(ports["nats"]),
 		"--function-network-subnet", ti.subnet.String(),
-		"--function-dns", ti.resolver.String(),
+		"--function-network-dns", ti.resolver.String(),
 	}, args...)...))
 	code := zipFiles(t, map[string]string{"app.py": netApp})
 	for _, fn := range []string{"probe", "peer"} {

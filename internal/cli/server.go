@@ -89,7 +89,7 @@ func (n *functionNetworkFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&n.allow, "function-network-allow", nil, "CIDR or address functions may reach although private or unlisted (repeatable); never the host itself or other environments")
 	f.StringSliceVar(&n.deny, "function-network-deny", nil, "CIDR or address functions never reach, even if allowed (repeatable)")
 	f.StringVar(&n.subnet, "function-network-subnet", "", "IPv4 subnet of the functions' addresses, /16 to /29 (default: a free /22 of 10.217.0.0/16)")
-	f.StringSliceVar(&n.dnsResolvers, "function-dns", nil, "resolver (address or address:port) that the functions' DNS forwarder asks (repeatable; default: those of the host's /etc/resolv.conf)")
+	f.StringSliceVar(&n.dnsResolvers, "function-network-dns", nil, "resolver (address or address:port) that the functions' DNS forwarder asks (repeatable; default: those of the host's /etc/resolv.conf)")
 }
 
 // config checks the flags and returns the network configuration they ask
@@ -123,7 +123,7 @@ func (n *functionNetworkFlags) config() (sandbox.NetworkConfig, error) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(v)
 			if aerr != nil {
-				return cfg, fmt.Errorf("--function-dns: %q is not an address or address:port", v)
+				return cfg, fmt.Errorf("--function-network-dns: %q is not an address or address:port", v)
 			}
 			ap = netip.AddrPortFrom(a, 53)
 		}
