@@ -42,7 +42,8 @@ import (
 
 // netApp is the functions of these tests. probe tries each target of its
 // event (an HTTP GET for a "url", a TCP connect for a "host" and "port") and
-// says "ok …" or "error …" for each; peer listens on TCP port 7000 of its
+// says "ok …" or "error …" for each; burst asks for n connections at once to
+// one host and port and counts those opened within a window of seconds; peer listens on TCP port 7000 of its
 // environment and says at which address.
 const netApp = `
 import errno, socket, threading, urllib.request
@@ -68,6 +69,36 @@ def probe(event, context):
             s.close()
             out[name] = "ok" if code == 0 else "error " + errno.errorcode.get(code, str(code))
     out["interfaces"] = " ".join(sorted(n for _, n in socket.if_nameindex()))
+    return out
+
+def burst(event, context):
+    import select, time
+    out = {"ok": 0, "errors": {}}
+    socks = {}
+    start = time.monotonic()
+    for _ in range(event["n"]):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex((event["host"], event["port"]))
+        socks[s.fileno()] = s
+    poller = select.poll()
+    for fd in socks:
+        poller.register(fd, select.POLLOUT)
+    while True:
+        left = start + event["window"] - time.monotonic()
+        if left <= 0:
+            break
+        for fd, _ in poller.poll(left * 1000):
+            poller.unregister(fd)
+            code = socks[fd].getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code == 0:
+                out["ok"] += 1
+            else:
+                name = errno.errorcode.get(code, str(code))
+                out["errors"][name] = out["errors"].get(name, 0) + 1
+    out["seconds"] = time.monotonic() - start
+    for s in socks.values():
+        s.close()
     return out
 
 listener = None
@@ -332,7 +363,7 @@ func networkServer(t *testing.T, ti *testInternet, args ...string) (ts *testServ
 		"--function-network-dns", ti.resolver.String(),
 	}, args...)...))
 	code := zipFiles(t, map[string]string{"app.py": netApp})
-	for _, fn := range []string{"probe", "peer"} {
+	for _, fn := range []string{"probe", "peer", "burst"} {
 		ts.createFunction(t, fn, code, withTimeout(60), func(in *lambda.CreateFunctionInput) { in.Handler = aws.String("app." + fn) })
 	}
 	return ts, ports
@@ -429,6 +460,29 @@ func TestFunctionNetworkInternet(t *testing.T) {
 	}
 	if got["interfaces"] != "eth0 lo" {
 		t.Errorf("interfaces %q, want eth0 and lo", got["interfaces"])
+	}
+
+	// An environment opens at most 250 connections a second, 500 at once:
+	// within T seconds of asking for 900, at most 500 + 250 T are open. (The
+	// rest are refused, or wait for a SYN retransmission: beyond a few a
+	// second the kernel's ICMP rate limit keeps a refusal from being told.)
+	res := ts.invokeOK(t, "burst", fmt.Sprintf(`{"host": %q, "port": 8080, "n": 900, "window": 0.5}`, ti.web))
+	var burst struct {
+		OK      int            `json:"ok"`
+		Errors  map[string]int `json:"errors"`
+		Seconds float64        `json:"seconds"`
+	}
+	if err := json.Unmarshal(res.Payload, &burst); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("900 connections asked for at once: %d open and %v failed after %.3f s", burst.OK, burst.Errors, burst.Seconds)
+	if limit := 500 + 250*burst.Seconds; float64(burst.OK) > limit {
+		t.Errorf("%d connections open after %.3f s, more than the limit allows (%.0f)", burst.OK, burst.Seconds, limit)
+	}
+	for errno := range burst.Errors {
+		if errno != "EHOSTUNREACH" {
+			t.Errorf("connections failed with %s: %v", errno, burst.Errors)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -109,6 +110,17 @@ func (p policy) allows(dst netip.Addr) bool {
 	return otherwise
 }
 
+// Each environment opens at most newConnRate connections through the host
+// per second (newConnBurst at once), so that one cannot fill the host's
+// connection tracking table (net.netfilter.nf_conntrack_max) on its own; the
+// kernel tracks a closed TCP connection for two more minutes.
+const (
+	newConnRate  = 250
+	newConnBurst = 500
+	// newConnMeter is the set that meters them, by source address.
+	newConnMeter = "new-connections"
+)
+
 // The chains of a server's nftables table.
 const (
 	chainInput       = "input"        // hook input: traffic to the host itself
@@ -161,6 +173,14 @@ func (p policy) install(conn *nftables.Conn, table, bridge string, gateway netip
 	rule(through, onlyIPv4(), drop())
 	rule(through, notFrom(p.subnet), drop()) // nothing but the environments' own addresses
 	rule(through, ctState(expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), verdict(expr.VerdictAccept))
+	meter := &nftables.Set{Table: t, Name: newConnMeter, KeyType: nftables.TypeIPAddr, Dynamic: true,
+		HasTimeout: true, Timeout: time.Minute, Size: 1 << 16}
+	_ = conn.AddSet(meter, nil) // only fails for elements, and there are none
+	rule(through, []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4}, // ip saddr
+		&expr.Dynset{SrcRegKey: 1, SetName: meter.Name, SetID: meter.ID, Operation: unix.NFT_DYNSET_OP_UPDATE,
+			Exprs: []expr.Any{&expr.Limit{Type: expr.LimitTypePkts, Rate: newConnRate, Over: true, Unit: expr.LimitTimeSecond, Burst: newConnBurst}}},
+	}, reject())
 	rules, otherwise := p.rules()
 	for _, r := range rules {
 		if r.accept {
