@@ -101,7 +101,11 @@ type netLease struct {
 // what crashed servers left, claims a subnet, creates the bridge and the
 // nftables table, enables IPv4 forwarding, and starts the DNS forwarder and
 // the namespace pool.
-func NewNetwork(cfg NetworkConfig) (n *Network, err error) {
+func NewNetwork(cfg NetworkConfig) (*Network, error) { return newNetwork(cfg, netnsPoolSize) }
+
+// newNetwork is NewNetwork with poolSize namespaces made ahead (0: none, each
+// environment's is made when it is created).
+func newNetwork(cfg NetworkConfig, poolSize int) (n *Network, err error) {
 	if cfg.Mode != NetworkInternet && cfg.Mode != NetworkAllowlist {
 		return nil, fmt.Errorf("function network mode %q needs no network", cfg.Mode)
 	}
@@ -120,7 +124,7 @@ func NewNetwork(cfg NetworkConfig) (n *Network, err error) {
 			log.Warn("function network: environments' DNS will fail", "err", err)
 		}
 	}
-	n = &Network{log: log, ready: make(chan *netLease, netnsPoolSize-1), stop: make(chan struct{}),
+	n = &Network{log: log, ready: make(chan *netLease, max(0, poolSize-1)), stop: make(chan struct{}),
 		fillDone: make(chan struct{}), guarded: make(chan struct{})}
 	if n.host, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 		return nil, fmt.Errorf("function network: %w", err)
@@ -169,7 +173,11 @@ func NewNetwork(cfg NetworkConfig) (n *Network, err error) {
 	if n.dns, err = startDNSForwarder(n.gateway, upstreams, log); err != nil {
 		return nil, err
 	}
-	go n.fill()
+	if poolSize > 0 {
+		go n.fill()
+	} else {
+		close(n.fillDone)
+	}
 	go n.guardRules()
 	log.Info("function network", "mode", cfg.Mode, "subnet", n.subnet, "gateway", n.gateway,
 		"bridge", bridgePrefix+n.key, "nftables_table", "inet "+tablePrefix+n.key, "dns", upstreams, "policy", n.policy.describe())
