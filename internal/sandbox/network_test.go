@@ -313,7 +313,8 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the function network needs root")
 	}
-	p, n := newNetworkProvider(t, NetworkConfig{Mode: NetworkAllowlist})
+	// A subnet of its own choice: no other server takes it once it is free.
+	p, n := newNetworkProvider(t, NetworkConfig{Mode: NetworkAllowlist, Subnet: netip.MustParsePrefix("10.216.244.0/22")})
 	task := t.TempDir()
 	var veths []string
 	for i := range 3 {
