@@ -128,6 +128,7 @@ const (
 	chainPostrouting = "postrouting"  // hook postrouting: masquerade
 	chainToHost      = "from-env-in"  // environments' traffic to the host
 	chainThrough     = "from-env-out" // environments' traffic through the host
+	chainRefuse      = "refuse"       // what is refused goes here
 )
 
 // install adds the server's table, named table, to conn's batch: the policy
@@ -147,6 +148,7 @@ func (p policy) install(conn *nftables.Conn, table, bridge string, gateway netip
 	post := base(chainPostrouting, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource, nftables.ChainTypeNAT)
 	toHost := conn.AddChain(&nftables.Chain{Name: chainToHost, Table: t})
 	through := conn.AddChain(&nftables.Chain{Name: chainThrough, Table: t})
+	refuse := conn.AddChain(&nftables.Chain{Name: chainRefuse, Table: t})
 	rule := func(c *nftables.Chain, exprs ...[]expr.Any) {
 		var all []expr.Any
 		for _, e := range exprs {
@@ -155,6 +157,17 @@ func (p policy) install(conn *nftables.Conn, table, bridge string, gateway netip
 		conn.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: all})
 		rulesPerChain[c.Name]++
 	}
+
+	// Refused at once: a TCP connect with a reset ("connection refused"),
+	// anything else with ICMP administratively prohibited ("no route to
+	// host"; the kernel sends only a few of those a second to one address,
+	// which is why TCP gets resets).
+	rule(refuse, []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Reject{Type: unix.NFT_REJECT_TCP_RST},
+	})
+	rule(refuse, []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED}})
 
 	// To the host: DNS to the gateway, nothing else.
 	rule(input, ifname(expr.MetaKeyIIFNAME, bridge), jump(chainToHost))
@@ -290,10 +303,10 @@ func jump(chain string) []expr.Any {
 	return []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chain}}
 }
 
-// reject refuses at once, so that a function's connect fails with "no route
-// to host" rather than hanging until its timeout.
+// reject refuses at once (see the refuse chain), so that a function's
+// connect fails rather than hangs until its timeout.
 func reject() []expr.Any {
-	return []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED}}
+	return []expr.Any{&expr.Verdict{Kind: expr.VerdictGoto, Chain: chainRefuse}}
 }
 
 // describe renders the policy for logs: "deny 10.217.0.0/22, ...".
