@@ -506,9 +506,10 @@ func BenchmarkNamespaceSandboxColdStart(b *testing.B) {
 			b.StopTimer()
 			times := make([]time.Duration, 0, b.N)
 			for i := 0; i < b.N; i++ {
-				// Off the clock: the previous sandbox's namespace is torn
-				// down and the pool is full again.
-				time.Sleep(10 * time.Millisecond)
+				// Off the clock: the pool refills (refillDelay after a take).
+				// Every variant waits as long: how long a machine has been
+				// idle changes how fast the next start is.
+				time.Sleep(refillDelay + 20*time.Millisecond)
 				for n != nil && c.pool > 0 && len(n.ready) < cap(n.ready) {
 					time.Sleep(time.Millisecond)
 				}
