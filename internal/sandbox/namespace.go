@@ -174,10 +174,6 @@ func (s *namespaceSandbox) create(rootDir string, spec Spec) error {
 	if _, err := s.expect("ready", time.Now().Add(setupTimeout)); err != nil {
 		return err
 	}
-	if s.net != nil { // the init is in the namespace and keeps it
-		s.net.ns.Close()
-		s.net.ns = nil
-	}
 	s.ln, err = listenInNetns(pid, runtimeAPIAddr)
 	return err
 }

@@ -87,14 +87,21 @@ type Network struct {
 	stop     chan struct{}
 	fillDone chan struct{}
 	guarded  chan struct{}
+	reaped   chan struct{}
+
+	mu       sync.Mutex
+	lastTake time.Time   // when a cold start last took a namespace
+	retired  []*netLease // destroyed environments' namespaces, not yet let go
+	closed   bool        // by Close: namespaces are let go at once
 	close    sync.Once
 }
 
 // netLease is one environment's network: a namespace with its veth
 // configured, and the address it holds.
 type netLease struct {
-	ns   *os.File // until the sandbox's init has entered it
-	addr netip.Addr
+	ns        *os.File // keeps the namespace until it is reaped
+	addr      netip.Addr
+	retiredAt time.Time
 }
 
 // NewNetwork sets up the host side of the environments' network: it sweeps
@@ -125,7 +132,7 @@ func newNetwork(cfg NetworkConfig, poolSize int) (n *Network, err error) {
 		}
 	}
 	n = &Network{log: log, ready: make(chan *netLease, max(0, poolSize-1)), stop: make(chan struct{}),
-		fillDone: make(chan struct{}), guarded: make(chan struct{})}
+		fillDone: make(chan struct{}), guarded: make(chan struct{}), reaped: make(chan struct{})}
 	if n.host, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 		return nil, fmt.Errorf("function network: %w", err)
 	}
@@ -179,6 +186,7 @@ func newNetwork(cfg NetworkConfig, poolSize int) (n *Network, err error) {
 		close(n.fillDone)
 	}
 	go n.guardRules()
+	go n.reap()
 	log.Info("function network", "mode", cfg.Mode, "subnet", n.subnet, "gateway", n.gateway,
 		"bridge", bridgePrefix+n.key, "nftables_table", "inet "+tablePrefix+n.key, "dns", upstreams, "policy", n.policy.describe())
 	return n, nil
@@ -363,6 +371,9 @@ func (n *Network) rulesIntact() bool {
 // take returns a network for a new environment: a ready one from the pool,
 // or one made now if the pool is empty.
 func (n *Network) take() (*netLease, error) {
+	n.mu.Lock()
+	n.lastTake = time.Now()
+	n.mu.Unlock()
 	select {
 	case l := <-n.ready:
 		return l, nil
@@ -371,19 +382,73 @@ func (n *Network) take() (*netLease, error) {
 	}
 }
 
-// release gives an environment's network back: the namespace goes when its
-// last process and socket do, and takes the veth pair with it; the address is
-// reused once that has happened.
+// release gives a destroyed environment's network back. Its namespace is
+// let go later, by reap.
 func (n *Network) release(l *netLease) {
-	if l.ns != nil {
-		l.ns.Close()
-		l.ns = nil
+	n.mu.Lock()
+	l.retiredAt = time.Now()
+	n.retired = append(n.retired, l)
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
+		n.reapNow(true)
 	}
-	n.addrs.giveBack(l.addr)
 }
 
-// refillDelay is how long the pool waits before it makes the next namespace.
-const refillDelay = 50 * time.Millisecond
+// When retired namespaces are let go: once no cold start has taken a
+// namespace for reapQuiet, or the oldest has waited reapMaxAge, or
+// reapMaxBatch wait.
+const (
+	reapQuiet    = 200 * time.Millisecond
+	reapMaxAge   = 2 * time.Second
+	reapMaxBatch = 64
+	reapInterval = 100 * time.Millisecond
+)
+
+// reap lets go of retired namespaces in batches, when cold starts are not
+// happening, until Close. Tearing a namespace down (its veth pair leaves the
+// bridge, is unregistered, and the kernel waits for RCU grace periods under
+// its RTNL lock) costs the machine several milliseconds; done the moment an
+// environment is destroyed, it slowed the cold start that replaced it, and
+// the kernel tears down a batch of namespaces for about the cost of one.
+func (n *Network) reap() {
+	defer close(n.reaped)
+	t := time.NewTicker(reapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			n.reapNow(true)
+			return
+		case <-t.C:
+			n.reapNow(false)
+		}
+	}
+}
+
+// reapNow lets go of the retired namespaces if it is time to, or if all.
+func (n *Network) reapNow(all bool) {
+	n.mu.Lock()
+	batch := n.retired
+	due := len(batch) > 0 && (all || time.Since(n.lastTake) >= reapQuiet ||
+		time.Since(batch[0].retiredAt) >= reapMaxAge || len(batch) >= reapMaxBatch)
+	if due {
+		n.retired = nil
+	}
+	n.mu.Unlock()
+	if !due {
+		return
+	}
+	for _, l := range batch {
+		if l.ns != nil { // nil if making the namespace failed
+			l.ns.Close()
+		}
+		// The kernel tears the namespace down, and the veth pair with it,
+		// once the last process and socket in it have gone; the address is
+		// reused after that.
+		n.addrs.giveBack(l.addr)
+	}
+}
 
 // fill keeps the pool of ready namespaces full until Close.
 func (n *Network) fill() {
@@ -406,14 +471,6 @@ func (n *Network) fill() {
 		case n.ready <- l:
 		case <-n.stop:
 			n.release(l)
-			return
-		}
-		// Either the pool is filling or a cold start has just taken a
-		// namespace: making the next one now would compete with it for the
-		// CPU (about 1 ms on a 2-core machine), so let it run first.
-		select {
-		case <-time.After(refillDelay):
-		case <-n.stop:
 			return
 		}
 	}
@@ -513,6 +570,10 @@ func (n *Network) Close() error {
 		close(n.stop)
 		<-n.fillDone
 		<-n.guarded
+		<-n.reaped
+		n.mu.Lock()
+		n.closed = true
+		n.mu.Unlock()
 	drain:
 		for {
 			select {

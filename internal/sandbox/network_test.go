@@ -390,6 +390,7 @@ func TestNetworkSweepsADeadServersLeftovers(t *testing.T) {
 	close(dead.stop)
 	<-dead.fillDone
 	<-dead.guarded
+	<-dead.reaped
 	dead.dns.close()
 	dead.lock.Close()
 	defer dead.releaseHandles()
@@ -506,10 +507,10 @@ func BenchmarkNamespaceSandboxColdStart(b *testing.B) {
 			b.StopTimer()
 			times := make([]time.Duration, 0, b.N)
 			for i := 0; i < b.N; i++ {
-				// Off the clock: the pool refills (refillDelay after a take).
-				// Every variant waits as long: how long a machine has been
-				// idle changes how fast the next start is.
-				time.Sleep(refillDelay + 20*time.Millisecond)
+				// Off the clock: the pool refills. Every variant waits as
+				// long: how long a machine has been idle changes how fast
+				// the next start is.
+				time.Sleep(20 * time.Millisecond)
 				for n != nil && c.pool > 0 && len(n.ready) < cap(n.ready) {
 					time.Sleep(time.Millisecond)
 				}
