@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 // and Init Duration, and extra-p50-µs, the difference of the medians. It needs
 // the namespace sandbox (root).
 func BenchmarkColdStartNetwork(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("the function network needs the namespace sandbox, which needs root")
+	}
 	f := getFixture(b)
 	servers := map[string]*fixture{}
 	for _, mode := range []string{"internet", "none"} {
