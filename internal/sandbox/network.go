@@ -35,7 +35,8 @@ type NetworkConfig struct {
 	Subnet netip.Prefix
 	// DNS are the resolvers the environments' DNS forwarder asks; empty means
 	// those of the host's /etc/resolv.conf.
-	DNS    []netip.AddrPort
+	DNS []netip.AddrPort
+	// Logger receives the network's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
 
