@@ -132,43 +132,60 @@ func setUp() (*fixture, error) {
 	}
 	fmt.Fprintf(os.Stderr, "bench: built lamina and the Go function in %v\n", time.Since(started).Round(time.Millisecond))
 
-	port, err := freePort()
-	if err != nil {
+	if err := f.startServer("server", strings.Fields(os.Getenv("BENCH_SERVER_ARGS"))...); err != nil {
 		return f, err
 	}
-	f.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	argv := []string{f.laminaBin, "server", "--listen", f.addr, "--data", filepath.Join(dir, "data"),
-		"--memory-budget", strconv.Itoa(memoryBudgetMB), "--concurrency-limit", strconv.Itoa(concurrencyLimit),
-		"--idle-timeout", "30m", "--url-listen", "127.0.0.1:0"} // another server may hold the default port
-	argv = append(argv, strings.Fields(os.Getenv("BENCH_SERVER_ARGS"))...)
-	f.server, err = startProcess(filepath.Join(dir, "server.log"), hermeticEnv(
-		"LAMINA_ACCESS_KEY_ID="+accessKeyID, "LAMINA_SECRET_ACCESS_KEY="+secretAccessKey), argv...)
-	if err != nil {
+	if err := f.createFunctions(); err != nil {
 		return f, err
-	}
-	fmt.Fprintf(os.Stderr, "bench: %s\n", strings.Join(argv, " "))
-	if err := f.server.waitForOutput(readyBanner, 60*time.Second); err != nil {
-		return f, fmt.Errorf("lamina server: %w\n%s", err, f.server.output())
-	}
-	f.sdk = newSDKClient("http://" + f.addr)
-
-	for _, rt := range runtimeCases {
-		code, err := f.codeOf(rt)
-		if err != nil {
-			return f, err
-		}
-		for _, name := range []string{warmFunction(rt.name), coldFunction(rt.name)} {
-			if err := f.createFunction(name, rt, code); err != nil {
-				return f, err
-			}
-			if _, err := f.invokeSDK(name, false); err != nil { // unpacks the code, checks it runs
-				return f, fmt.Errorf("first invoke of %s: %w", name, err)
-			}
-		}
 	}
 	fmt.Fprintf(os.Stderr, "bench: lamina server ready at %s with %d functions after %v\n",
 		f.addr, 2*len(runtimeCases), time.Since(started).Round(time.Millisecond))
 	return f, nil
+}
+
+// startServer starts a lamina server on a free loopback port, with its data
+// (name-data) and its log (name.log) in f.dir, and extra arguments.
+func (f *fixture) startServer(name string, extra ...string) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	f.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	argv := []string{f.laminaBin, "server", "--listen", f.addr, "--url-listen", "127.0.0.1:0", "--data", filepath.Join(f.dir, name+"-data"),
+		"--memory-budget", strconv.Itoa(memoryBudgetMB), "--concurrency-limit", strconv.Itoa(concurrencyLimit),
+		"--idle-timeout", "30m"}
+	argv = append(argv, extra...)
+	f.server, err = startProcess(filepath.Join(f.dir, name+".log"), hermeticEnv(
+		"LAMINA_ACCESS_KEY_ID="+accessKeyID, "LAMINA_SECRET_ACCESS_KEY="+secretAccessKey), argv...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench: %s\n", strings.Join(argv, " "))
+	if err := f.server.waitForOutput(readyBanner, 60*time.Second); err != nil {
+		return fmt.Errorf("lamina server: %w\n%s", err, f.server.output())
+	}
+	f.sdk = newSDKClient("http://" + f.addr)
+	return nil
+}
+
+// createFunctions creates the warm and the cold function of every runtime
+// and invokes each once, which unpacks the code and checks that it runs.
+func (f *fixture) createFunctions() error {
+	for _, rt := range runtimeCases {
+		code, err := f.codeOf(rt)
+		if err != nil {
+			return err
+		}
+		for _, name := range []string{warmFunction(rt.name), coldFunction(rt.name)} {
+			if err := f.createFunction(name, rt, code); err != nil {
+				return err
+			}
+			if _, err := f.invokeSDK(name, false); err != nil {
+				return fmt.Errorf("first invoke of %s: %w", name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // tearDown stops the server and RIE, reports leaked processes and the

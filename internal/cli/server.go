@@ -2,16 +2,20 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"regexp"
 	"syscall"
 	"time"
 
+	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/server"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 var accountIDRE = regexp.MustCompile(`^\d{12}$`)
@@ -19,6 +23,7 @@ var accountIDRE = regexp.MustCompile(`^\d{12}$`)
 func newServerCommand() *cobra.Command {
 	cfg := server.Config{}
 	var logLevel string
+	var fnNet functionNetworkFlags
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a complete Lamina node (API, store, workers) in this process",
@@ -28,10 +33,14 @@ func newServerCommand() *cobra.Command {
 				return fmt.Errorf("--account-id must be 12 digits, got %q", cfg.AccountID)
 			}
 			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+			err := level.UnmarshalText([]byte(logLevel))
+			if err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if cfg.FunctionNetwork, err = fnNet.config(); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			cfg.OnReady = func(r server.Ready) {
 				if r.CredentialsCreated {
@@ -80,8 +89,77 @@ func newServerCommand() *cobra.Command {
 	f.Int64Var(&l.MinBodyRate, "min-body-rate", server.DefaultMinBodyRate, "bytes per second a request body must arrive at, on average, after --header-timeout")
 	f.IntVar(&l.APIBodyBudgetMB, "api-body-budget", server.DefaultAPIBodyBudgetMB, "MB of request bodies the API holds in memory at once (code uploads count 3 times); more is answered 429 with Retry-After")
 	f.IntVar(&l.URLBodyBudgetMB, "url-body-budget", server.DefaultURLBodyBudgetMB, "MB of request bodies the function URL listener holds in memory at once; more is answered 429 with Retry-After")
+	fnNet.register(f)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
+}
+
+// functionNetworkFlags are the --function-network* flags.
+type functionNetworkFlags struct {
+	mode         string
+	allow, deny  []string
+	subnet       string
+	dnsResolvers []string
+}
+
+func (n *functionNetworkFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&n.mode, "function-network", "internet", "what functions reach on the network: internet (public addresses and --function-network-allow), allowlist (only --function-network-allow) or none (only their own loopback)")
+	f.StringSliceVar(&n.allow, "function-network-allow", nil, "CIDR or address functions may reach although private or unlisted (repeatable); never the host itself or other environments")
+	f.StringSliceVar(&n.deny, "function-network-deny", nil, "CIDR or address functions never reach, even if allowed (repeatable)")
+	f.StringVar(&n.subnet, "function-network-subnet", "", "IPv4 subnet of the functions' addresses, /16 to /29 (default: a free /22 of 10.217.0.0/16)")
+	f.StringSliceVar(&n.dnsResolvers, "function-network-dns", nil, "resolver (address or address:port) that the functions' DNS forwarder asks (repeatable; default: those of the host's /etc/resolv.conf)")
+}
+
+// config checks the flags and returns the network configuration they ask
+// for.
+func (n *functionNetworkFlags) config() (sandbox.NetworkConfig, error) {
+	mode, err := sandbox.ParseNetworkMode(n.mode)
+	if err != nil {
+		return sandbox.NetworkConfig{}, fmt.Errorf("--function-network: %w", err)
+	}
+	cfg := sandbox.NetworkConfig{Mode: mode}
+	for _, list := range []struct {
+		flag   string
+		values []string
+		into   *[]netip.Prefix
+	}{{"--function-network-allow", n.allow, &cfg.Allow}, {"--function-network-deny", n.deny, &cfg.Deny}} {
+		for _, v := range list.values {
+			p, err := parsePrefix(v)
+			if err != nil || !p.Addr().Is4() {
+				return cfg, fmt.Errorf("%s: %q is not an IPv4 CIDR or address", list.flag, v)
+			}
+			*list.into = append(*list.into, p)
+		}
+	}
+	if n.subnet != "" {
+		if cfg.Subnet, err = netip.ParsePrefix(n.subnet); err != nil {
+			return cfg, fmt.Errorf("--function-network-subnet: %w", err)
+		}
+	}
+	for _, v := range n.dnsResolvers {
+		ap, err := netip.ParseAddrPort(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return cfg, fmt.Errorf("--function-network-dns: %q is not an address or address:port", v)
+			}
+			ap = netip.AddrPortFrom(a, 53)
+		}
+		cfg.DNS = append(cfg.DNS, ap)
+	}
+	if mode == sandbox.NetworkAllowlist && len(cfg.Allow) == 0 {
+		return cfg, errors.New("--function-network allowlist needs at least one --function-network-allow")
+	}
+	return cfg, nil
+}
+
+// parsePrefix parses a CIDR, or an address as a single-address prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	return p.Masked(), err
 }
 
 // Execute runs the root command with the process's arguments and exits

@@ -49,6 +49,7 @@ type NamespaceProvider struct {
 	disks       *tmpDisks
 	tmpfsReason string
 	node        cgroupNode // the parent cgroup of all of this provider's sandboxes
+	network     *Network   // nil: environments have only their loopback
 }
 
 // NamespaceOptions configure a NamespaceProvider.
@@ -122,6 +123,10 @@ func (p *NamespaceProvider) Close() error { return p.node.remove() }
 // function's memory, instead of a disk of their own; "" when it is a disk.
 func (p *NamespaceProvider) TmpfsReason() string { return p.tmpfsReason }
 
+// UseNetwork gives every sandbox created from now on an outbound network
+// from n. The caller closes n after the last sandbox.
+func (p *NamespaceProvider) UseNetwork(n *Network) { p.network = n }
+
 // Name returns "namespace".
 func (p *NamespaceProvider) Name() string { return "namespace" }
 
@@ -133,12 +138,18 @@ func (p *NamespaceProvider) Create(ctx context.Context, spec Spec) (Sandbox, err
 		return nil, err
 	}
 	s := &namespaceSandbox{uidBase: base, seccomp: p.seccomp, exited: make(chan struct{}), uids: &p.uids,
-		startErr: make(chan error, 1)}
+		startErr: make(chan error, 1), network: p.network}
 	if spec.EphemeralMB <= 0 {
 		spec.EphemeralMB = defaultEphemeralMB
 	}
 	if p.disks != nil {
 		if s.tmp, err = p.disks.take(spec.EphemeralMB); err != nil {
+			s.Destroy()
+			return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+		}
+	}
+	if s.network != nil {
+		if s.net, err = s.network.take(); err != nil {
 			s.Destroy()
 			return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
 		}
@@ -161,6 +172,8 @@ type namespaceSandbox struct {
 	cg      sandboxCgroup
 	tmp     *tmpDisk // the disk of /tmp, or nil for a tmpfs
 	ln      net.Listener
+	network *Network
+	net     *netLease // nil without a network
 	exited  chan struct{}
 	// reported is closed once the init's exit report has been read (or
 	// cannot be); it exists only after Start.
@@ -190,13 +203,28 @@ func (s *namespaceSandbox) create(node cgroupNode, rootDir string, spec Spec) er
 	}
 	s.ctl = conn.(*net.UnixConn)
 
+	cloneflags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+	tmpDevice := ""
+	if s.tmp != nil {
+		tmpDevice = s.tmp.path
+	}
+	plan := setupPlan(rootDir, spec, tmpDevice)
+	var netns *os.File
+	if s.net != nil {
+		// The init enters the prepared namespace the setup message carries,
+		// and the environment resolves names through the gateway.
+		netns = s.net.ns
+		plan = append(plan, "file", "/etc/resolv.conf", "0644", s.network.resolvConf)
+	} else {
+		cloneflags |= unix.CLONE_NEWNET
+	}
 	s.init = &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{"lamina-sandbox-init"},
 		Env:        []string{initEnv + "=3"},
 		ExtraFiles: []*os.File{theirs},
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,
+			Cloneflags: cloneflags,
 			Pdeathsig:  syscall.SIGKILL,
 		},
 	}
@@ -206,19 +234,16 @@ func (s *namespaceSandbox) create(node cgroupNode, rootDir string, spec Spec) er
 	if err := startProcess(s.init); err != nil {
 		return fmt.Errorf("start init: %w", err)
 	}
+	// Watched from now on: Destroy waits for the init's end.
+	go s.watch()
 	pid := s.init.Process.Pid
 	if err := s.cg.add(pid); err != nil {
 		return err
 	}
 	// The memory limit must pick the runtime, never the init.
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte("-1000"), 0)
-	go s.watch()
 
-	tmpDevice := ""
-	if s.tmp != nil {
-		tmpDevice = s.tmp.path
-	}
-	if err := s.send(nil, setupPlan(rootDir, spec, tmpDevice)...); err != nil {
+	if err := s.send(netns, plan...); err != nil {
 		return err
 	}
 	if _, err := s.expect("ready", time.Now().Add(setupTimeout)); err != nil {
@@ -542,6 +567,9 @@ func (s *namespaceSandbox) Destroy() error {
 			err = s.cg.remove()
 		}
 		s.uids.release(s.uidBase)
+		if s.net != nil {
+			s.network.release(s.net)
+		}
 	})
 	return err
 }

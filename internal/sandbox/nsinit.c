@@ -13,7 +13,10 @@
 //                          build the root file system (mkdir, bind, tmpfs,
 //                          mount, overlay, file, symlink); init carries them out,
 //                          pivots into the new root, mounts /proc, makes /
-//                          read-only and brings loopback up.
+//                          read-only and brings loopback up. A network
+//                          namespace the host prepared may ride along
+//                          (SCM_RIGHTS): init enters it first (the host then
+//                          started it without a network namespace of its own).
 //   init -> host  "ready" | "error" message
 //   host -> init  "start"  uid, gid, host uid base, open-files limit,
 //                          working directory, argv, envp, seccomp program;
@@ -182,7 +185,9 @@ static void write_file(const char *path, const char *content, size_t len, mode_t
 	close(fd);
 }
 
-// bring_loopback_up sets IFF_UP on lo in the new network namespace.
+// bring_loopback_up sets IFF_UP on lo in the new network namespace, unless
+// the host prepared the namespace with lo up (setting flags takes the
+// kernel's RTNL lock, which a cold start had better not wait for).
 static void bring_loopback_up(void) {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0) fail("socket");
@@ -190,8 +195,10 @@ static void bring_loopback_up(void) {
 	memset(&ifr, 0, sizeof(ifr));
 	strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) fail("get lo flags");
-	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) fail("bring lo up");
+	if (!(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) fail("bring lo up");
+	}
 	close(s);
 }
 
@@ -407,7 +414,10 @@ __attribute__((constructor)) static void lamina_sandbox_init(void) {
 		errno = EPROTO;
 		fail("expected setup");
 	}
-	if (extra >= 0) close(extra);
+	if (extra >= 0) {
+		if (setns(extra, CLONE_NEWNET) < 0) fail("enter the network namespace");
+		close(extra);
+	}
 	setup();
 	int outfd = recv_msg();
 	if (nfields < 1 || strcmp(fields[0], "start") != 0) {

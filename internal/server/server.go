@@ -84,7 +84,10 @@ type Config struct {
 	// Runtimes says where to find interpreters beyond the usual places and
 	// which runtimes to substitute (--runtime, --runtimes-dir, --runtime-map).
 	Runtimes runtimes.Options
-	Logger   *slog.Logger
+	// FunctionNetwork is what environments of the namespace sandbox reach on
+	// the network; the zero Mode means internet.
+	FunctionNetwork sandbox.NetworkConfig
+	Logger          *slog.Logger
 	// OnReady, when set, is called once the API accepts requests.
 	OnReady func(Ready)
 }
@@ -184,11 +187,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if budget == 0 {
 		budget = defaultMemoryBudgetMB()
 	}
-	provider, err := sandboxProvider(cfg, budget, log)
+	provider, closeNetwork, err := sandboxProvider(cfg, budget, log)
 	if err != nil {
 		return err
 	}
 	defer provider.Close()
+	defer closeNetwork() // after the worker's, deferred below: the environments go first
 	log.Info("execution environments", "sandbox", provider.Name(), "memory_budget_mb", budget)
 	if ns, ok := provider.(*sandbox.NamespaceProvider); ok && ns.TmpfsReason() != "" {
 		log.Warn("functions' /tmp is a tmpfs charged to their memory", "reason", ns.TmpfsReason())
@@ -387,25 +391,40 @@ func sweepCode(ctx context.Context, st *store.Store, log *slog.Logger) {
 	}
 }
 
-// sandboxProvider returns the sandbox provider cfg asks for.
-func sandboxProvider(cfg Config, memoryBudgetMB int, log *slog.Logger) (sandbox.Provider, error) {
+// sandboxProvider returns the sandbox provider cfg asks for, with its
+// function network, and what closes that network.
+func sandboxProvider(cfg Config, memoryBudgetMB int, log *slog.Logger) (sandbox.Provider, func(), error) {
 	dir := filepath.Join(cfg.DataDir, "sandboxes")
+	netCfg := cfg.FunctionNetwork
+	if netCfg.Mode == "" {
+		netCfg.Mode = sandbox.NetworkInternet
+	}
 	switch cfg.Sandbox {
 	case "", "namespace":
 		p, err := sandbox.NewNamespaceProvider(sandbox.NamespaceOptions{
 			StateDir: dir, TmpDir: cfg.TmpDir, MemoryBudgetMB: memoryBudgetMB, NodePids: cfg.NodePids, Logger: log})
 		if err != nil {
-			return nil, fmt.Errorf("namespace sandbox unavailable (%w); run with --sandbox process to run functions without isolation", err)
+			return nil, nil, fmt.Errorf("namespace sandbox unavailable (%w); run with --sandbox process to run functions without isolation", err)
 		}
-		return p, nil
+		if netCfg.Mode == sandbox.NetworkNone {
+			return p, func() {}, nil
+		}
+		netCfg.Logger = log
+		n, err := sandbox.NewNetwork(netCfg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w; run with --function-network none to give functions no network", err)
+		}
+		p.UseNetwork(n)
+		return p, func() { n.Close() }, nil
 	case "process":
 		scratch := dir
 		if cfg.TmpDir != "" {
 			scratch = cfg.TmpDir
 		}
-		return &sandbox.ProcessProvider{ScratchDir: scratch}, nil
+		log.Info("--sandbox process: functions use the host's network as it is; --function-network does not apply")
+		return &sandbox.ProcessProvider{ScratchDir: scratch}, func() {}, nil
 	}
-	return nil, fmt.Errorf("--sandbox must be namespace or process, not %q", cfg.Sandbox)
+	return nil, nil, fmt.Errorf("--sandbox must be namespace or process, not %q", cfg.Sandbox)
 }
 
 // defaultMemoryBudgetMB is 80% of the machine's memory.
