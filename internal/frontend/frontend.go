@@ -52,14 +52,31 @@ type Config struct {
 
 // Deps are the parts of the node a frontend talks to.
 type Deps struct {
-	Store   *store.Store
-	Invoker Invoker
+	Store *store.Store
+	// Manager runs every synchronous invocation: the Invoke API's, function
+	// URLs' and HTTP APIs'.
+	Manager Manager
 	Logs    *logs.Store
 	Async   Async
-	// Provisioner reports provisioned environments.
-	Provisioner Provisioner
 	// Runtimes says which runtimes and architectures the node runs.
 	Runtimes Runtimes
+}
+
+// Manager decides whether and where invocations run, and reports
+// provisioned environments: the worker manager (*manager.Manager), seen
+// from the frontend.
+type Manager interface {
+	// Resolve returns the function version an invocation of function with
+	// qualifier runs (an alias's weighted routing chooses here), or an error
+	// wrapping store.ErrNotFound.
+	Resolve(ctx context.Context, function, qualifier string) (*lamina.Function, error)
+	// Invoke runs an invocation of a version Resolve returned. Throttles
+	// are *lamina.Error 429; a function's failure is a result.
+	Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.InvocationResult, error)
+	// Provisioned counts the initialised (allocated) and idle (available)
+	// environments of the provisioned concurrency config of function's
+	// qualifier.
+	Provisioned(ctx context.Context, function, qualifier string) (allocated, available int)
 }
 
 // Async queues asynchronous invocations and reports on them: the async
@@ -73,10 +90,9 @@ type Async interface {
 type Frontend struct {
 	cfg         Config
 	store       *store.Store
-	invoker     Invoker
+	manager     Manager
 	logs        *logs.Store
 	async       Async
-	provisioner Provisioner
 	runtimes    Runtimes
 	verifiers   map[string]*sigv4.Verifier // by signing service name
 	targets     map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
@@ -100,10 +116,9 @@ func New(cfg Config, deps Deps) *Frontend {
 	f := &Frontend{
 		cfg:         cfg,
 		store:       deps.Store,
-		invoker:     deps.Invoker,
+		manager:     deps.Manager,
 		logs:        deps.Logs,
 		async:       deps.Async,
-		provisioner: deps.Provisioner,
 		runtimes:    deps.Runtimes,
 		verifiers:   map[string]*sigv4.Verifier{},
 		targets:     map[string]http.Handler{},

@@ -15,10 +15,29 @@ import (
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/logs"
+	"github.com/lamina-project/lamina/internal/manager"
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/store"
 )
+
+// Store is what the worker reads from the store (*store.Store).
+type Store interface {
+	// ReadCode returns the code or layer archive with a digest.
+	ReadCode(ctx context.Context, digest string) ([]byte, error)
+	// ResolveFunction returns the record of a function version, or an error
+	// wrapping store.ErrNotFound when it is gone.
+	ResolveFunction(ctx context.Context, function, qualifier string) (*lamina.Function, error)
+	// OnFunctionChange registers f to be called with the function and
+	// version of every record that is created, replaced or deleted.
+	OnFunctionChange(f func(function, version string))
+}
+
+// Logs receives the log events of invocations (*logs.Store). Append must
+// not block.
+type Logs interface {
+	Append(function string, events ...logs.Event)
+}
 
 // Config is what a worker needs.
 type Config struct {
@@ -29,8 +48,8 @@ type Config struct {
 	// Store holds the functions' code and records. The worker subscribes to
 	// its changes of function records (Store.OnFunctionChange) to stop the
 	// environments of a deleted or changed function at once.
-	Store   *store.Store
-	Logs    *logs.Store
+	Store   Store
+	Logs    Logs
 	Metrics *Metrics
 	// IdleTimeout is how long an idle environment is kept; zero means 10
 	// minutes.
@@ -60,6 +79,8 @@ type Worker struct {
 	closed      bool
 	destroying  sync.WaitGroup // environments being destroyed in the background
 }
+
+var _ manager.Worker = (*Worker)(nil)
 
 // New returns a worker. Call Run to expire idle environments and Close to
 // stop every environment.
@@ -98,9 +119,10 @@ func New(cfg Config) *Worker {
 }
 
 // Invoke runs an invocation in a warm environment of its function version,
-// or a new one, and returns how it ended. A function failure is a result
-// with FunctionError set, not an error; errors are throttles
-// (*lamina.Error 429) and Lamina's own failures.
+// or a new one, and returns how it ended, as manager.Worker promises. A
+// function failure is a result with FunctionError set, not an error; errors
+// are manager.ErrNoMemory when the memory budget has no room for a new
+// environment, and Lamina's own failures.
 func (w *Worker) Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.InvocationResult, error) {
 	ctx = context.WithoutCancel(ctx) // an invocation runs to its end even if the caller leaves
 	fn := req.Function
@@ -112,7 +134,6 @@ func (w *Worker) Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.In
 		cold := env == nil
 		if cold {
 			if err := w.reserve(fn.Configuration.MemorySize); err != nil {
-				w.cfg.Metrics.throttled(fn.Configuration.FunctionName)
 				return nil, err
 			}
 			var ok bool
@@ -210,7 +231,8 @@ func (w *Worker) takeIdle(key envKey) *environment {
 }
 
 // reserve accounts mb of memory for a new environment, evicting idle
-// environments least recently used first when the budget is full.
+// environments least recently used first when the budget is full. It
+// returns manager.ErrNoMemory when even that leaves no room.
 func (w *Worker) reserve(mb int) error {
 	var evicted []*environment
 	defer func() {
@@ -226,7 +248,7 @@ func (w *Worker) reserve(mb int) error {
 	for w.memoryUsed+mb > w.cfg.MemoryBudgetMB {
 		lru := w.leastRecentlyUsedIdle()
 		if lru == nil {
-			return lamina.ErrTooManyRequests("ConcurrentInvocationLimitExceeded")
+			return manager.ErrNoMemory
 		}
 		w.removeIdle(lru)
 		w.forget(lru)
