@@ -186,6 +186,7 @@ func (w *Worker) coldStart(ctx context.Context, rec *record) (env *environment, 
 		}
 		w.retire(env)
 		if init.failure.errorType != lamina.ErrorTypeTimeout || attempt == 2 {
+			rec.initFailed(init.failure)
 			return nil, false
 		}
 		limit = time.Duration(fn.Configuration.Timeout) * time.Second
