@@ -379,3 +379,28 @@ func TestRunProvisions(t *testing.T) {
 	}
 	t.Fatal("Run provisioned nothing in 10 s")
 }
+
+// BenchmarkInvoke measures what the manager adds to a warm invocation:
+// resolving the version (through an alias with weighted routing), admission
+// and placement, around a worker that answers at once.
+func BenchmarkInvoke(b *testing.B) {
+	st, w := newFakeStore(), newFakeWorker()
+	st.version("f", "1", "v1")
+	st.version("f", "2", "v2")
+	st.aliases["f:live"] = &lamina.AliasConfiguration{Name: "live", FunctionVersion: "1",
+		RoutingConfig: &lamina.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 0.1}}}
+	m := newTestManager(st, w, 1000)
+	ctx := context.Background()
+	req := &lamina.Invocation{RequestID: "r", Payload: []byte("{}")}
+	b.ReportAllocs()
+	for b.Loop() {
+		fn, err := m.Resolve(ctx, "f", "live")
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Function = fn
+		if _, err := m.Invoke(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
