@@ -88,16 +88,16 @@ type Async interface {
 
 // Frontend is the API server. Create one with New and serve it with Handler.
 type Frontend struct {
-	cfg         Config
-	store       *store.Store
-	manager     Manager
-	logs        *logs.Store
-	async       Async
-	runtimes    Runtimes
-	verifiers   map[string]*sigv4.Verifier // by signing service name
-	targets     map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
-	log         *slog.Logger
-	mux         *http.ServeMux
+	cfg       Config
+	store     *store.Store
+	manager   Manager
+	logs      *logs.Store
+	async     Async
+	runtimes  Runtimes
+	verifiers map[string]*sigv4.Verifier // by signing service name
+	targets   map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
+	log       *slog.Logger
+	mux       *http.ServeMux
 }
 
 // defaultMaxBody bounds the body of every operation that declares no larger
@@ -114,16 +114,16 @@ const (
 // New returns a frontend for the node parts in deps.
 func New(cfg Config, deps Deps) *Frontend {
 	f := &Frontend{
-		cfg:         cfg,
-		store:       deps.Store,
-		manager:     deps.Manager,
-		logs:        deps.Logs,
-		async:       deps.Async,
-		runtimes:    deps.Runtimes,
-		verifiers:   map[string]*sigv4.Verifier{},
-		targets:     map[string]http.Handler{},
-		log:         cfg.Logger,
-		mux:         http.NewServeMux(),
+		cfg:       cfg,
+		store:     deps.Store,
+		manager:   deps.Manager,
+		logs:      deps.Logs,
+		async:     deps.Async,
+		runtimes:  deps.Runtimes,
+		verifiers: map[string]*sigv4.Verifier{},
+		targets:   map[string]http.Handler{},
+		log:       cfg.Logger,
+		mux:       http.NewServeMux(),
 	}
 	for _, service := range []string{serviceLambda, serviceLogs, serviceEvents} {
 		f.verifiers[service] = &sigv4.Verifier{Service: service, Region: cfg.Region, Lookup: cfg.Credentials}
