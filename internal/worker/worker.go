@@ -45,9 +45,9 @@ type Config struct {
 	CacheDir string // code is unpacked under CacheDir/code
 	Sandbox  sandbox.Provider
 	Runtimes *runtimes.Set
-	// Store holds the functions' code and records. The worker subscribes to
-	// its changes of function records (Store.OnFunctionChange) to stop the
-	// environments of a deleted or changed function at once.
+	// Store holds the functions' code and records (required). The worker
+	// subscribes to its changes of function records (OnFunctionChange) to
+	// stop the environments of a deleted or changed function at once.
 	Store   Store
 	Logs    Logs
 	Metrics *Metrics
@@ -61,15 +61,12 @@ type Config struct {
 	Logger      *slog.Logger
 }
 
-// Worker manages the execution environments of one node. It is safe for
-// concurrent use.
+// Worker manages the execution environments of one node: the in-process
+// implementation of manager.Worker. It is safe for concurrent use.
 type Worker struct {
 	cfg  Config
 	code *codeCache
 	log  *slog.Logger
-	// revisionOf returns the RevisionId the store holds for a function
-	// version, or an error (store.ErrNotFound when it is gone).
-	revisionOf func(function, version string) (string, error)
 
 	mu          sync.Mutex
 	idle        map[envKey][]*environment // idle environments, most recently used last
@@ -105,16 +102,7 @@ func New(cfg Config) *Worker {
 		live:        map[*environment]struct{}{},
 		provisioned: map[string]*provisionSet{},
 	}
-	if cfg.Store != nil {
-		w.revisionOf = func(function, version string) (string, error) {
-			fn, err := cfg.Store.ResolveFunction(context.Background(), function, version)
-			if err != nil {
-				return "", err
-			}
-			return fn.Configuration.RevisionId, nil
-		}
-		cfg.Store.OnFunctionChange(w.RetireStale)
-	}
+	cfg.Store.OnFunctionChange(w.RetireStale)
 	return w
 }
 
@@ -356,9 +344,6 @@ func (w *Worker) retire(env *environment) {
 // busy ones when their invocation ends (release). The worker calls it on
 // every change of a function record the store reports, from any node.
 func (w *Worker) RetireStale(function, version string) {
-	if w.revisionOf == nil {
-		return
-	}
 	current, err := w.revisionOf(function, version) // not under w.mu: a store read may call back
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		w.log.Warn("cannot tell which environments a change makes stale", "function", function, "version", version, "err", err)
@@ -386,13 +371,20 @@ func (w *Worker) RetireStale(function, version string) {
 	}
 }
 
+// revisionOf returns the RevisionId the store holds for a function version,
+// or an error (store.ErrNotFound when it is gone).
+func (w *Worker) revisionOf(function, version string) (string, error) {
+	fn, err := w.cfg.Store.ResolveFunction(context.Background(), function, version)
+	if err != nil {
+		return "", err
+	}
+	return fn.Configuration.RevisionId, nil
+}
+
 // stale reports whether the store no longer holds what environments of key
 // run. When the store cannot tell, they are not stale. The caller must not
 // hold w.mu: a store read may report a change (RetireStale).
 func (w *Worker) stale(key envKey) bool {
-	if w.revisionOf == nil {
-		return false
-	}
 	current, err := w.revisionOf(key.function, key.version)
 	if err != nil {
 		return errors.Is(err, store.ErrNotFound)
