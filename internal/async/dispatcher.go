@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Invoker runs invocations: the worker manager (*manager.Manager), seen
+// Manager runs invocations: the worker manager (*manager.Manager), seen
 // from the dispatcher.
-type Invoker interface {
+type Manager interface {
 	// Resolve returns the function version an event of function with
 	// qualifier runs (an alias's weighted routing chooses here), or an
 	// error wrapping store.ErrNotFound when the function, version or alias
@@ -37,7 +37,7 @@ type Config struct {
 	Region    string
 	AccountID string
 	Queue     *Queue
-	Invoker   Invoker
+	Manager   Manager
 	Configs   ConfigSource
 	// TimeScale multiplies every async delay — retry waits, throttle
 	// backoff, maximum event age and the acknowledgement deadline — so that
@@ -266,7 +266,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		d.fail(ctx, msg, ev, cfg, conditionEventAgeExceeded, nil, log)
 		return
 	}
-	fn, err := d.cfg.Invoker.Resolve(ctx, ev.Function, ev.Qualifier)
+	fn, err := d.cfg.Manager.Resolve(ctx, ev.Function, ev.Qualifier)
 	if errors.Is(err, store.ErrNotFound) {
 		log.Warn("async event dropped: the function no longer exists")
 		d.cfg.Metrics.dropped.WithLabelValues(ev.Function).Inc()
@@ -338,7 +338,7 @@ func (d *Dispatcher) invoke(ctx context.Context, msg jetstream.Msg, ev *Event, f
 	if ev.Qualifier != "" {
 		invoked += ":" + ev.Qualifier
 	}
-	return d.cfg.Invoker.Invoke(ctx, &lamina.Invocation{
+	return d.cfg.Manager.Invoke(ctx, &lamina.Invocation{
 		RequestID:  ev.RequestID,
 		Function:   fn,
 		InvokedARN: invoked,
@@ -371,7 +371,7 @@ func (d *Dispatcher) retryLater(msg jetstream.Msg, log *slog.Logger, cause error
 // destination, else to the dead-letter target, else drops it with a log line.
 func (d *Dispatcher) fail(ctx context.Context, msg jetstream.Msg, ev *Event, cfg *lamina.EventInvokeConfig,
 	condition string, res *lamina.InvocationResult, log *slog.Logger) {
-	fn, _ := d.cfg.Invoker.Resolve(ctx, ev.Function, ev.Qualifier)
+	fn, _ := d.cfg.Manager.Resolve(ctx, ev.Function, ev.Qualifier)
 	var target, kind string
 	var payload []byte
 	switch {

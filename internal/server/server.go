@@ -231,7 +231,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Region:    cfg.Region,
 		AccountID: cfg.AccountID,
 		Queue:     queue,
-		Invoker:   mgr,
+		Manager:   mgr,
 		Configs: func(ctx context.Context, function, qualifier string) (*lamina.EventInvokeConfig, error) {
 			c, err := st.GetEventInvokeConfig(ctx, function, qualifier)
 			if errors.Is(err, store.ErrNotFound) {
