@@ -166,7 +166,8 @@ type testWorker struct {
 
 // newTestWorker starts a worker whose environments run script (which can
 // tell functions apart by their handler, rt.Getenv("_HANDLER")). cfg's
-// zero fields get test defaults: a 1024 MB budget, a 2 s init limit.
+// zero fields get defaults: a 1024 MB budget, the worker's own 10 s init
+// limit.
 func newTestWorker(t *testing.T, cfg Config, script sandboxtest.Script) *testWorker {
 	t.Helper()
 	tw := &testWorker{provider: &sandboxtest.Provider{Script: script}, store: newTestStore(), logs: &testLogs{}}
@@ -179,9 +180,6 @@ func newTestWorker(t *testing.T, cfg Config, script sandboxtest.Script) *testWor
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	if cfg.MemoryBudgetMB == 0 {
 		cfg.MemoryBudgetMB = 1024
-	}
-	if cfg.InitTimeout == 0 {
-		cfg.InitTimeout = 2 * time.Second
 	}
 	tw.Worker = New(cfg)
 	t.Cleanup(func() {

@@ -58,7 +58,7 @@ func TestColdStartThenWarm(t *testing.T) {
 			rt.Respond(ev.RequestID, append([]byte("echo:"), ev.Payload...))
 		}
 	})
-	fn := tw.function("f", "echo", 128, 3)
+	fn := tw.function("f", "echo", 128, 60)
 
 	first := tw.invoke(t, fn, `"a"`)
 	if string(first.Payload) != `echo:"a"` || first.FunctionError != "" || first.ExecutedVersion != lamina.LatestVersion {
@@ -121,7 +121,7 @@ func TestScaleOutAndReuse(t *testing.T) {
 	t.Parallel()
 	release, took := make(chan struct{}), make(chan string, 8)
 	tw := newTestWorker(t, Config{}, holdScript(release, took))
-	fn := tw.function("f", "hold", 128, 5)
+	fn := tw.function("f", "hold", 128, 60)
 	const n = 3
 	var wg sync.WaitGroup
 	for range n {
@@ -156,7 +156,7 @@ func TestScaleOutAndReuse(t *testing.T) {
 func TestIdleEnvironmentsExpire(t *testing.T) {
 	t.Parallel()
 	tw := newTestWorker(t, Config{IdleTimeout: time.Minute}, sandboxtest.Echo)
-	fn := tw.function("f", "echo", 128, 3)
+	fn := tw.function("f", "echo", 128, 60)
 	tw.invoke(t, fn, `1`)
 	sb := tw.provider.Sandboxes()[0]
 	tw.expireIdle(time.Now().Add(-time.Minute)) // used after the cutoff
@@ -176,7 +176,7 @@ func TestIdleEnvironmentsExpire(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go tw.Run(ctx)
-	tw.invoke(t, tw.function("g", "echo", 128, 3), `1`)
+	tw.invoke(t, tw.function("g", "echo", 128, 60), `1`)
 	eventually(t, "Run stops the idle environment", tw.provider.Sandboxes()[0].Destroyed)
 }
 
@@ -188,7 +188,7 @@ func TestMemoryBudget(t *testing.T) {
 	t.Parallel()
 	release, took := make(chan struct{}), make(chan string, 8)
 	tw := newTestWorker(t, Config{MemoryBudgetMB: 256}, holdScript(release, took))
-	a, b, c := tw.function("a", "h", 128, 5), tw.function("b", "h", 128, 5), tw.function("c", "h", 128, 5)
+	a, b, c := tw.function("a", "h", 128, 60), tw.function("b", "h", 128, 60), tw.function("c", "h", 128, 60)
 	tw.invoke(t, a, `1`)
 	<-took
 	tw.invoke(t, b, `1`)
@@ -202,7 +202,7 @@ func TestMemoryBudget(t *testing.T) {
 	}
 
 	// Two busy environments fill the budget, evicting the idle ones.
-	d := tw.function("d", "h", 128, 5)
+	d := tw.function("d", "h", 128, 60)
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
@@ -231,7 +231,7 @@ func TestMemoryBudget(t *testing.T) {
 func TestInitFailures(t *testing.T) {
 	t.Parallel()
 	var starts atomic.Int32
-	tw := newTestWorker(t, Config{InitTimeout: 100 * time.Millisecond}, func(rt *sandboxtest.Runtime) {
+	script := func(rt *sandboxtest.Runtime) {
 		switch rt.Getenv("_HANDLER") {
 		case "initerror":
 			rt.Printf("cannot import")
@@ -245,9 +245,10 @@ func TestInitFailures(t *testing.T) {
 			rt.Sleep(time.Hour)
 		}
 		sandboxtest.Echo(rt)
-	})
+	}
 
-	bad := tw.function("bad", "initerror", 128, 3)
+	tw := newTestWorker(t, Config{}, script)
+	bad := tw.function("bad", "initerror", 128, 60)
 	for i := range 2 {
 		res := tw.invoke(t, bad, `1`)
 		if res.FunctionError != lamina.FunctionErrorUnhandled || res.ErrorType != "Runtime.ImportModuleError" ||
@@ -263,7 +264,14 @@ func TestInitFailures(t *testing.T) {
 		t.Errorf("log of a failed init:\n%s", strings.Join(lines, "\n"))
 	}
 
-	slow := tw.function("slow", "slowfirst", 128, 3)
+	tw.destroying.Wait()
+	if got := tw.state(t); got != (stateView{}) {
+		t.Errorf("worker state after failed inits: %v, want nothing", got)
+	}
+
+	// Inits that hang: a short init limit, which the retry does not have.
+	tw = newTestWorker(t, Config{InitTimeout: 100 * time.Millisecond}, script)
+	slow := tw.function("slow", "slowfirst", 128, 10)
 	if res := tw.invoke(t, slow, `"ok"`); res.FunctionError != "" || string(res.Payload) != `"ok"` || res.InitDuration < 100*time.Millisecond {
 		t.Errorf("an init retried after its timeout: %+v %s", res, res.Payload)
 	}
@@ -281,7 +289,7 @@ func TestInitFailures(t *testing.T) {
 		t.Errorf("%d live sandboxes, want only the one that initialised", live)
 	}
 	if got := tw.state(t); got != (stateView{128, 1, 1}) {
-		t.Errorf("worker state after failed inits: %v, want only the healthy environment", got)
+		t.Errorf("worker state after the inits that hung: %v, want only the healthy environment", got)
 	}
 }
 
@@ -313,15 +321,16 @@ func TestInvocationFailures(t *testing.T) {
 	})
 	cases := []struct {
 		handler, errorType, inPayload string
+		timeout                       int
 		reused                        bool
 	}{
-		{"error", "Runtime.HandlerError", "it went wrong", true},
-		{"crash", lamina.ErrorTypeExit, "Error: Runtime exited with error: exit status 3", false},
-		{"oom", lamina.ErrorTypeOutOfMemory, "Runtime exited with error: signal: killed", false},
-		{"sleep", lamina.ErrorTypeTimeout, "Task timed out after 1.00 seconds", false},
+		{"error", "Runtime.HandlerError", "it went wrong", 10, true},
+		{"crash", lamina.ErrorTypeExit, "Error: Runtime exited with error: exit status 3", 10, false},
+		{"oom", lamina.ErrorTypeOutOfMemory, "Runtime exited with error: signal: killed", 10, false},
+		{"sleep", lamina.ErrorTypeTimeout, "Task timed out after 1.00 seconds", 1, false},
 	}
 	for _, c := range cases {
-		fn := tw.function(c.handler, c.handler, 128, 1)
+		fn := tw.function(c.handler, c.handler, 128, c.timeout)
 		before := len(tw.provider.Sandboxes())
 		for i := range 2 {
 			res := tw.invoke(t, fn, `1`)
@@ -351,7 +360,7 @@ func TestInvocationFailures(t *testing.T) {
 func TestExitedIdleEnvironment(t *testing.T) {
 	t.Parallel()
 	tw := newTestWorker(t, Config{}, sandboxtest.Echo)
-	fn := tw.function("f", "echo", 128, 3)
+	fn := tw.function("f", "echo", 128, 60)
 	tw.invoke(t, fn, `1`)
 	first := tw.provider.Sandboxes()[0]
 	first.Exit(&sandbox.ExitError{Code: 2})
@@ -370,7 +379,7 @@ func TestRetireStale(t *testing.T) {
 	t.Parallel()
 	release, took := make(chan struct{}), make(chan string, 8)
 	tw := newTestWorker(t, Config{}, holdScript(release, took))
-	latest := tw.function("f", "h", 128, 5)
+	latest := tw.function("f", "h", 128, 60)
 	busyDone := make(chan struct{})
 	go func() {
 		defer close(busyDone)
@@ -386,7 +395,7 @@ func TestRetireStale(t *testing.T) {
 	tw.store.put(v1)
 	tw.invoke(t, v1, `1`)
 	<-took
-	tw.invoke(t, tw.function("g", "h", 128, 5), `1`)
+	tw.invoke(t, tw.function("g", "h", 128, 60), `1`)
 	<-took
 	sbs := tw.provider.Sandboxes()
 	busy, idle, version1, other := sbs[0], sbs[1], sbs[2], sbs[3]
@@ -429,7 +438,7 @@ func TestProvisioned(t *testing.T) {
 	release, took := make(chan struct{}), make(chan string, 16)
 	tw := newTestWorker(t, Config{MemoryBudgetMB: 512}, holdScript(release, took))
 	ctx := context.Background()
-	fn := tw.function("p", "h", 128, 5)
+	fn := tw.function("p", "h", 128, 60)
 	fn = &lamina.Function{Configuration: fn.Configuration, CodeDigest: fn.CodeDigest}
 	fn.Configuration.Version, fn.Configuration.RevisionId = "1", "v1"
 	tw.store.put(fn)
@@ -470,7 +479,7 @@ func TestProvisioned(t *testing.T) {
 	if live := len(tw.provider.Live()); live != 2 {
 		t.Fatalf("idle expiry stopped provisioned environments: %d live", live)
 	}
-	big := tw.function("big", "h", 256, 5)
+	big := tw.function("big", "h", 256, 60)
 	bigDone := make(chan struct{})
 	go func() {
 		defer close(bigDone)
@@ -479,7 +488,7 @@ func TestProvisioned(t *testing.T) {
 		}
 	}()
 	<-took
-	if _, err := tw.tryInvoke(tw.function("small", "h", 128, 5), `1`); !errors.Is(err, manager.ErrNoMemory) {
+	if _, err := tw.tryInvoke(tw.function("small", "h", 128, 60), `1`); !errors.Is(err, manager.ErrNoMemory) {
 		t.Errorf("a cold start with only provisioned environments idle: %v, want ErrNoMemory", err)
 	}
 	close(release)
