@@ -275,6 +275,12 @@ func TestInitFailures(t *testing.T) {
 	if res := tw.invoke(t, slow, `"ok"`); res.FunctionError != "" || string(res.Payload) != `"ok"` || res.InitDuration < 100*time.Millisecond {
 		t.Errorf("an init retried after its timeout: %+v %s", res, res.Payload)
 	}
+	// Both inits are logged, the invocation once.
+	log := strings.Join(tw.logs.lines("slow"), "\n")
+	if strings.Count(log, "INIT_START ") != 2 || strings.Count(log, "INIT_REPORT ") != 1 || strings.Count(log, "START RequestId: ") != 1 ||
+		strings.Count(log, "\nREPORT RequestId: ") != 1 || strings.Contains(log[strings.LastIndex(log, "\nREPORT "):], "Error Type") {
+		t.Errorf("log of an init retried after its timeout, want 2 INIT_START, the first's INIT_REPORT, one START and a REPORT without error:\n%s", log)
+	}
 
 	hang := tw.function("hang", "hang", 128, 1)
 	res := tw.invoke(t, hang, `1`)
