@@ -10,23 +10,23 @@ import (
 	"time"
 
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Invoker runs invocations: the manager.
-type Invoker interface {
+// Manager runs invocations: the worker manager (*manager.Manager), seen
+// from the dispatcher.
+type Manager interface {
+	// Resolve returns the function version an event of function with
+	// qualifier runs (an alias's weighted routing chooses here), or an
+	// error wrapping store.ErrNotFound when the function, version or alias
+	// no longer exists: its events are then dropped, as Lambda does.
+	Resolve(ctx context.Context, function, qualifier string) (*lamina.Function, error)
+	// Invoke runs an invocation of a version Resolve returned. Errors are
+	// throttles and Lamina's failures; a function's failure is a result.
 	Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.InvocationResult, error)
 }
-
-// Resolver finds the function version an event names. It returns an error
-// wrapping ErrFunctionGone when the function (or qualifier) no longer
-// exists.
-type Resolver func(ctx context.Context, function, qualifier string) (*lamina.Function, error)
-
-// ErrFunctionGone says that an event's function was deleted: its events are
-// dropped, as Lambda does.
-var ErrFunctionGone = errors.New("function does not exist")
 
 // ConfigSource returns the event invoke config of a function qualifier, nil
 // when there is none.
@@ -37,8 +37,7 @@ type Config struct {
 	Region    string
 	AccountID string
 	Queue     *Queue
-	Invoker   Invoker
-	Resolve   Resolver
+	Manager   Manager
 	Configs   ConfigSource
 	// TimeScale multiplies every async delay — retry waits, throttle
 	// backoff, maximum event age and the acknowledgement deadline — so that
@@ -267,8 +266,8 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 		d.fail(ctx, msg, ev, cfg, conditionEventAgeExceeded, nil, log)
 		return
 	}
-	fn, err := d.cfg.Resolve(ctx, ev.Function, ev.Qualifier)
-	if errors.Is(err, ErrFunctionGone) {
+	fn, err := d.cfg.Manager.Resolve(ctx, ev.Function, ev.Qualifier)
+	if errors.Is(err, store.ErrNotFound) {
 		log.Warn("async event dropped: the function no longer exists")
 		d.cfg.Metrics.dropped.WithLabelValues(ev.Function).Inc()
 		_ = msg.Ack()
@@ -339,7 +338,7 @@ func (d *Dispatcher) invoke(ctx context.Context, msg jetstream.Msg, ev *Event, f
 	if ev.Qualifier != "" {
 		invoked += ":" + ev.Qualifier
 	}
-	return d.cfg.Invoker.Invoke(ctx, &lamina.Invocation{
+	return d.cfg.Manager.Invoke(ctx, &lamina.Invocation{
 		RequestID:  ev.RequestID,
 		Function:   fn,
 		InvokedARN: invoked,
@@ -372,7 +371,7 @@ func (d *Dispatcher) retryLater(msg jetstream.Msg, log *slog.Logger, cause error
 // destination, else to the dead-letter target, else drops it with a log line.
 func (d *Dispatcher) fail(ctx context.Context, msg jetstream.Msg, ev *Event, cfg *lamina.EventInvokeConfig,
 	condition string, res *lamina.InvocationResult, log *slog.Logger) {
-	fn, _ := d.cfg.Resolve(ctx, ev.Function, ev.Qualifier)
+	fn, _ := d.cfg.Manager.Resolve(ctx, ev.Function, ev.Qualifier)
 	var target, kind string
 	var payload []byte
 	switch {

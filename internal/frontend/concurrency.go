@@ -16,17 +16,6 @@ import (
 // minUnreserved is the concurrency AWS keeps out of reservations.
 const minUnreserved = 100
 
-// Provisioner reports on provisioned environments: the worker, seen from
-// the frontend.
-type Provisioner interface {
-	// Provisioned counts the environments of key that run fn.
-	Provisioned(key string, fn *lamina.Function) (allocated, available int)
-}
-
-// ProvisionedKey names the provisioned environments of a function
-// qualifier on the workers.
-func ProvisionedKey(function, qualifier string) string { return function + ":" + qualifier }
-
 type concurrency struct {
 	ReservedConcurrentExecutions *int `json:",omitempty"`
 }
@@ -128,8 +117,7 @@ type provisionedConfig struct {
 // provisionedStatus reports a config with what the workers have ready for
 // the version it names now.
 func (f *Frontend) provisionedStatus(ctx context.Context, pc *store.ProvisionedConcurrency, withARN bool) provisionedConfig {
-	fn, _ := f.store.ResolveFunction(ctx, pc.Function, pc.Qualifier)
-	allocated, available := f.provisioner.Provisioned(ProvisionedKey(pc.Function, pc.Qualifier), fn)
+	allocated, available := f.manager.Provisioned(ctx, pc.Function, pc.Qualifier)
 	out := provisionedConfig{
 		RequestedProvisionedConcurrentExecutions: pc.Requested,
 		AllocatedProvisionedConcurrentExecutions: min(allocated, pc.Requested),

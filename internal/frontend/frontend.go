@@ -52,14 +52,31 @@ type Config struct {
 
 // Deps are the parts of the node a frontend talks to.
 type Deps struct {
-	Store   *store.Store
-	Invoker Invoker
+	Store *store.Store
+	// Manager runs every synchronous invocation: the Invoke API's, function
+	// URLs' and HTTP APIs'.
+	Manager Manager
 	Logs    *logs.Store
 	Async   Async
-	// Provisioner reports provisioned environments.
-	Provisioner Provisioner
 	// Runtimes says which runtimes and architectures the node runs.
 	Runtimes Runtimes
+}
+
+// Manager decides whether and where invocations run, and reports
+// provisioned environments: the worker manager (*manager.Manager), seen
+// from the frontend.
+type Manager interface {
+	// Resolve returns the function version an invocation of function with
+	// qualifier runs (an alias's weighted routing chooses here), or an error
+	// wrapping store.ErrNotFound.
+	Resolve(ctx context.Context, function, qualifier string) (*lamina.Function, error)
+	// Invoke runs an invocation of a version Resolve returned. Throttles
+	// are *lamina.Error 429; a function's failure is a result.
+	Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.InvocationResult, error)
+	// Provisioned counts the initialised (allocated) and idle (available)
+	// environments of the provisioned concurrency config of function's
+	// qualifier.
+	Provisioned(ctx context.Context, function, qualifier string) (allocated, available int)
 }
 
 // Async queues asynchronous invocations and reports on them: the async
@@ -71,17 +88,16 @@ type Async interface {
 
 // Frontend is the API server. Create one with New and serve it with Handler.
 type Frontend struct {
-	cfg         Config
-	store       *store.Store
-	invoker     Invoker
-	logs        *logs.Store
-	async       Async
-	provisioner Provisioner
-	runtimes    Runtimes
-	verifiers   map[string]*sigv4.Verifier // by signing service name
-	targets     map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
-	log         *slog.Logger
-	mux         *http.ServeMux
+	cfg       Config
+	store     *store.Store
+	manager   Manager
+	logs      *logs.Store
+	async     Async
+	runtimes  Runtimes
+	verifiers map[string]*sigv4.Verifier // by signing service name
+	targets   map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
+	log       *slog.Logger
+	mux       *http.ServeMux
 }
 
 // defaultMaxBody bounds the body of every operation that declares no larger
@@ -98,17 +114,16 @@ const (
 // New returns a frontend for the node parts in deps.
 func New(cfg Config, deps Deps) *Frontend {
 	f := &Frontend{
-		cfg:         cfg,
-		store:       deps.Store,
-		invoker:     deps.Invoker,
-		logs:        deps.Logs,
-		async:       deps.Async,
-		provisioner: deps.Provisioner,
-		runtimes:    deps.Runtimes,
-		verifiers:   map[string]*sigv4.Verifier{},
-		targets:     map[string]http.Handler{},
-		log:         cfg.Logger,
-		mux:         http.NewServeMux(),
+		cfg:       cfg,
+		store:     deps.Store,
+		manager:   deps.Manager,
+		logs:      deps.Logs,
+		async:     deps.Async,
+		runtimes:  deps.Runtimes,
+		verifiers: map[string]*sigv4.Verifier{},
+		targets:   map[string]http.Handler{},
+		log:       cfg.Logger,
+		mux:       http.NewServeMux(),
 	}
 	for _, service := range []string{serviceLambda, serviceLogs, serviceEvents} {
 		f.verifiers[service] = &sigv4.Verifier{Service: service, Region: cfg.Region, Lookup: cfg.Credentials}

@@ -1,13 +1,11 @@
 package frontend
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	mathrand "math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -16,11 +14,6 @@ import (
 	"github.com/lamina-project/lamina/internal/async"
 	"github.com/lamina-project/lamina/internal/store"
 )
-
-// Invoker runs invocations: the manager, seen from the frontend.
-type Invoker interface {
-	Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.InvocationResult, error)
-}
 
 // maxClientContext is the largest X-Amz-Client-Context AWS accepts (base64).
 const maxClientContext = 3583
@@ -56,7 +49,7 @@ func (f *Frontend) invoke(rq *request) error {
 		v.Add(logType, "logType", "Member must satisfy enum value set: [None, Tail]")
 		return v.Err()
 	}
-	fn, err := f.store.ResolveInvocation(rq.r.Context(), ref.Name, ref.Qualifier, mathrand.Float64())
+	fn, err := f.manager.Resolve(rq.r.Context(), ref.Name, ref.Qualifier)
 	if errors.Is(err, store.ErrNotFound) {
 		return f.notFound(ref)
 	}
@@ -88,7 +81,7 @@ func (f *Frontend) invoke(rq *request) error {
 	if traceID == "" {
 		traceID = newTraceID()
 	}
-	res, err := f.invoker.Invoke(rq.r.Context(), &lamina.Invocation{
+	res, err := f.manager.Invoke(rq.r.Context(), &lamina.Invocation{
 		RequestID:     rq.requestID,
 		Function:      fn,
 		InvokedARN:    invokedARN,

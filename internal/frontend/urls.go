@@ -2,7 +2,6 @@ package frontend
 
 import (
 	"errors"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"regexp"
@@ -128,7 +127,7 @@ func (f *Frontend) urlAuthorizer(auth *sigv4.Auth) map[string]any {
 // invokeHTTP runs the function a request routes to with its event and
 // writes the function's answer as the HTTP response.
 func (f *Frontend) invokeHTTP(w http.ResponseWriter, r *http.Request, function, qualifier, requestID string, ev *httpEvent) {
-	fn, err := f.store.ResolveInvocation(r.Context(), function, qualifier, rand.Float64())
+	fn, err := f.manager.Resolve(r.Context(), function, qualifier)
 	if err != nil {
 		writeHTTPError(w, http.StatusNotFound, "Not Found")
 		return
@@ -137,7 +136,7 @@ func (f *Frontend) invokeHTTP(w http.ResponseWriter, r *http.Request, function, 
 	if qualifier != "" {
 		invoked += ":" + qualifier
 	}
-	res, err := f.invoker.Invoke(r.Context(), &lamina.Invocation{
+	res, err := f.manager.Invoke(r.Context(), &lamina.Invocation{
 		RequestID: requestID, Function: fn, InvokedARN: invoked, Payload: []byte(jsonString(ev)),
 		TraceID: newTraceID(),
 	})

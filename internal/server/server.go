@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -213,7 +212,13 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:         log,
 	})
 	defer wk.Close()
-	mgr := manager.New(wk, cfg.ConcurrencyLimit, st)
+	mgr := manager.New(manager.Config{
+		Worker:           wk,
+		Store:            st,
+		ConcurrencyLimit: cfg.ConcurrencyLimit,
+		Metrics:          manager.NewMetrics(registry),
+		Logger:           log,
+	})
 	queue, err := async.OpenQueue(ctx, st.JetStream(), async.QueueOptions{MaxBytes: storeLimits.Async, FailuresMaxBytes: storeLimits.Failures, Health: health})
 	if err != nil {
 		return err
@@ -226,14 +231,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Region:    cfg.Region,
 		AccountID: cfg.AccountID,
 		Queue:     queue,
-		Invoker:   mgr,
-		Resolve: func(ctx context.Context, function, qualifier string) (*lamina.Function, error) {
-			fn, err := st.ResolveInvocation(ctx, function, qualifier, rand.Float64())
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, fmt.Errorf("%s:%s: %w", function, qualifier, async.ErrFunctionGone)
-			}
-			return fn, err
-		},
+		Manager:   mgr,
 		Configs: func(ctx context.Context, function, qualifier string) (*lamina.EventInvokeConfig, error) {
 			c, err := st.GetEventInvokeConfig(ctx, function, qualifier)
 			if errors.Is(err, store.ErrNotFound) {
@@ -256,7 +254,7 @@ func Run(ctx context.Context, cfg Config) error {
 		logStore.Run(background)
 	}()
 	defer func() { stopBackground(); <-logsDone }()
-	go provision(background, st, wk, log)
+	go mgr.Run(background)
 	go scheduler.New(scheduler.Config{
 		Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit,
 		TimeScale: cfg.ScheduleTimeScale, Logger: log,
@@ -286,7 +284,7 @@ func Run(ctx context.Context, cfg Config) error {
 		URLListen:  urlLn.Addr().String(),
 		APIBodies:  limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:  limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
-	}, frontend.Deps{Store: st, Invoker: mgr, Logs: logStore, Async: dispatcher, Provisioner: wk, Runtimes: rts})
+	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts})
 
 	httpServer := limits.httpServer(fe.Handler(), log)
 	urlServer := limits.httpServer(fe.URLHandler(), log)
@@ -329,42 +327,6 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
-}
-
-// provisionInterval is how often the provisioned concurrency configs are
-// applied to the worker.
-const provisionInterval = time.Second
-
-// provision keeps the worker's provisioned environments as the stored
-// provisioned concurrency configs ask, until ctx ends.
-func provision(ctx context.Context, st *store.Store, wk *worker.Worker, log *slog.Logger) {
-	t := time.NewTicker(provisionInterval)
-	defer t.Stop()
-	active := map[string]bool{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		seen := map[string]bool{}
-		for _, pc := range st.ListProvisionedConcurrency(ctx, "") {
-			key := frontend.ProvisionedKey(pc.Function, pc.Qualifier)
-			fn, err := st.ResolveFunction(ctx, pc.Function, pc.Qualifier)
-			if err != nil {
-				log.Warn("provisioned concurrency for a missing version", "config", key, "err", err)
-				continue
-			}
-			seen[key] = true
-			wk.Provision(ctx, key, fn, pc.Requested)
-		}
-		for key := range active {
-			if !seen[key] {
-				wk.Provision(ctx, key, nil, 0)
-			}
-		}
-		active = seen
-	}
 }
 
 // sweepCode deletes unreferenced code archives, and records of deleted

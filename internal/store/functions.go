@@ -100,21 +100,6 @@ func (s *Store) ResolveFunction(ctx context.Context, function, qualifier string)
 	return s.ResolveFunction(ctx, function, alias.FunctionVersion)
 }
 
-// ResolveInvocation returns the version an invocation of function with
-// qualifier runs: like ResolveFunction, except that an alias with a routing
-// configuration chooses between its versions by their weights, with r, a
-// uniform random number in [0, 1).
-func (s *Store) ResolveInvocation(ctx context.Context, function, qualifier string, r float64) (*lamina.Function, error) {
-	if qualifier == "" || qualifier == lamina.LatestVersion || lamina.IsVersionNumber(qualifier) {
-		return s.ResolveFunction(ctx, function, qualifier)
-	}
-	alias, err := s.GetAlias(ctx, function, qualifier)
-	if err != nil {
-		return nil, err
-	}
-	return s.ResolveFunction(ctx, function, alias.Pick(r))
-}
-
 // GetVersion returns published version n of function, or ErrNotFound.
 func (s *Store) GetVersion(ctx context.Context, function string, n int) (*lamina.Function, error) {
 	v, err := getOwned(ctx, s, s.versions, function, versionKey(function, n))

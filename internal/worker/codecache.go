@@ -21,7 +21,7 @@ import (
 // next cold start unpacks again once there is space.
 type codeCache struct {
 	root  string
-	store *store.Store
+	store Store
 
 	mu       sync.Mutex
 	inflight map[string]*unpacking
@@ -33,7 +33,7 @@ type unpacking struct {
 	err  error
 }
 
-func newCodeCache(cacheDir string, st *store.Store) *codeCache {
+func newCodeCache(cacheDir string, st Store) *codeCache {
 	root := filepath.Join(cacheDir, "code")
 	// Trees a crashed node was unpacking.
 	partial, _ := filepath.Glob(filepath.Join(root, unpackPattern))

@@ -278,6 +278,11 @@ func (env *environment) invoke(req *lamina.Invocation) outcome {
 	timeout := time.Duration(env.fn.Configuration.Timeout) * time.Second
 	started := time.Now()
 	inv := &invocation{req: req, deadline: started.Add(timeout), answers: make(chan answer, 1)}
+	select {
+	case <-env.sb.Exited(): // it exited while idle: it cannot take the event
+		return outcome{stale: true}
+	default:
+	}
 	thawLater, err := env.unpark() // thaw a frozen environment, now or once the event is handed over
 	if err != nil {
 		return outcome{stale: true}

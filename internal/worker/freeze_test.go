@@ -1,59 +1,34 @@
 package worker
 
 import (
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/lamina-project/lamina/internal/sandbox"
+	"github.com/lamina-project/lamina/internal/sandbox/sandboxtest"
 )
 
-// freezeRecorder is a sandbox that records Freeze and Thaw; nothing else of
-// it is used.
-type freezeRecorder struct {
-	sandbox.Sandbox
-	mu     sync.Mutex
-	calls  []string
-	frozen chan struct{} // receives on every Freeze
-}
-
-func (s *freezeRecorder) Freeze() error { s.record("freeze"); s.frozen <- struct{}{}; return nil }
-func (s *freezeRecorder) Thaw() error   { s.record("thaw"); return nil }
-
-func (s *freezeRecorder) record(call string) {
-	s.mu.Lock()
-	s.calls = append(s.calls, call)
-	s.mu.Unlock()
-}
-
-func (s *freezeRecorder) history() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.calls...)
-}
-
-func newFreezeEnv() (*environment, *freezeRecorder) {
-	sb := &freezeRecorder{frozen: make(chan struct{}, 10)}
+func newFreezeEnv(t *testing.T) (*environment, *sandboxtest.Sandbox) {
+	sb := newTestSandbox(t)
 	return &environment{id: "env-test", sb: sb, destroyed: make(chan struct{})}, sb
 }
 
 // waitFrozen waits for a Freeze, up to 5 s.
-func waitFrozen(t *testing.T, sb *freezeRecorder, why string) {
+func waitFrozen(t *testing.T, sb *sandboxtest.Sandbox, why string) {
 	t.Helper()
 	select {
-	case <-sb.frozen:
+	case <-sb.Froze():
 	case <-time.After(5 * time.Second):
-		t.Fatalf("not frozen %s; calls %v", why, sb.history())
+		t.Fatalf("not frozen %s; calls %v", why, sb.FreezeCalls())
 	}
 }
 
 func TestFreezeWhenTheRuntimeAsksForTheNextEvent(t *testing.T) {
-	env, sb := newFreezeEnv()
+	env, sb := newFreezeEnv(t)
 	env.pollStarted() // the first /next, during init: not idle, no freeze
 	env.pollEnded()   // it got the first event
 	env.parkIdle()    // the invocation ended
 	env.pollStarted() // the runtime asks for the next: frozen at once
-	if got := sb.history(); len(got) != 1 || got[0] != "freeze" {
+	if got := sb.FreezeCalls(); len(got) != 1 || got[0] != "freeze" {
 		t.Fatalf("calls %v, want one freeze as the runtime asked", got)
 	}
 	// The next invocation: the runtime waits in /next, so the thaw comes
@@ -62,31 +37,31 @@ func TestFreezeWhenTheRuntimeAsksForTheNextEvent(t *testing.T) {
 	if err != nil || !thawLater {
 		t.Fatalf("unpark = %v, %v; want a thaw after the hand-over", thawLater, err)
 	}
-	if got := sb.history(); len(got) != 1 {
+	if got := sb.FreezeCalls(); len(got) != 1 {
 		t.Fatalf("calls %v before the hand-over, want only the freeze", got)
 	}
 	env.pollEnded() // the event went to the runtime's /next
 	if err := env.thaw(); err != nil {
 		t.Fatal(err)
 	}
-	if got := sb.history(); len(got) != 2 || got[1] != "thaw" {
+	if got := sb.FreezeCalls(); len(got) != 2 || got[1] != "thaw" {
 		t.Fatalf("calls %v, want freeze, thaw", got)
 	}
 	time.Sleep(2 * freezeGrace) // the grace timer was stopped
-	if got := sb.history(); len(got) != 2 {
+	if got := sb.FreezeCalls(); len(got) != 2 {
 		t.Errorf("calls %v after unpark, want no more", got)
 	}
 }
 
 func TestFreezeWhenTheRuntimeAskedFirst(t *testing.T) {
-	env, sb := newFreezeEnv()
+	env, sb := newFreezeEnv(t)
 	env.pollStarted() // the runtime asks before the worker has the environment idle
 	env.parkIdle()
 	waitFrozen(t, sb, "with the runtime waiting when it went idle")
 }
 
 func TestFreezeAfterGraceWhenTheRuntimeDoesNotAsk(t *testing.T) {
-	env, sb := newFreezeEnv()
+	env, sb := newFreezeEnv(t)
 	parked := time.Now()
 	env.parkIdle()
 	waitFrozen(t, sb, "after the grace period")
@@ -97,13 +72,13 @@ func TestFreezeAfterGraceWhenTheRuntimeDoesNotAsk(t *testing.T) {
 	if thawLater, err := env.unpark(); err != nil || thawLater {
 		t.Fatalf("unpark = %v, %v; want a thaw now", thawLater, err)
 	}
-	if got := sb.history(); len(got) != 2 || got[1] != "thaw" {
+	if got := sb.FreezeCalls(); len(got) != 2 || got[1] != "thaw" {
 		t.Fatalf("calls %v, want freeze, thaw", got)
 	}
 }
 
 func TestNoFreezeOnceTakenOrDestroyed(t *testing.T) {
-	env, sb := newFreezeEnv()
+	env, sb := newFreezeEnv(t)
 	env.parkIdle()
 	if _, err := env.unpark(); err != nil { // taken for an invocation before the grace ran out
 		t.Fatal(err)
@@ -114,7 +89,7 @@ func TestNoFreezeOnceTakenOrDestroyed(t *testing.T) {
 	close(env.destroyed)
 	env.pollStarted()
 	time.Sleep(2 * freezeGrace)
-	if got := sb.history(); len(got) != 0 {
+	if got := sb.FreezeCalls(); len(got) != 0 {
 		t.Errorf("calls %v, want none: the environment was taken, then destroyed", got)
 	}
 }

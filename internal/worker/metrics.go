@@ -5,11 +5,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the per-function counters fed by every invocation's REPORT.
+// Metrics are the per-function counters fed by every invocation's REPORT
+// and cold start. Throttles are the manager's (manager.Metrics).
 type Metrics struct {
 	invocations *prometheus.CounterVec
 	errors      *prometheus.CounterVec
-	throttles   *prometheus.CounterVec
 	coldStarts  *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 }
@@ -25,9 +25,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lamina_invocation_errors_total", Help: "Invocations that ended in a function error, timeout or crash.",
 		}, []string{"function", "error_type"}),
-		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lamina_throttles_total", Help: "Invocations refused for lack of concurrency or memory.",
-		}, byFunction),
 		coldStarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lamina_cold_starts_total", Help: "Execution environments started.",
 		}, byFunction),
@@ -37,7 +34,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, byFunction),
 	}
 	if reg != nil {
-		reg.MustRegister(m.invocations, m.errors, m.throttles, m.coldStarts, m.duration)
+		reg.MustRegister(m.invocations, m.errors, m.coldStarts, m.duration)
 	}
 	return m
 }
@@ -49,7 +46,5 @@ func (m *Metrics) invoked(function string, res *lamina.InvocationResult) {
 		m.errors.WithLabelValues(function, res.ErrorType).Inc()
 	}
 }
-
-func (m *Metrics) throttled(function string) { m.throttles.WithLabelValues(function).Inc() }
 
 func (m *Metrics) coldStart(function string) { m.coldStarts.WithLabelValues(function).Inc() }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/manager"
 )
 
 // Provisioned concurrency: environments started and initialised ahead of
@@ -18,27 +19,37 @@ type provisionSet struct {
 	starting int
 }
 
-// Provision keeps n environments of fn initialised ahead of invocations,
-// under key (the config's function and qualifier). A new fn (another
-// version, or a changed configuration) replaces the environments; n = 0
-// gives them up (they become ordinary environments and expire when idle).
-func (w *Worker) Provision(ctx context.Context, key string, fn *lamina.Function, n int) {
+// Provision keeps p.Count environments of p.Function initialised ahead of
+// invocations for the config p.Config, as manager.Worker promises. A new
+// function (another version, or a changed configuration) replaces the
+// environments; Count 0 gives them up (they become ordinary environments
+// and expire when idle).
+func (w *Worker) Provision(ctx context.Context, p manager.Provision) error {
+	fn, n := p.Function, p.Count
+	if fn == nil {
+		n = 0
+	}
 	w.mu.Lock()
-	set := w.provisioned[key]
+	if w.closed {
+		w.mu.Unlock()
+		return lamina.ErrService("the worker is shutting down")
+	}
+	set := w.provisioned[p.Config]
 	if set == nil {
 		if n == 0 {
 			w.mu.Unlock()
-			return
+			return nil
 		}
 		set = &provisionSet{envs: map[*environment]bool{}}
-		w.provisioned[key] = set
+		w.provisioned[p.Config] = set
 	}
 	if set.fn != nil && (fn == nil || keyOf(set.fn) != keyOf(fn)) {
 		w.demote(set, len(set.envs))
 	}
 	set.fn, set.want = fn, n
 	w.mu.Unlock()
-	w.reconcile(ctx, key)
+	w.reconcile(ctx, p.Config)
+	return nil
 }
 
 // demote turns up to n of a set's idle environments into on-demand ones.
@@ -56,27 +67,41 @@ func (w *Worker) demote(set *provisionSet, n int) {
 	}
 }
 
-// Provisioned returns how many environments of key running fn (the version
-// the config names now) are initialised (allocated), and how many of them
-// are idle (available). Environments of a version the config named before do
-// not count.
-func (w *Worker) Provisioned(key string, fn *lamina.Function) (allocated, available int) {
+// State reports the worker's memory, its environments and, for each
+// provisioned concurrency config, how many environments of the version it
+// names now are initialised (allocated) and idle (available); environments
+// of a version the config named before do not count.
+func (w *Worker) State(context.Context) (manager.WorkerState, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	set := w.provisioned[key]
-	if set == nil || fn == nil {
-		return 0, 0
+	st := manager.WorkerState{
+		MemoryBudgetMB: w.cfg.MemoryBudgetMB,
+		MemoryUsedMB:   w.memoryUsed,
+		Environments:   len(w.live),
 	}
-	for env := range set.envs {
-		if env.key != keyOf(fn) {
+	for _, list := range w.idle {
+		st.Idle += len(list)
+	}
+	for key, set := range w.provisioned {
+		if set.fn == nil {
 			continue
 		}
-		allocated++
-		if env.idle {
-			available++
+		ps := manager.ProvisionedState{Version: set.fn.Configuration.Version, RevisionId: set.fn.Configuration.RevisionId}
+		for env := range set.envs {
+			if env.key != keyOf(set.fn) {
+				continue
+			}
+			ps.Allocated++
+			if env.idle {
+				ps.Available++
+			}
 		}
+		if st.Provisioned == nil {
+			st.Provisioned = map[string]manager.ProvisionedState{}
+		}
+		st.Provisioned[key] = ps
 	}
-	return allocated, available
+	return st, nil
 }
 
 // reconcileProvisioned brings every set to its count.

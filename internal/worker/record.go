@@ -70,18 +70,20 @@ func (r *record) startFailed(err error) {
 	r.finish(now, 0, 0, lamina.ErrorTypeInvalidEntrypoint, false)
 }
 
-// initialized records a cold start's init phase, and its failure as the
-// invocation's result.
+// initialized records a cold start's init phase (one of two, when the
+// first timed out).
 func (r *record) initialized(env *environment, init initOutcome) {
 	r.initLog(env, init)
 	r.initDuration += init.duration
-	if init.failure == nil {
-		return
-	}
+}
+
+// initFailed records the failure of the last init phase as the
+// invocation's result.
+func (r *record) initFailed(failure *answer) {
 	now := time.Now()
 	r.line(now, "START RequestId: "+r.req.RequestID+" Version: "+r.req.Function.Configuration.Version)
-	r.fail(init.failure.errorType, init.failure.payload)
-	r.finish(now, 0, 0, init.failure.errorType, false)
+	r.fail(failure.errorType, failure.payload)
+	r.finish(now, 0, 0, failure.errorType, false)
 }
 
 // initLog records the log of an init phase: INIT_START, the runtime's

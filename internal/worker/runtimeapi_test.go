@@ -12,106 +12,19 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lamina-project/lamina"
-	"github.com/lamina-project/lamina/internal/sandbox"
+	"github.com/lamina-project/lamina/internal/sandbox/sandboxtest"
 	"golang.org/x/sys/unix"
 )
 
-// fakeSandbox is a sandbox.Sandbox with nothing in it: a loopback listener
-// for the Runtime API that counts the connections it hands out and how many
-// of them are open, and an exit signal the test controls.
-type fakeSandbox struct {
-	ln *countingListener
-
-	exited    chan struct{}
-	destroyed atomic.Bool
-	once      sync.Once
-}
-
-func newFakeSandbox(t *testing.T) *fakeSandbox {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fakeSandbox{ln: &countingListener{TCPListener: ln.(*net.TCPListener)}, exited: make(chan struct{})}
-}
-
-func (s *fakeSandbox) Paths() sandbox.Paths { return sandbox.Paths{} }
-func (s *fakeSandbox) RuntimeAPI() (net.Listener, string) {
-	return s.ln, s.ln.Addr().String()
-}
-func (s *fakeSandbox) Start(sandbox.Process) error { return nil }
-func (s *fakeSandbox) Exited() <-chan struct{}     { return s.exited }
-func (s *fakeSandbox) ExitError() error            { return nil }
-func (s *fakeSandbox) OutOfMemory() bool           { return false }
-func (s *fakeSandbox) MemoryPeak() int64           { return 0 }
-func (s *fakeSandbox) ResetMemoryPeak()            {}
-func (s *fakeSandbox) Freeze() error               { return nil }
-func (s *fakeSandbox) Thaw() error                 { return nil }
-func (s *fakeSandbox) Destroy() error {
-	s.once.Do(func() {
-		s.destroyed.Store(true)
-		s.ln.Close()
-		close(s.exited)
-	})
-	return nil
-}
-
-// countingListener counts the connections it accepted that are still open,
-// and the most that were open at once.
-type countingListener struct {
-	*net.TCPListener // its SyscallConn lets the server set the backlog
-
-	mu             sync.Mutex
-	open, peak     int
-	accepted       int
-	acceptedSignal chan struct{}
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.TCPListener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	l.open++
-	l.accepted++
-	l.peak = max(l.peak, l.open)
-	l.mu.Unlock()
-	return &countedConn{Conn: c, l: l}, nil
-}
-
-func (l *countingListener) counts() (open, peak, accepted int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.open, l.peak, l.accepted
-}
-
-type countedConn struct {
-	net.Conn
-	l    *countingListener
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() {
-		c.l.mu.Lock()
-		c.l.open--
-		c.l.mu.Unlock()
-	})
-	return c.Conn.Close()
-}
-
 // testEnv is an environment on a fake sandbox whose Runtime API is served
 // with limits, and the Runtime API's base URL.
-func testEnv(t *testing.T, limits apiLimits) (*environment, *fakeSandbox, string) {
+func testEnv(t *testing.T, limits apiLimits) (*environment, *sandboxtest.Sandbox, string) {
 	t.Helper()
-	sb := newFakeSandbox(t)
+	sb := newTestSandbox(t)
 	fn := &lamina.Function{Configuration: lamina.FunctionConfiguration{FunctionName: "f", Version: lamina.LatestVersion, RevisionId: "r1", Timeout: 60, MemorySize: 128}}
 	env := &environment{
 		id: "env-test", key: keyOf(fn), fn: fn, memoryMB: 128, sb: sb,
@@ -398,7 +311,7 @@ func rawRequest(t *testing.T, addr, head string) int {
 func TestRuntimeAPIOneBodyAtATime(t *testing.T) {
 	t.Parallel()
 	env, sb, base := testEnv(t, runtimeAPILimits)
-	addr := sb.ln.Addr().String()
+	addr := sb.Listener().Addr().String()
 	head := func(path string) string {
 		return "POST /2018-06-01/runtime" + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 6291556\r\n\r\n"
 	}
@@ -443,9 +356,9 @@ func TestRuntimeAPIConnectionLimit(t *testing.T) {
 	limits := runtimeAPILimits
 	limits.headerTimeout = 200 * time.Millisecond // slow headers are cut soon
 	env, sb, base := testEnv(t, limits)
-	addr := sb.ln.Addr().String()
+	addr := sb.Listener().Addr().String()
 
-	raw, err := sb.ln.SyscallConn()
+	raw, err := sb.Listener().SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +405,7 @@ func TestRuntimeAPIConnectionLimit(t *testing.T) {
 	}
 	completed := len(conns)
 	mu.Unlock()
-	_, peak, accepted := sb.ln.counts()
+	_, peak, accepted := sb.Listener().Counts()
 	t.Logf("%d connections dialled, %d completed by the kernel, %d accepted by the server over time, at most %d at once", flood, completed, accepted, peak)
 	if peak > limits.maxConns {
 		t.Errorf("the server had %d connections of the environment open at once, want at most %d", peak, limits.maxConns)
@@ -512,7 +425,7 @@ func TestRuntimeAPITimeouts(t *testing.T) {
 	limits.readTimeout = 300 * time.Millisecond
 	limits.idleTimeout = 300 * time.Millisecond
 	env, sb, base := testEnv(t, limits)
-	addr := sb.ln.Addr().String()
+	addr := sb.Listener().Addr().String()
 
 	// requireClosed sends send on a new connection and requires the server
 	// to close it, and returns what it answered.

@@ -15,10 +15,29 @@ import (
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/logs"
+	"github.com/lamina-project/lamina/internal/manager"
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/store"
 )
+
+// Store is what the worker reads from the store (*store.Store).
+type Store interface {
+	// ReadCode returns the code or layer archive with a digest.
+	ReadCode(ctx context.Context, digest string) ([]byte, error)
+	// ResolveFunction returns the record of a function version, or an error
+	// wrapping store.ErrNotFound when it is gone.
+	ResolveFunction(ctx context.Context, function, qualifier string) (*lamina.Function, error)
+	// OnFunctionChange registers f to be called with the function and
+	// version of every record that is created, replaced or deleted.
+	OnFunctionChange(f func(function, version string))
+}
+
+// Logs receives the log events of invocations (*logs.Store). Append must
+// not block.
+type Logs interface {
+	Append(function string, events ...logs.Event)
+}
 
 // Config is what a worker needs.
 type Config struct {
@@ -26,11 +45,11 @@ type Config struct {
 	CacheDir string // code is unpacked under CacheDir/code
 	Sandbox  sandbox.Provider
 	Runtimes *runtimes.Set
-	// Store holds the functions' code and records. The worker subscribes to
-	// its changes of function records (Store.OnFunctionChange) to stop the
-	// environments of a deleted or changed function at once.
-	Store   *store.Store
-	Logs    *logs.Store
+	// Store holds the functions' code and records (required). The worker
+	// subscribes to its changes of function records (OnFunctionChange) to
+	// stop the environments of a deleted or changed function at once.
+	Store   Store
+	Logs    Logs
 	Metrics *Metrics
 	// IdleTimeout is how long an idle environment is kept; zero means 10
 	// minutes.
@@ -42,15 +61,12 @@ type Config struct {
 	Logger      *slog.Logger
 }
 
-// Worker manages the execution environments of one node. It is safe for
-// concurrent use.
+// Worker manages the execution environments of one node: the in-process
+// implementation of manager.Worker. It is safe for concurrent use.
 type Worker struct {
 	cfg  Config
 	code *codeCache
 	log  *slog.Logger
-	// revisionOf returns the RevisionId the store holds for a function
-	// version, or an error (store.ErrNotFound when it is gone).
-	revisionOf func(function, version string) (string, error)
 
 	mu          sync.Mutex
 	idle        map[envKey][]*environment // idle environments, most recently used last
@@ -60,6 +76,8 @@ type Worker struct {
 	closed      bool
 	destroying  sync.WaitGroup // environments being destroyed in the background
 }
+
+var _ manager.Worker = (*Worker)(nil)
 
 // New returns a worker. Call Run to expire idle environments and Close to
 // stop every environment.
@@ -84,23 +102,15 @@ func New(cfg Config) *Worker {
 		live:        map[*environment]struct{}{},
 		provisioned: map[string]*provisionSet{},
 	}
-	if cfg.Store != nil {
-		w.revisionOf = func(function, version string) (string, error) {
-			fn, err := cfg.Store.ResolveFunction(context.Background(), function, version)
-			if err != nil {
-				return "", err
-			}
-			return fn.Configuration.RevisionId, nil
-		}
-		cfg.Store.OnFunctionChange(w.RetireStale)
-	}
+	cfg.Store.OnFunctionChange(w.RetireStale)
 	return w
 }
 
 // Invoke runs an invocation in a warm environment of its function version,
-// or a new one, and returns how it ended. A function failure is a result
-// with FunctionError set, not an error; errors are throttles
-// (*lamina.Error 429) and Lamina's own failures.
+// or a new one, and returns how it ended, as manager.Worker promises. A
+// function failure is a result with FunctionError set, not an error; errors
+// are manager.ErrNoMemory when the memory budget has no room for a new
+// environment, and Lamina's own failures.
 func (w *Worker) Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.InvocationResult, error) {
 	ctx = context.WithoutCancel(ctx) // an invocation runs to its end even if the caller leaves
 	fn := req.Function
@@ -112,7 +122,6 @@ func (w *Worker) Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.In
 		cold := env == nil
 		if cold {
 			if err := w.reserve(fn.Configuration.MemorySize); err != nil {
-				w.cfg.Metrics.throttled(fn.Configuration.FunctionName)
 				return nil, err
 			}
 			var ok bool
@@ -165,6 +174,7 @@ func (w *Worker) coldStart(ctx context.Context, rec *record) (env *environment, 
 		}
 		w.retire(env)
 		if init.failure.errorType != lamina.ErrorTypeTimeout || attempt == 2 {
+			rec.initFailed(init.failure)
 			return nil, false
 		}
 		limit = time.Duration(fn.Configuration.Timeout) * time.Second
@@ -210,7 +220,8 @@ func (w *Worker) takeIdle(key envKey) *environment {
 }
 
 // reserve accounts mb of memory for a new environment, evicting idle
-// environments least recently used first when the budget is full.
+// environments least recently used first when the budget is full. It
+// returns manager.ErrNoMemory when even that leaves no room.
 func (w *Worker) reserve(mb int) error {
 	var evicted []*environment
 	defer func() {
@@ -226,7 +237,7 @@ func (w *Worker) reserve(mb int) error {
 	for w.memoryUsed+mb > w.cfg.MemoryBudgetMB {
 		lru := w.leastRecentlyUsedIdle()
 		if lru == nil {
-			return lamina.ErrTooManyRequests("ConcurrentInvocationLimitExceeded")
+			return manager.ErrNoMemory
 		}
 		w.removeIdle(lru)
 		w.forget(lru)
@@ -333,9 +344,6 @@ func (w *Worker) retire(env *environment) {
 // busy ones when their invocation ends (release). The worker calls it on
 // every change of a function record the store reports, from any node.
 func (w *Worker) RetireStale(function, version string) {
-	if w.revisionOf == nil {
-		return
-	}
 	current, err := w.revisionOf(function, version) // not under w.mu: a store read may call back
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		w.log.Warn("cannot tell which environments a change makes stale", "function", function, "version", version, "err", err)
@@ -363,13 +371,20 @@ func (w *Worker) RetireStale(function, version string) {
 	}
 }
 
+// revisionOf returns the RevisionId the store holds for a function version,
+// or an error (store.ErrNotFound when it is gone).
+func (w *Worker) revisionOf(function, version string) (string, error) {
+	fn, err := w.cfg.Store.ResolveFunction(context.Background(), function, version)
+	if err != nil {
+		return "", err
+	}
+	return fn.Configuration.RevisionId, nil
+}
+
 // stale reports whether the store no longer holds what environments of key
 // run. When the store cannot tell, they are not stale. The caller must not
 // hold w.mu: a store read may report a change (RetireStale).
 func (w *Worker) stale(key envKey) bool {
-	if w.revisionOf == nil {
-		return false
-	}
 	current, err := w.revisionOf(key.function, key.version)
 	if err != nil {
 		return errors.Is(err, store.ErrNotFound)
