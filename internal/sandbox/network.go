@@ -572,6 +572,10 @@ func (n *Network) Close() error {
 		<-n.fillDone
 		<-n.guarded
 		<-n.reaped
+		// From now on a release lets go of its namespace at once. What was
+		// retired after reap's last round (the filler's last namespace,
+		// given back when it saw the stop; an environment destroyed
+		// meanwhile) and what waits in the pool go now.
 		n.mu.Lock()
 		n.closed = true
 		n.mu.Unlock()
@@ -584,6 +588,7 @@ func (n *Network) Close() error {
 				break drain
 			}
 		}
+		n.reapNow(true)
 		if n.dns != nil {
 			n.dns.close()
 		}

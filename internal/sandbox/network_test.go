@@ -606,3 +606,58 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 		t.Errorf("leak after %d cycles: before %+v, after %+v", cycles, before, after)
 	}
 }
+
+// TestNetworkCloseLetsGoOfTheFillersLast lets Close find the pool empty
+// while the filler is making a namespace: whichever way the filler's last
+// namespace goes (into the pool, or given back because the network stops),
+// Close lets go of it, and no veth of the subnet outlives the network.
+func TestNetworkCloseLetsGoOfTheFillersLast(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the function network needs root")
+	}
+	var subnets []netip.Prefix
+	for round := range 10 {
+		n, err := NewNetwork(NetworkConfig{Mode: NetworkInternet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subnets = append(subnets, n.Subnet())
+		// The pool full, the filler holds one more; taking until the pool is
+		// empty leaves the filler making the next.
+		waitFor(t, "the pool fills", func() bool { return len(n.ready) == cap(n.ready) })
+		var taken []*netLease
+		for len(taken) <= cap(n.ready) {
+			taken = append(taken, <-n.ready)
+		}
+		for _, l := range taken {
+			n.release(l)
+		}
+		n.Close()
+		n.mu.Lock()
+		retired := len(n.retired)
+		n.mu.Unlock()
+		if retired > 0 {
+			t.Fatalf("round %d: %d namespaces retired and never let go after Close", round, retired)
+		}
+	}
+	waitFor(t, "no veth of the closed networks' subnets is left", func() bool {
+		for _, s := range subnets {
+			if len(subnetVeths(s)) > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// subnetVeths returns the host's veths of environments of subnet.
+func subnetVeths(subnet netip.Prefix) []string {
+	var veths []string
+	links, _ := netlink.LinkList()
+	for _, l := range links {
+		if name := l.Attrs().Name; strings.HasPrefix(name, "lmnv-") && subnet.Contains(vethAddr(name)) {
+			veths = append(veths, name)
+		}
+	}
+	return veths
+}
