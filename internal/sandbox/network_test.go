@@ -3,7 +3,6 @@
 package sandbox
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -231,7 +230,6 @@ func TestNamespaceSandboxOutboundNetwork(t *testing.T) {
 		c.Close()
 	}
 
-	task := t.TempDir()
 	script := fmt.Sprintf(`
 import socket, json, urllib.request
 r = {}
@@ -255,22 +253,12 @@ r["host_dns_tcp"] = s.connect_ex(("%[1]s", 53))
 r["api"] = urllib.request.urlopen("http://127.0.0.1:9001/hello", timeout=5).read().decode()
 print(json.dumps(r))
 `, n.Gateway(), hostPort)
-	os.WriteFile(filepath.Join(task, "probe.py"), []byte(script), 0o644)
-	sb, err := p.Create(context.Background(), Spec{ID: "outbound-test", TaskDir: task, MemoryMB: 128})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Destroy()
+	sb := create(t, p, Spec{ID: "outbound-test", TaskDir: taskDir(t, "probe.py", script), MemoryMB: 128})
 	ln, _ := sb.RuntimeAPI()
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "inside") }))
-	rd, w, _ := os.Pipe()
-	if err := sb.Start(Process{Argv: []string{python, "/var/task/probe.py"}, Dir: "/var/task", Output: w}); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	out, _ := io.ReadAll(rd)
+	out := runToExit(t, sb, Process{Argv: []string{python, "/var/task/probe.py"}, Dir: "/var/task"})
 	var r map[string]any
-	if err := json.Unmarshal(out, &r); err != nil {
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if fmt.Sprint(r["ifaces"]) != "[eth0 lo]" {
@@ -318,12 +306,8 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 	task := t.TempDir()
 	var veths []string
 	for i := range 3 {
-		sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("close-%d", i), TaskDir: task, MemoryMB: 128})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sb := create(t, p, Spec{ID: fmt.Sprintf("close-%d", i), TaskDir: task, MemoryMB: 128})
 		veths = append(veths, hostVethName(sb.(*namespaceSandbox).net.addr))
-		defer sb.Destroy()
 	}
 	key := n.key
 	if _, err := netlink.LinkByName(bridgePrefix + key); err != nil {
@@ -348,23 +332,10 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 	}
 	// The pooled namespaces' veths go as soon as the kernel has torn the
 	// namespaces down; the environments' when they are destroyed.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var left []string
-		links, _ := netlink.LinkList()
-		for _, l := range links {
-			name := l.Attrs().Name
-			if strings.HasPrefix(name, "lmnv-") && n.Subnet().Contains(vethAddr(name)) && !slices.Contains(veths, name) {
-				left = append(left, name)
-			}
-		}
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("veths of pooled namespaces left after Close: %v", left)
-			break
-		}
+	pooled := func() []string {
+		return slices.DeleteFunc(subnetVeths(n.Subnet()), func(name string) bool { return slices.Contains(veths, name) })
 	}
+	waitFor(t, "the veths of pooled namespaces go after Close", func() bool { return len(pooled()) == 0 })
 }
 
 // vethAddr is the address a host veth name (hostVethName) encodes.
@@ -468,17 +439,7 @@ func BenchmarkNamespaceSandboxNetwork(b *testing.B) {
 	p, _ := newNetworkProvider(b, NetworkConfig{Mode: NetworkInternet})
 	task := b.TempDir()
 	for i := 0; b.Loop(); i++ {
-		sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("bench-%d", i), TaskDir: task, MemoryMB: 128})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, w, _ := os.Pipe()
-		if err := sb.Start(Process{Argv: []string{"/bin/true"}, Dir: "/", Output: w}); err != nil {
-			b.Fatal(err)
-		}
-		w.Close()
-		<-sb.Exited()
-		sb.Destroy()
+		runTrue(b, p, Spec{ID: fmt.Sprintf("bench-%d", i), TaskDir: task, MemoryMB: 128}).Destroy()
 	}
 }
 
@@ -516,16 +477,7 @@ func BenchmarkNamespaceSandboxColdStart(b *testing.B) {
 				}
 				b.StartTimer()
 				start := time.Now()
-				sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("bench-%d", i), TaskDir: task, MemoryMB: 128})
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, w, _ := os.Pipe()
-				if err := sb.Start(Process{Argv: []string{"/bin/true"}, Dir: "/", Output: w}); err != nil {
-					b.Fatal(err)
-				}
-				w.Close()
-				<-sb.Exited()
+				sb := runTrue(b, p, Spec{ID: fmt.Sprintf("bench-%d", i), TaskDir: task, MemoryMB: 128})
 				b.StopTimer()
 				times = append(times, time.Since(start))
 				sb.Destroy()
@@ -551,10 +503,7 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 	}
 	p := newProvider(t)
 	task := t.TempDir()
-	// Warm up: the spawner thread.
-	if sb, err := p.Create(context.Background(), Spec{ID: "netleak-warmup", TaskDir: task, MemoryMB: 128}); err == nil {
-		sb.Destroy()
-	}
+	runTrue(t, p, Spec{ID: "netleak-warmup", TaskDir: task, MemoryMB: 128}).Destroy() // the spawner thread
 	before := countResources(t, p)
 	subnet := netip.MustParsePrefix("10.216.248.0/27") // 29 addresses
 	n, err := NewNetwork(NetworkConfig{Mode: NetworkInternet, Subnet: subnet})
@@ -564,17 +513,8 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 	p.UseNetwork(n)
 	seen := map[netip.Addr]int{}
 	for i := range cycles {
-		sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("netleak-%d", i), TaskDir: task, MemoryMB: 128})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sb := runTrue(t, p, Spec{ID: fmt.Sprintf("netleak-%d", i), TaskDir: task, MemoryMB: 128})
 		seen[sb.(*namespaceSandbox).net.addr]++
-		_, w, _ := os.Pipe()
-		if err := sb.Start(Process{Argv: []string{"/bin/true"}, Dir: "/", Output: w}); err != nil {
-			t.Fatal(err)
-		}
-		w.Close()
-		<-sb.Exited()
 		if err := sb.Destroy(); err != nil {
 			t.Fatal(err)
 		}
@@ -587,13 +527,7 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 	var veths []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		after = countResources(t, p)
-		veths = veths[:0]
-		links, _ := netlink.LinkList()
-		for _, l := range links {
-			if name := l.Attrs().Name; strings.HasPrefix(name, "lmnv-") && subnet.Contains(vethAddr(name)) {
-				veths = append(veths, name)
-			}
-		}
+		veths = subnetVeths(subnet)
 		if len(veths) == 0 && after.goroutines <= before.goroutines && after.fds <= before.fds || time.Now().After(deadline) {
 			break
 		}
