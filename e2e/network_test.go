@@ -27,6 +27,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/lamina-project/lamina/internal/sandbox/sandboxtest"
 )
 
 // Functions' outbound network (--function-network and friends). Each test
@@ -253,65 +255,55 @@ func (ti *testInternet) bridge() string {
 // newNetns makes a network namespace, closed when the test ends.
 func newNetns(t *testing.T) netns.NsHandle {
 	t.Helper()
-	type result struct {
-		ns  netns.NsHandle
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // stays locked, and Go discards the thread, if it cannot go back
-		home, err := netns.Get()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer home.Close()
-		ns, err := netns.New()
-		if netns.Set(home) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- result{ns, err}
-	}()
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	t.Cleanup(func() { r.ns.Close() })
-	return r.ns
+	var ns netns.NsHandle
+	onOtherThread(t, func() (err error) {
+		ns, err = netns.New() // moves the thread into it
+		return err
+	})
+	t.Cleanup(func() { ns.Close() })
+	return ns
 }
 
 // listenInNetns opens a listener in namespace ns.
 func listenInNetns(t *testing.T, ns netns.NsHandle, network, address string) net.Listener {
 	t.Helper()
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	done := make(chan result, 1)
+	var ln net.Listener
+	onOtherThread(t, func() error {
+		if err := netns.Set(ns); err != nil {
+			return err
+		}
+		var err error
+		ln, err = net.Listen(network, address)
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// onOtherThread runs do on a thread of its own, which do may move to
+// another network namespace, and moves the thread back afterwards (a thread
+// that cannot go back stays locked, and Go discards it). It fails the test
+// if do fails.
+func onOtherThread(t *testing.T, do func() error) {
+	t.Helper()
+	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		home, err := netns.Get()
 		if err != nil {
-			done <- result{err: err}
+			done <- err
 			return
 		}
 		defer home.Close()
-		if err := netns.Set(ns); err != nil {
-			done <- result{err: err}
-			return
-		}
-		ln, err := net.Listen(network, address)
+		err = do()
 		if netns.Set(home) == nil {
 			runtime.UnlockOSThread()
 		}
-		done <- result{ln, err}
+		done <- err
 	}()
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.ln.Close() })
-	return r.ln
 }
 
 // testDNS serves DNS on a loopback port of the host, where name has the A
@@ -592,18 +584,7 @@ func TestFunctionNetworkCleanupAfterStopAndCrash(t *testing.T) {
 		t.Errorf("nftables table %s left after the server stopped", table)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var left []string
-		links, _ := netlink.LinkList()
-		for _, l := range links {
-			name := l.Attrs().Name
-			if v, err := strconv.ParseUint(strings.TrimPrefix(name, "lmnv-"), 16, 32); err == nil && strings.HasPrefix(name, "lmnv-") {
-				var a [4]byte
-				binary.BigEndian.PutUint32(a[:], uint32(v))
-				if ti.subnet.Contains(netip.AddrFrom4(a)) {
-					left = append(left, name)
-				}
-			}
-		}
+		left := sandboxtest.Veths(t, ti.subnet)
 		if len(left) == 0 {
 			break
 		}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lamina-project/lamina/internal/sandbox/sandboxtest"
 )
 
 // python is the interpreter the probes run on inside sandboxes.
@@ -291,7 +293,7 @@ type resources struct {
 
 func countResources(t testing.TB, p *NamespaceProvider) resources {
 	var r resources
-	all, _ := tmpLoopDevices(t, p)
+	all, _ := sandboxtest.LoopDevices(t, p.disks.dir)
 	r.loopDevices, r.spares = len(all), spares(p)
 	images, _ := os.ReadDir(p.disks.dir)
 	r.images = len(images)

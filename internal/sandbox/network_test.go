@@ -20,6 +20,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
+
+	"github.com/lamina-project/lamina/internal/sandbox/sandboxtest"
 )
 
 func TestPickSubnet(t *testing.T) {
@@ -313,6 +315,12 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 	if _, err := netlink.LinkByName(bridgePrefix + key); err != nil {
 		t.Fatalf("bridge: %v", err)
 	}
+	found := sandboxtest.Veths(t, n.Subnet())
+	for _, v := range veths {
+		if !slices.Contains(found, v) {
+			t.Fatalf("the host's veths of the subnet, %v, lack the environment's %s", found, v)
+		}
+	}
 	n.Close()
 	if _, err := netlink.LinkByName(bridgePrefix + key); err == nil {
 		t.Errorf("bridge %s%s left after Close", bridgePrefix, key)
@@ -333,16 +341,9 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 	// The pooled namespaces' veths go as soon as the kernel has torn the
 	// namespaces down; the environments' when they are destroyed.
 	pooled := func() []string {
-		return slices.DeleteFunc(subnetVeths(n.Subnet()), func(name string) bool { return slices.Contains(veths, name) })
+		return slices.DeleteFunc(sandboxtest.Veths(t, n.Subnet()), func(name string) bool { return slices.Contains(veths, name) })
 	}
 	waitFor(t, "the veths of pooled namespaces go after Close", func() bool { return len(pooled()) == 0 })
-}
-
-// vethAddr is the address a host veth name (hostVethName) encodes.
-func vethAddr(name string) netip.Addr {
-	var v uint32
-	fmt.Sscanf(strings.TrimPrefix(name, "lmnv-"), "%08x", &v)
-	return uintAddr(v)
 }
 
 func TestNetworkSweepsADeadServersLeftovers(t *testing.T) {
@@ -527,7 +528,7 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 	var veths []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		after = countResources(t, p)
-		veths = subnetVeths(subnet)
+		veths = sandboxtest.Veths(t, subnet)
 		if len(veths) == 0 && after.goroutines <= before.goroutines && after.fds <= before.fds || time.Now().After(deadline) {
 			break
 		}
@@ -576,22 +577,10 @@ func TestNetworkCloseLetsGoOfTheFillersLast(t *testing.T) {
 	}
 	waitFor(t, "no veth of the closed networks' subnets is left", func() bool {
 		for _, s := range subnets {
-			if len(subnetVeths(s)) > 0 {
+			if len(sandboxtest.Veths(t, s)) > 0 {
 				return false
 			}
 		}
 		return true
 	})
-}
-
-// subnetVeths returns the host's veths of environments of subnet.
-func subnetVeths(subnet netip.Prefix) []string {
-	var veths []string
-	links, _ := netlink.LinkList()
-	for _, l := range links {
-		if name := l.Attrs().Name; strings.HasPrefix(name, "lmnv-") && subnet.Contains(vethAddr(name)) {
-			veths = append(veths, name)
-		}
-	}
-	return veths
 }
