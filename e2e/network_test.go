@@ -351,8 +351,7 @@ func must(t *testing.T, err error) {
 // the policy's doing), and returns it with those ports.
 func networkServer(t *testing.T, ti *testInternet, args ...string) (ts *testServer, ports map[string]int) {
 	t.Helper()
-	free := distinctFreePorts(t, 3)
-	ports = map[string]int{"api": free[0], "urls": free[1], "nats": free[2]}
+	ports = map[string]int{"api": freePort(t), "urls": freePort(t), "nats": freePort(t)}
 	ts = startServer(t, withPort(ports["api"]), withArgs(append([]string{
 		"--listen", "0.0.0.0:" + strconv.Itoa(ports["api"]),
 		"--url-listen", "0.0.0.0:" + strconv.Itoa(ports["urls"]),
@@ -365,22 +364,6 @@ func networkServer(t *testing.T, ti *testInternet, args ...string) (ts *testServ
 		ts.createFunction(t, fn, code, withTimeout(60), func(in *lambda.CreateFunctionInput) { in.Handler = aws.String("app." + fn) })
 	}
 	return ts, ports
-}
-
-// distinctFreePorts returns n TCP ports, all different, that were free a
-// moment ago.
-func distinctFreePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp4", "0.0.0.0:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }
 
 // probe has the probe function try targets and returns what it saw.

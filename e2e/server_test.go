@@ -330,3 +330,18 @@ func TestServerRegionAndAccount(t *testing.T) {
 	_, err = east.ListFunctions(ctx, &lambda.ListFunctionsInput{})
 	requireAPIError(t, err, "InvalidSignatureException", 403)
 }
+
+// TestFreePortNeverRepeats: the harness's free ports are all different, so
+// that a server's API, URL and NATS ports never collide. (Closed and
+// opened again, listeners on port 0 get a port twice in a few hundred.)
+func TestFreePortNeverRepeats(t *testing.T) {
+	t.Parallel()
+	seen := map[int]bool{}
+	for range 500 {
+		port := freePort(t)
+		if seen[port] {
+			t.Fatalf("freePort returned %d twice", port)
+		}
+		seen[port] = true
+	}
+}
