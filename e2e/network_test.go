@@ -23,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/google/nftables"
-	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -241,7 +240,7 @@ func newTestInternet(t *testing.T) *testInternet {
 	go web.Serve(ln)
 	t.Cleanup(func() { web.Close() })
 
-	ti.resolver = testDNS(t, "web.lamina.test", ti.web)
+	ti.resolver = sandboxtest.DNS(t, "web.lamina.test", ti.web)
 	return ti
 }
 
@@ -304,30 +303,6 @@ func onOtherThread(t *testing.T, do func() error) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-}
-
-// testDNS serves DNS on a loopback port of the host, where name has the A
-// record a and no other name exists.
-func testDNS(t *testing.T, name string, a netip.Addr) netip.AddrPort {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		switch {
-		case len(q.Question) != 1 || q.Question[0].Name != dns.Fqdn(name):
-			m.Rcode = dns.RcodeNameError
-		case q.Question[0].Qtype == dns.TypeA:
-			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: a.AsSlice()}}
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return netip.MustParseAddrPort(pc.LocalAddr().String())
 }
 
 func addr(a netip.Addr, bits int) *netlink.Addr {

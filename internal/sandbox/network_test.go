@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 
 	"github.com/lamina-project/lamina/internal/sandbox/sandboxtest"
@@ -180,35 +179,11 @@ func newNetworkProvider(t testing.TB, cfg NetworkConfig) (*NamespaceProvider, *N
 	return p, n
 }
 
-// testResolver serves DNS on a loopback port of the host: name has an A
-// record of addr, and nothing else exists.
-func testResolver(t *testing.T, name string, addr netip.Addr) netip.AddrPort {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		if len(q.Question) == 1 && q.Question[0].Name == dns.Fqdn(name) && q.Question[0].Qtype == dns.TypeA {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
-				A: addr.AsSlice()})
-		} else if q.Question[0].Name != dns.Fqdn(name) {
-			m.Rcode = dns.RcodeNameError
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return netip.MustParseAddrPort(pc.LocalAddr().String())
-}
-
 func TestNamespaceSandboxOutboundNetwork(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("namespace sandboxes need root")
 	}
-	resolver := testResolver(t, "probe.lamina.test", netip.MustParseAddr("192.0.2.77"))
+	resolver := sandboxtest.DNS(t, "probe.lamina.test", netip.MustParseAddr("192.0.2.77"))
 	p, n := newNetworkProvider(t, NetworkConfig{Mode: NetworkInternet, DNS: []netip.AddrPort{resolver}})
 	// A service on every address of the host, the gateway's among them.
 	host, err := net.Listen("tcp4", ":0")

@@ -1,11 +1,13 @@
-// Package sandboxtest finds what a server's sandboxes leave on the host,
-// for tests that check that nothing outlives them: the loop devices of
-// their /tmp disks and the host's ends of their veth pairs. The sandbox
-// package's tests and the end-to-end tests share it.
+// Package sandboxtest holds what the sandbox package's tests and the
+// end-to-end tests both need: finding what a server's sandboxes leave on
+// the host (the loop devices of their /tmp disks, the host's ends of their
+// veth pairs), for tests that check that nothing outlives them; and a DNS
+// server for the environments' DNS forwarder to ask.
 package sandboxtest
 
 import (
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 )
 
@@ -74,4 +77,28 @@ func vethAddr(name string) (netip.Addr, bool) {
 	var a [4]byte
 	binary.BigEndian.PutUint32(a[:], uint32(v))
 	return netip.AddrFrom4(a), true
+}
+
+// DNS serves DNS on a loopback port of the host until the test ends, and
+// returns its address: name has the A record a, and no other name exists.
+func DNS(t testing.TB, name string, a netip.Addr) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		switch {
+		case len(q.Question) != 1 || q.Question[0].Name != dns.Fqdn(name):
+			m.Rcode = dns.RcodeNameError
+		case q.Question[0].Qtype == dns.TypeA:
+			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: a.AsSlice()}}
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return netip.MustParseAddrPort(pc.LocalAddr().String())
 }
