@@ -87,18 +87,29 @@ func create(t testing.TB, p Provider, spec Spec) Sandbox {
 // pipe's reading end, closed when the test ends.
 func startPiped(t testing.TB, sb Sandbox, proc Process) *os.File {
 	t.Helper()
-	r, w, err := os.Pipe()
+	r, err := startWithPipe(sb, proc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// startWithPipe starts proc in sb with its output on a pipe, and returns
+// the pipe's reading end, which the caller closes.
+func startWithPipe(sb Sandbox, proc Process) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
 	proc.Output = w
 	err = sb.Start(proc)
 	w.Close()
 	if err != nil {
-		t.Fatal(err)
+		r.Close()
+		return nil, err
 	}
-	return r
+	return r, nil
 }
 
 // runToExit starts proc in sb and returns its output once it has exited.
@@ -131,18 +142,12 @@ func runTrue(tb testing.TB, p Provider, spec Spec) Sandbox {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r, w, err := os.Pipe()
+	out, err := startWithPipe(sb, Process{Argv: []string{"/bin/true"}, Dir: "/"})
 	if err != nil {
 		sb.Destroy()
 		tb.Fatal(err)
 	}
-	defer r.Close()
-	err = sb.Start(Process{Argv: []string{"/bin/true"}, Dir: "/", Output: w})
-	w.Close()
-	if err != nil {
-		sb.Destroy()
-		tb.Fatal(err)
-	}
+	out.Close()
 	<-sb.Exited()
 	return sb
 }
