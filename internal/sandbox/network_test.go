@@ -4,6 +4,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -558,4 +559,52 @@ func TestNetworkCloseLetsGoOfTheFillersLast(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestNetworkRefusesATakenSubnet: a second network on a live one's subnet
+// (routed to its bridge, and locked) is refused with an error that names
+// it, and leaves the first one's resources alone.
+func TestNetworkRefusesATakenSubnet(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the function network needs root")
+	}
+	first, err := NewNetwork(NetworkConfig{Mode: NetworkInternet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := NewNetwork(NetworkConfig{Mode: NetworkInternet, Subnet: first.Subnet()})
+	if err == nil {
+		second.Close()
+		t.Fatalf("a second network on %s was made", first.Subnet())
+	}
+	if !strings.Contains(err.Error(), first.Subnet().String()) {
+		t.Errorf("error %q does not name the subnet", err)
+	}
+	if _, err := netlink.LinkByName(bridgePrefix + first.key); err != nil {
+		t.Errorf("the refused network removed the first one's bridge: %v", err)
+	}
+}
+
+func TestConsistentDump(t *testing.T) {
+	calls := 0
+	interruptedTwice := func() ([]int, error) {
+		if calls++; calls <= 2 {
+			return []int{-calls}, netlink.ErrDumpInterrupted
+		}
+		return []int{calls}, nil
+	}
+	if got, err := consistentDump(interruptedTwice); err != nil || fmt.Sprint(got) != "[3]" || calls != 3 {
+		t.Errorf("a dump interrupted twice: %v, %v after %d tries; want [3] after 3", got, err, calls)
+	}
+	calls = 0
+	alwaysInterrupted := func() ([]int, error) { calls++; return nil, netlink.ErrDumpInterrupted }
+	if _, err := consistentDump(alwaysInterrupted); !errors.Is(err, netlink.ErrDumpInterrupted) || calls != dumpRetries+1 {
+		t.Errorf("a dump always interrupted: %v after %d tries; want ErrDumpInterrupted after %d", err, calls, dumpRetries+1)
+	}
+	calls = 0
+	failing := func() ([]int, error) { calls++; return nil, errors.New("no") }
+	if _, err := consistentDump(failing); err == nil || calls != 1 {
+		t.Errorf("a failing dump: %v after %d tries; want its error after 1", err, calls)
+	}
 }

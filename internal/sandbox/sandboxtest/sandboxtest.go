@@ -7,6 +7,7 @@ package sandboxtest
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -51,6 +52,10 @@ const vethPrefix = "lmnv-"
 func Veths(t testing.TB, subnet netip.Prefix) []string {
 	t.Helper()
 	links, err := netlink.LinkList()
+	// Links come and go on a busy host: the kernel interrupts the dump.
+	for tries := 1; errors.Is(err, netlink.ErrDumpInterrupted) && tries < 100; tries++ {
+		links, err = netlink.LinkList()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
