@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/lamina-project/lamina/internal/sandbox/sandboxtest"
 )
@@ -166,6 +167,41 @@ func TestPolicy(t *testing.T) {
 	}
 }
 
+// testNetworkRange is where tests take a subnet of their own: outside
+// DefaultNetworkRange, so that no server picks one of its blocks by itself.
+var testNetworkRange = netip.MustParsePrefix("10.216.0.0/16")
+
+// newOwnNetwork makes a network with cfg on the first block of /bits of
+// testNetworkRange that no route of the host overlaps and no other network
+// holds (other test processes on this host may run the same tests). The
+// caller closes it.
+func newOwnNetwork(t testing.TB, cfg NetworkConfig, bits int) *Network {
+	t.Helper()
+	var n *Network
+	_, err := pickSubnet(testNetworkRange, bits, nil, func(subnet netip.Prefix) bool {
+		cfg.Subnet = subnet
+		var err error
+		if n, err = NewNetwork(cfg); err != nil && !strings.Contains(err.Error(), subnet.String()) {
+			t.Fatal(err) // not about the subnet being taken
+		}
+		return err == nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitVethsGone waits until none of veths, host veths of subnet, is left.
+func waitVethsGone(t *testing.T, subnet netip.Prefix, veths []string) {
+	t.Helper()
+	var left []string
+	waitFor(t, fmt.Sprintf("the veths %v go", veths), func() bool {
+		left = slices.DeleteFunc(sandboxtest.Veths(t, subnet), func(v string) bool { return !slices.Contains(veths, v) })
+		return len(left) == 0
+	})
+}
+
 // newNetworkProvider returns a namespace provider whose sandboxes have a
 // network made with cfg; both are closed when the test ends.
 func newNetworkProvider(t testing.TB, cfg NetworkConfig) (*NamespaceProvider, *Network) {
@@ -279,8 +315,10 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the function network needs root")
 	}
-	// A subnet of its own choice: no other server takes it once it is free.
-	p, n := newNetworkProvider(t, NetworkConfig{Mode: NetworkAllowlist, Subnet: netip.MustParsePrefix("10.216.244.0/22")})
+	p := newProvider(t)
+	n := newOwnNetwork(t, NetworkConfig{Mode: NetworkAllowlist}, DefaultSubnetBits)
+	defer n.Close()
+	p.UseNetwork(n)
 	task := t.TempDir()
 	var veths []string
 	for i := range 3 {
@@ -297,7 +335,12 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 			t.Fatalf("the host's veths of the subnet, %v, lack the environment's %s", found, v)
 		}
 	}
+	lockPath := filepath.Join(networkStateDir, key+".lock")
+	if !slices.Contains(flockHolders(t, lockPath), os.Getpid()) {
+		t.Fatalf("/proc/locks does not show this process holding %s", lockPath)
+	}
 	n.Close()
+	pooled := slices.DeleteFunc(sandboxtest.Veths(t, n.Subnet()), func(v string) bool { return slices.Contains(veths, v) })
 	if _, err := netlink.LinkByName(bridgePrefix + key); err == nil {
 		t.Errorf("bridge %s%s left after Close", bridgePrefix, key)
 	}
@@ -308,18 +351,38 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 	if _, err := conn.ListTableOfFamily(tablePrefix+key, nftables.TableFamilyINet); err == nil {
 		t.Errorf("nftables table %s%s left after Close", tablePrefix, key)
 	}
-	lock, err := lockFile(filepath.Join(networkStateDir, key+".lock"), false)
-	if err != nil {
-		t.Errorf("the subnet is still locked after Close: %v", err)
-	} else {
-		lock.Close()
+	// (Another network may have taken the subnet since.)
+	if slices.Contains(flockHolders(t, lockPath), os.Getpid()) {
+		t.Errorf("the subnet is still locked after Close")
 	}
 	// The pooled namespaces' veths go as soon as the kernel has torn the
 	// namespaces down; the environments' when they are destroyed.
-	pooled := func() []string {
-		return slices.DeleteFunc(sandboxtest.Veths(t, n.Subnet()), func(name string) bool { return slices.Contains(veths, name) })
+	waitVethsGone(t, n.Subnet(), pooled)
+}
+
+// flockHolders returns the processes that hold a flock on path, as
+// /proc/locks lists them ("1: FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF").
+func flockHolders(t *testing.T, path string) []int {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
 	}
-	waitFor(t, "the veths of pooled namespaces go after Close", func() bool { return len(pooled()) == 0 })
+	file := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	locks, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, line := range strings.Split(string(locks), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[1] == "FLOCK" && f[5] == file {
+			if pid, err := strconv.Atoi(f[4]); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
 
 func TestNetworkSweepsADeadServersLeftovers(t *testing.T) {
@@ -328,10 +391,7 @@ func TestNetworkSweepsADeadServersLeftovers(t *testing.T) {
 	}
 	// The dead server had a subnet of its own choice, so that the next one
 	// does not take the same.
-	dead, err := NewNetwork(NetworkConfig{Mode: NetworkInternet, Subnet: netip.MustParsePrefix("10.216.252.0/22")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dead := newOwnNetwork(t, NetworkConfig{Mode: NetworkInternet}, DefaultSubnetBits)
 	key := dead.key
 	// The server dies: the kernel lets go of its lock; its bridge and table
 	// stay.
@@ -482,11 +542,7 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 	task := t.TempDir()
 	runTrue(t, p, Spec{ID: "netleak-warmup", TaskDir: task, MemoryMB: 128}).Destroy() // the spawner thread
 	before := countResources(t, p)
-	subnet := netip.MustParsePrefix("10.216.248.0/27") // 29 addresses
-	n, err := NewNetwork(NetworkConfig{Mode: NetworkInternet, Subnet: subnet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newOwnNetwork(t, NetworkConfig{Mode: NetworkInternet}, 27) // 29 addresses
 	p.UseNetwork(n)
 	seen := map[netip.Addr]int{}
 	for i := range cycles {
@@ -497,14 +553,16 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 		}
 	}
 	n.Close()
+	// The subnet is free now; what veths it has are this test's (another
+	// network would take a while to make its own).
+	veths := sandboxtest.Veths(t, n.Subnet())
 	if cycles >= 100 && len(seen) >= cycles {
 		t.Errorf("%d cycles used %d addresses of a /27: none was reused", cycles, len(seen))
 	}
 	var after resources
-	var veths []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		after = countResources(t, p)
-		veths = sandboxtest.Veths(t, subnet)
+		veths = slices.DeleteFunc(sandboxtest.Veths(t, n.Subnet()), func(v string) bool { return !slices.Contains(veths, v) })
 		if len(veths) == 0 && after.goroutines <= before.goroutines && after.fds <= before.fds || time.Now().After(deadline) {
 			break
 		}
@@ -526,14 +584,8 @@ func TestNetworkCloseLetsGoOfTheFillersLast(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the function network needs root")
 	}
-	// A subnet of its own choice: no other server takes it once it is free,
-	// so that a veth in it at the end is one of this test's.
-	subnet := netip.MustParsePrefix("10.216.240.0/27")
 	for round := range 10 {
-		n, err := NewNetwork(NetworkConfig{Mode: NetworkInternet, Subnet: subnet})
-		if err != nil {
-			t.Fatal(err)
-		}
+		n := newOwnNetwork(t, NetworkConfig{Mode: NetworkInternet}, 27)
 		// The pool full, the filler holds one more; taking until the pool is
 		// empty leaves the filler making the next.
 		waitFor(t, "the pool fills", func() bool { return len(n.ready) == cap(n.ready) })
@@ -545,14 +597,17 @@ func TestNetworkCloseLetsGoOfTheFillersLast(t *testing.T) {
 			n.release(l)
 		}
 		n.Close()
+		// The subnet is free now; what veths it has are this test's
+		// (another network would take a while to make its own).
+		veths := sandboxtest.Veths(t, n.Subnet())
 		n.mu.Lock()
 		retired := len(n.retired)
 		n.mu.Unlock()
 		if retired > 0 {
 			t.Fatalf("round %d: %d namespaces retired and never let go after Close", round, retired)
 		}
+		waitVethsGone(t, n.Subnet(), veths)
 	}
-	waitFor(t, "no veth of the closed networks is left", func() bool { return len(sandboxtest.Veths(t, subnet)) == 0 })
 }
 
 // TestNetworkRefusesATakenSubnet: a second network on a live one's subnet
