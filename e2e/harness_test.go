@@ -241,15 +241,33 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// handedPorts are the ports freePort has returned in this test binary.
+var handedPorts = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freePort returns a TCP port that was free on every IPv4 address a moment
+// ago and that it has not returned before in this test binary: the kernel
+// may give a port it just let go of to the next listener on port 0, so
+// that two calls back to back (an API and a URL port) could return one
+// port twice.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedPorts.Lock()
+	defer handedPorts.Unlock()
+	for {
+		ln, err := net.Listen("tcp4", "0.0.0.0:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Held until a new port is found, so that the kernel gives another.
+		defer ln.Close()
+		if port := ln.Addr().(*net.TCPAddr).Port; !handedPorts.ports[port] {
+			handedPorts.ports[port] = true
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // start runs one server process on ts.addr and ts.dataDir and waits until it

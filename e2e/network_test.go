@@ -23,10 +23,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/google/nftables"
-	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/lamina-project/lamina/internal/sandbox/hosttest"
 )
 
 // Functions' outbound network (--function-network and friends). Each test
@@ -239,7 +240,7 @@ func newTestInternet(t *testing.T) *testInternet {
 	go web.Serve(ln)
 	t.Cleanup(func() { web.Close() })
 
-	ti.resolver = testDNS(t, "web.lamina.test", ti.web)
+	ti.resolver = hosttest.DNS(t, "web.lamina.test", ti.web)
 	return ti
 }
 
@@ -253,89 +254,55 @@ func (ti *testInternet) bridge() string {
 // newNetns makes a network namespace, closed when the test ends.
 func newNetns(t *testing.T) netns.NsHandle {
 	t.Helper()
-	type result struct {
-		ns  netns.NsHandle
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // stays locked, and Go discards the thread, if it cannot go back
-		home, err := netns.Get()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer home.Close()
-		ns, err := netns.New()
-		if netns.Set(home) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- result{ns, err}
-	}()
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	t.Cleanup(func() { r.ns.Close() })
-	return r.ns
+	var ns netns.NsHandle
+	onOtherThread(t, func() (err error) {
+		ns, err = netns.New() // moves the thread into it
+		return err
+	})
+	t.Cleanup(func() { ns.Close() })
+	return ns
 }
 
 // listenInNetns opens a listener in namespace ns.
 func listenInNetns(t *testing.T, ns netns.NsHandle, network, address string) net.Listener {
 	t.Helper()
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	done := make(chan result, 1)
+	var ln net.Listener
+	onOtherThread(t, func() error {
+		if err := netns.Set(ns); err != nil {
+			return err
+		}
+		var err error
+		ln, err = net.Listen(network, address)
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// onOtherThread runs do on a thread of its own, which do may move to
+// another network namespace, and moves the thread back afterwards (a thread
+// that cannot go back stays locked, and Go discards it). It fails the test
+// if do fails.
+func onOtherThread(t *testing.T, do func() error) {
+	t.Helper()
+	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		home, err := netns.Get()
 		if err != nil {
-			done <- result{err: err}
+			done <- err
 			return
 		}
 		defer home.Close()
-		if err := netns.Set(ns); err != nil {
-			done <- result{err: err}
-			return
-		}
-		ln, err := net.Listen(network, address)
+		err = do()
 		if netns.Set(home) == nil {
 			runtime.UnlockOSThread()
 		}
-		done <- result{ln, err}
+		done <- err
 	}()
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	t.Cleanup(func() { r.ln.Close() })
-	return r.ln
-}
-
-// testDNS serves DNS on a loopback port of the host, where name has the A
-// record a and no other name exists.
-func testDNS(t *testing.T, name string, a netip.Addr) netip.AddrPort {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		switch {
-		case len(q.Question) != 1 || q.Question[0].Name != dns.Fqdn(name):
-			m.Rcode = dns.RcodeNameError
-		case q.Question[0].Qtype == dns.TypeA:
-			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: a.AsSlice()}}
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return netip.MustParseAddrPort(pc.LocalAddr().String())
 }
 
 func addr(a netip.Addr, bits int) *netlink.Addr {
@@ -359,8 +326,7 @@ func must(t *testing.T, err error) {
 // the policy's doing), and returns it with those ports.
 func networkServer(t *testing.T, ti *testInternet, args ...string) (ts *testServer, ports map[string]int) {
 	t.Helper()
-	free := distinctFreePorts(t, 3)
-	ports = map[string]int{"api": free[0], "urls": free[1], "nats": free[2]}
+	ports = map[string]int{"api": freePort(t), "urls": freePort(t), "nats": freePort(t)}
 	ts = startServer(t, withPort(ports["api"]), withArgs(append([]string{
 		"--listen", "0.0.0.0:" + strconv.Itoa(ports["api"]),
 		"--url-listen", "0.0.0.0:" + strconv.Itoa(ports["urls"]),
@@ -373,22 +339,6 @@ func networkServer(t *testing.T, ti *testInternet, args ...string) (ts *testServ
 		ts.createFunction(t, fn, code, withTimeout(60), func(in *lambda.CreateFunctionInput) { in.Handler = aws.String("app." + fn) })
 	}
 	return ts, ports
-}
-
-// distinctFreePorts returns n TCP ports, all different, that were free a
-// moment ago.
-func distinctFreePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp4", "0.0.0.0:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }
 
 // probe has the probe function try targets and returns what it saw.
@@ -592,18 +542,7 @@ func TestFunctionNetworkCleanupAfterStopAndCrash(t *testing.T) {
 		t.Errorf("nftables table %s left after the server stopped", table)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var left []string
-		links, _ := netlink.LinkList()
-		for _, l := range links {
-			name := l.Attrs().Name
-			if v, err := strconv.ParseUint(strings.TrimPrefix(name, "lmnv-"), 16, 32); err == nil && strings.HasPrefix(name, "lmnv-") {
-				var a [4]byte
-				binary.BigEndian.PutUint32(a[:], uint32(v))
-				if ti.subnet.Contains(netip.AddrFrom4(a)) {
-					left = append(left, name)
-				}
-			}
-		}
+		left := hosttest.Veths(t, ti.subnet)
 		if len(left) == 0 {
 			break
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -19,6 +20,26 @@ import (
 )
 
 var exportLineRE = regexp.MustCompile(`export AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+) AWS_DEFAULT_REGION=(\S+)`)
+
+// readyOutput waits until the server's current process has printed all it
+// prints once ready, and returns its stdout. The banner startServer waits
+// for comes first; the export line and the hints after it come in writes
+// of their own.
+func readyOutput(t *testing.T, ts *testServer) string {
+	t.Helper()
+	const last = "in another terminal.\n" // the end of the ready message
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := ts.Stdout()
+		if strings.Contains(out, last) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after it was ready, the server has not printed %q:\n%s", last, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // printedCredentials parses the export line a server printed.
 func printedCredentials(t *testing.T, stdout string) (id, secret, region string) {
@@ -57,7 +78,7 @@ func TestServerGeneratesCredentials(t *testing.T) {
 	ts := startServer(t, withoutAdminEnv())
 	ctx := t.Context()
 
-	out := ts.Stdout()
+	out := readyOutput(t, ts)
 	id, secret, region := printedCredentials(t, out)
 	if region != "us-east-1" {
 		t.Errorf("AWS_DEFAULT_REGION=%s, want us-east-1", region)
@@ -77,7 +98,7 @@ func TestServerGeneratesCredentials(t *testing.T) {
 
 	// Second start: the same pair.
 	ts.Restart()
-	id2, secret2, _ := printedCredentials(t, ts.Stdout())
+	id2, secret2, _ := printedCredentials(t, readyOutput(t, ts))
 	if id2 != id || secret2 != secret {
 		t.Errorf("second start printed %s, want the stored %s", id2, id)
 	}
@@ -107,7 +128,7 @@ func TestServerCredentialsFileFromEnv(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t)
 	checkCredentialsFile(t, ts.DataDir(), testAccessKeyID, testSecretAccessKey)
-	id, secret, _ := printedCredentials(t, ts.Stdout())
+	id, secret, _ := printedCredentials(t, readyOutput(t, ts))
 	if id != testAccessKeyID || secret != testSecretAccessKey {
 		t.Errorf("printed %s / %s, want the LAMINA_* pair", id, secret)
 	}
@@ -302,7 +323,7 @@ func TestServerRegionAndAccount(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, withRegion("eu-west-3"), withArgs("--account-id", "123456789012"))
 	ctx := t.Context()
-	if _, _, region := printedCredentials(t, ts.Stdout()); region != "eu-west-3" {
+	if _, _, region := printedCredentials(t, readyOutput(t, ts)); region != "eu-west-3" {
 		t.Errorf("printed AWS_DEFAULT_REGION=%s, want eu-west-3", region)
 	}
 	out := ts.createFunction(t, "regional", helloZip(t, "regional"))
@@ -329,4 +350,19 @@ func TestServerRegionAndAccount(t *testing.T) {
 	east := ts.LambdaWith(func(o *lambda.Options) { o.Region = "us-east-1" })
 	_, err = east.ListFunctions(ctx, &lambda.ListFunctionsInput{})
 	requireAPIError(t, err, "InvalidSignatureException", 403)
+}
+
+// TestFreePortNeverRepeats: the harness's free ports are all different, so
+// that a server's API, URL and NATS ports never collide. (Closed and
+// opened again, listeners on port 0 get a port twice in a few hundred.)
+func TestFreePortNeverRepeats(t *testing.T) {
+	t.Parallel()
+	seen := map[int]bool{}
+	for range 500 {
+		port := freePort(t)
+		if seen[port] {
+			t.Fatalf("freePort returned %d twice", port)
+		}
+		seen[port] = true
+	}
 }

@@ -7,13 +7,14 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/lamina-project/lamina/internal/sandbox/hosttest"
 )
 
 // tmpPy is the code of the /tmp tests' function (app.py).
@@ -54,35 +55,12 @@ def write(event, context):
     return out
 `
 
-// tmpDisks returns the loop devices whose backing files are in dataDir
-// (the server's /tmp disks), and which of them have a file system mounted
-// (a live environment's; the others are spares made ahead).
-func tmpDisks(t *testing.T, dataDir string) (all, mounted []string) {
-	t.Helper()
-	files, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		backing, err := os.ReadFile(f)
-		if err != nil || !strings.HasPrefix(string(backing), dataDir+"/") {
-			continue
-		}
-		dev := strings.Split(f, "/")[3]
-		all = append(all, dev)
-		if _, err := os.Stat("/sys/fs/ext4/" + dev); err == nil {
-			mounted = append(mounted, dev)
-		}
-	}
-	return all, mounted
-}
-
 // waitTmpDisks waits until done says the server's /tmp disks are as wanted.
 func waitTmpDisks(t *testing.T, dataDir, what string, done func(all, mounted []string) bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		all, mounted := tmpDisks(t, dataDir)
+		all, mounted := hosttest.LoopDevices(t, dataDir)
 		if done(all, mounted) {
 			return
 		}
@@ -140,7 +118,7 @@ func TestSandboxTmpGoesWithEnvironment(t *testing.T) {
 	none := func(all, mounted []string) bool { return len(all) == 0 }
 
 	ts.invokeOK(t, "tmp", `{"write": "a"}`)
-	if _, mounted := tmpDisks(t, ts.DataDir()); len(mounted) != 1 {
+	if _, mounted := hosttest.LoopDevices(t, ts.DataDir()); len(mounted) != 1 {
 		t.Errorf("mounted /tmp disks of the server with one environment: %v, want one", mounted)
 	}
 	// The idle timeout ends the environment; spare disks (unmounted) stay.

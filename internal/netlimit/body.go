@@ -24,9 +24,8 @@ type Bodies struct {
 // NewBodies returns the bounds of a listener's bodies: a budget of limit
 // bytes and a minimum rate; m counts what they refuse (nil: not counted).
 func NewBodies(limit int64, rate MinRate, m *ListenerMetrics) *Bodies {
-	if m != nil {
-		m.bodyLimit.Set(float64(limit))
-	}
+	m = orUncounted(m)
+	m.bodyLimit.Set(float64(limit))
 	return &Bodies{limit: limit, rate: rate, metrics: m}
 }
 
@@ -41,7 +40,7 @@ func (b *Bodies) Reserve(n int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.used > 0 && b.used+n > b.limit {
-		b.metrics.throttle()
+		b.metrics.throttled.Inc()
 		return false
 	}
 	b.used += n
@@ -70,11 +69,7 @@ func (b *Bodies) Used() int64 {
 	return b.used
 }
 
-func (b *Bodies) show() {
-	if b.metrics != nil {
-		b.metrics.bodyBytes.Set(float64(b.used))
-	}
-}
+func (b *Bodies) show() { b.metrics.bodyBytes.Set(float64(b.used)) }
 
 // MinRate is the slowest a client may send a request body: it has Grace to
 // start, and after that must keep up an average of BytesPerSecond.
@@ -123,7 +118,7 @@ func (r *rateReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	r.n += int64(n)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		r.b.metrics.slowBody()
+		r.b.metrics.slowBodies.Inc()
 	}
 	return n, err
 }

@@ -76,7 +76,7 @@ func NewListener(inner net.Listener, limits Limits, answer func(Refusal) []byte,
 		Listener:  inner,
 		limits:    limits,
 		answer:    answer,
-		metrics:   m,
+		metrics:   orUncounted(m),
 		byAddr:    map[netip.Prefix]int{},
 		answering: make(chan struct{}, MaxRefusalsAnswering),
 	}
@@ -92,7 +92,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		key := clientKey(c.RemoteAddr())
 		refusal, ok := l.acquire(key)
 		if ok {
-			l.metrics.opened()
+			l.metrics.open.Inc()
 			return &conn{Conn: c, l: l, key: key}, nil
 		}
 		l.metrics.refused(refusal)
@@ -197,7 +197,7 @@ func (c *conn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.l.release(c.key)
-		c.l.metrics.closed()
+		c.l.metrics.open.Dec()
 	})
 	return err
 }

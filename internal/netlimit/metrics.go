@@ -42,11 +42,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Listener returns the metrics of the listener called name ("api", "url"…);
-// a nil *Metrics gives nil, which counts nothing.
+// Listener returns the metrics of the listener called name ("api", "url"…).
+// A nil *Metrics gives metrics registered nowhere.
 func (m *Metrics) Listener(name string) *ListenerMetrics {
 	if m == nil {
-		return nil
+		m = NewMetrics(nil)
 	}
 	return &ListenerMetrics{
 		open:       m.open.WithLabelValues(name),
@@ -59,8 +59,7 @@ func (m *Metrics) Listener(name string) *ListenerMetrics {
 	}
 }
 
-// ListenerMetrics are the metrics of one listener. Its methods do nothing
-// on a nil receiver.
+// ListenerMetrics are the metrics of one listener.
 type ListenerMetrics struct {
 	open                prometheus.Gauge
 	perAddress, overall prometheus.Counter
@@ -70,37 +69,18 @@ type ListenerMetrics struct {
 	slowBodies          prometheus.Counter
 }
 
-func (m *ListenerMetrics) opened() {
-	if m != nil {
-		m.open.Inc()
+// orUncounted is m, or for nil metrics registered nowhere.
+func orUncounted(m *ListenerMetrics) *ListenerMetrics {
+	if m == nil {
+		return (*Metrics)(nil).Listener("")
 	}
-}
-
-func (m *ListenerMetrics) closed() {
-	if m != nil {
-		m.open.Dec()
-	}
+	return m
 }
 
 func (m *ListenerMetrics) refused(why Refusal) {
-	if m == nil {
-		return
-	}
 	if why == PerAddress {
 		m.perAddress.Inc()
 	} else {
 		m.overall.Inc()
-	}
-}
-
-func (m *ListenerMetrics) throttle() {
-	if m != nil {
-		m.throttled.Inc()
-	}
-}
-
-func (m *ListenerMetrics) slowBody() {
-	if m != nil {
-		m.slowBodies.Inc()
 	}
 }

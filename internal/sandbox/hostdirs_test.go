@@ -3,14 +3,10 @@
 package sandbox
 
 import (
-	"context"
-	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestHostDirVisibility(t *testing.T) {
@@ -64,7 +60,6 @@ func TestNamespaceSandboxReadOnlyDirs(t *testing.T) {
 	if _, err := os.Stat(python); err != nil {
 		t.Skipf("no interpreter outside /usr to run: %v", err)
 	}
-	task := t.TempDir()
 	script := `import os, sys
 print(sys.version.split()[0], sys.prefix)
 print(sorted(os.listdir("/root")), sorted(os.listdir("/root/.pyenv/versions")))
@@ -73,35 +68,13 @@ try:
 except OSError as e:
     print(e.errno)
 `
-	if err := os.WriteFile(filepath.Join(task, "probe.py"), []byte(script), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sb, err := p.Create(context.Background(), Spec{ID: "rodirs-test", TaskDir: task, MemoryMB: 128, ReadOnlyDirs: []string{prefix}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Destroy()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	err = sb.Start(Process{Argv: []string{python, "-I", "/var/task/probe.py"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/var/task", Output: w})
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := io.ReadAll(r)
-	select {
-	case <-sb.Exited():
-	case <-time.After(30 * time.Second):
-		t.Fatal("the interpreter did not exit")
-	}
+	sb := create(t, p, Spec{ID: "rodirs-test", TaskDir: taskDir(t, "probe.py", script), MemoryMB: 128, ReadOnlyDirs: []string{prefix}})
+	out := runToExit(t, sb, Process{Argv: []string{python, "-I", "/var/task/probe.py"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/var/task"})
 	if err := sb.ExitError(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	want := "3.12.1 " + prefix + "\n['.pyenv'] ['3.12.1']\n30\n" // 30: EROFS
-	if string(out) != want {
+	if out != want {
 		t.Errorf("output:\n%s\nwant\n%s", out, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lamina-project/lamina/internal/sandbox/hosttest"
 )
 
 // python is the interpreter the probes run on inside sandboxes.
@@ -58,33 +61,10 @@ func run(t *testing.T, p *NamespaceProvider, memoryMB int, script string) (strin
 // runSpec is run with a spec of the test's own (ID and TaskDir are set).
 func runSpec(t *testing.T, p *NamespaceProvider, spec Spec, script string) (string, Sandbox) {
 	t.Helper()
-	task := t.TempDir()
-	if err := os.WriteFile(filepath.Join(task, "probe.py"), []byte(script), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	spec.ID, spec.TaskDir = fmt.Sprintf("test-%d", time.Now().UnixNano()), task
-	sb, err := p.Create(context.Background(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Destroy() })
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	err = sb.Start(Process{Argv: []string{python, "-u", "/var/task/probe.py"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/var/task", Output: w})
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := io.ReadAll(r)
-	select {
-	case <-sb.Exited():
-	case <-time.After(30 * time.Second):
-		t.Fatal("the runtime did not exit")
-	}
-	return string(out), sb
+	spec.ID, spec.TaskDir = fmt.Sprintf("test-%d", time.Now().UnixNano()), taskDir(t, "probe.py", script)
+	sb := create(t, p, spec)
+	out := runToExit(t, sb, Process{Argv: []string{python, "-u", "/var/task/probe.py"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/var/task"})
+	return out, sb
 }
 
 // probe runs a Python script that prints one JSON object and decodes it.
@@ -212,7 +192,6 @@ func TestNamespaceSandboxNetwork(t *testing.T) {
 	defer host.Close()
 	hostPort := host.(*net.TCPListener).Addr().(*net.TCPAddr).Port
 
-	task := t.TempDir()
 	script := fmt.Sprintf(`
 import socket, urllib.request, json
 r = {}
@@ -222,12 +201,7 @@ r["api"] = urllib.request.urlopen("http://127.0.0.1:9001/hello", timeout=5).read
 r["ifaces"] = sorted(n for _, n in socket.if_nameindex())
 print(json.dumps(r))
 `, hostPort)
-	os.WriteFile(filepath.Join(task, "probe.py"), []byte(script), 0o644)
-	sb, err := p.Create(context.Background(), Spec{ID: "net-test", TaskDir: task, MemoryMB: 128})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Destroy()
+	sb := create(t, p, Spec{ID: "net-test", TaskDir: taskDir(t, "probe.py", script), MemoryMB: 128})
 	ln, addr := sb.RuntimeAPI()
 	if addr != "127.0.0.1:9001" {
 		t.Errorf("runtime API address %s, want 127.0.0.1:9001", addr)
@@ -238,14 +212,9 @@ print(json.dumps(r))
 		c.Close()
 		t.Log("note: something on the host listens on 127.0.0.1:9001 (not the sandbox)")
 	}
-	rd, w, _ := os.Pipe()
-	if err := sb.Start(Process{Argv: []string{python, "/var/task/probe.py"}, Dir: "/var/task", Output: w}); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	out, _ := io.ReadAll(rd)
+	out := runToExit(t, sb, Process{Argv: []string{python, "/var/task/probe.py"}, Dir: "/var/task"})
 	var r map[string]any
-	if err := json.Unmarshal(out, &r); err != nil {
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if r["api"] != "inside" {
@@ -324,7 +293,7 @@ type resources struct {
 
 func countResources(t testing.TB, p *NamespaceProvider) resources {
 	var r resources
-	all, _ := tmpLoopDevices(t, p)
+	all, _ := hosttest.LoopDevices(t, p.disks.dir)
 	r.loopDevices, r.spares = len(all), spares(p)
 	images, _ := os.ReadDir(p.disks.dir)
 	r.images = len(images)
@@ -430,23 +399,66 @@ func TestNamespaceSandboxTeardownLeaksNothing(t *testing.T) {
 	}
 }
 
+// addRefusingNode is a cgroup node whose sandboxes' cgroups refuse to take
+// a process: a failure between the start of a sandbox's init and its setup.
+type addRefusingNode struct{ cgroupNode }
+
+func (n addRefusingNode) newSandbox(id string, memoryMB int) (sandboxCgroup, error) {
+	cg, err := n.cgroupNode.newSandbox(id, memoryMB)
+	if err != nil {
+		return nil, err
+	}
+	return addRefusingCgroup{cg}, nil
+}
+
+type addRefusingCgroup struct{ sandboxCgroup }
+
+func (addRefusingCgroup) add(int) error { return errors.New("injected: the cgroup refused the init") }
+
+// TestNamespaceSandboxCreateFailingAfterStart: when putting the started
+// init into its cgroup fails, Create returns the error (its Destroy does
+// not wait for an init nobody watches) and leaves no process, cgroup or
+// file descriptor behind.
+func TestNamespaceSandboxCreateFailingAfterStart(t *testing.T) {
+	p := newProvider(t)
+	task := t.TempDir()
+	runTrue(t, p, Spec{ID: "leak-warmup", TaskDir: task, MemoryMB: 128}).Destroy() // the spawner thread
+	before := countResources(t, p)
+	node := p.node
+	p.node = addRefusingNode{node}
+	created := make(chan error, 1)
+	go func() {
+		_, err := p.Create(context.Background(), Spec{ID: "leak-cgroup-add", TaskDir: task, MemoryMB: 128})
+		created <- err
+	}()
+	select {
+	case err := <-created:
+		if err == nil || !strings.Contains(err.Error(), "injected") {
+			t.Errorf("Create = %v, want the cgroup's refusal", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Create still runs 30 s after the cgroup refused the init: its Destroy waits for an init nobody watches")
+	}
+	p.node = node
+	var after resources
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		after = countResources(t, p)
+		if after.processes <= before.processes && after.cgroups <= before.cgroups && after.fds <= before.fds || time.Now().After(deadline) {
+			break
+		}
+	}
+	if after.processes > before.processes || after.cgroups > before.cgroups || after.fds > before.fds {
+		t.Errorf("the failed Create left: before %+v, after %+v", before, after)
+	}
+}
+
 // BenchmarkNamespaceSandbox measures creating a sandbox, starting /bin/true
 // in it and destroying it.
 func BenchmarkNamespaceSandbox(b *testing.B) {
 	p := newProvider(b)
 	task := b.TempDir()
 	for i := 0; b.Loop(); i++ {
-		sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("bench-%d", i), TaskDir: task, MemoryMB: 128})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, w, _ := os.Pipe()
-		if err := sb.Start(Process{Argv: []string{"/bin/true"}, Dir: "/", Output: w}); err != nil {
-			b.Fatal(err)
-		}
-		w.Close()
-		<-sb.Exited()
-		sb.Destroy()
+		runTrue(b, p, Spec{ID: fmt.Sprintf("bench-%d", i), TaskDir: task, MemoryMB: 128}).Destroy()
 	}
 }
 
@@ -466,27 +478,9 @@ while True:
 // startTicker starts the ticker in a sandbox of p.
 func startTicker(t *testing.T, p *NamespaceProvider) (Sandbox, *lineCounter) {
 	t.Helper()
-	task := t.TempDir()
-	if err := os.WriteFile(filepath.Join(task, "ticker.py"), []byte(ticker), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("freeze-%d", time.Now().UnixNano()), TaskDir: task, MemoryMB: 128, EphemeralMB: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Destroy() })
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = sb.Start(Process{Argv: []string{python, "/var/task/ticker.py"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/var/task", Output: w})
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &lineCounter{lines: map[string]int{}}
-	go c.read(r)
-	waitFor(t, "the runtime and its child print", func() bool { return c.count("runtime") > 0 && c.count("child") > 0 })
+	spec := Spec{ID: fmt.Sprintf("freeze-%d", time.Now().UnixNano()), TaskDir: taskDir(t, "ticker.py", ticker), MemoryMB: 128, EphemeralMB: 16}
+	sb := create(t, p, spec)
+	c := startTicking(t, sb, Process{Argv: []string{python, "/var/task/ticker.py"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/var/task"})
 	return sb, c
 }
 
@@ -562,30 +556,21 @@ func TestNamespaceSandboxNodeProcessLimit(t *testing.T) {
 		t.Fatalf("the node's pids.max is %d, want %d", got, nodePids)
 	}
 	// One sandbox holds 100 processes...
-	task := t.TempDir()
-	os.WriteFile(filepath.Join(task, "hold.py"), []byte(fmt.Sprintf(`
+	task := taskDir(t, "hold.py", fmt.Sprintf(`
 import os, time
 for i in range(%d):
     os.posix_spawn("/bin/sleep", ["sleep", "60"], {})
 print("holding", flush=True)
 time.sleep(60)
-`, held)), 0o644)
-	holder, err := p.Create(context.Background(), Spec{ID: "holder", TaskDir: task, MemoryMB: 256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Destroy()
-	r, w, _ := os.Pipe()
-	if err := holder.Start(Process{Argv: []string{python, "/var/task/hold.py"}, Dir: "/var/task", Output: w}); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	line, _ := bufio.NewReader(r).ReadString('\n')
+`, held))
+	holder := create(t, p, Spec{ID: "holder", TaskDir: task, MemoryMB: 256})
+	out := startPiped(t, holder, Process{Argv: []string{python, "/var/task/hold.py"}, Dir: "/var/task"})
+	line, _ := bufio.NewReader(out).ReadString('\n')
 	if line != "holding\n" {
 		t.Fatalf("the holder said %q", line)
 	}
 	// ...so another gets only what is left of the node's 150.
-	out := probe(t, p, `
+	got := probe(t, p, `
 kids = []
 try:
     while len(kids) < 1000:
@@ -596,10 +581,10 @@ r["processes"] = len(kids)
 for k in kids:
     os.kill(k, 9)
 `)
-	n := out["processes"].(float64)
+	n := got["processes"].(float64)
 	t.Logf("with %d processes held in another sandbox, a sandbox started %v of its own under the node's pids.max %d", held, n, nodePids)
-	if n > nodePids-held || n == 0 || out["error"] != 11.0 { // EAGAIN
-		t.Errorf("started %v processes, then errno %v; want EAGAIN after at most %d", n, out["error"], nodePids-held)
+	if n > nodePids-held || n == 0 || got["error"] != 11.0 { // EAGAIN
+		t.Errorf("started %v processes, then errno %v; want EAGAIN after at most %d", n, got["error"], nodePids-held)
 	}
 	// The node's limit, not another, stopped it (pids.peak: kernel 6.1).
 	if peak := filepath.Join(p.node.pidsDir(), "pids.peak"); fileExists(peak) && readInt(peak) != nodePids {

@@ -12,78 +12,69 @@ import (
 // listenInNetns opens a TCP listener on addr inside the network namespace of
 // process pid. The socket keeps that namespace for its whole life, so the
 // worker can serve a sandbox's Runtime API on the sandbox's own loopback.
-func listenInNetns(pid int, addr string) (net.Listener, error) {
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		// The thread enters the sandbox's network namespace and comes back;
-		// if it cannot come back it stays locked, and Go discards it.
-		runtime.LockOSThread()
-		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			done <- result{err: fmt.Errorf("open own network namespace: %w", err)}
-			return
-		}
-		defer unix.Close(home)
+func listenInNetns(pid int, addr string) (ln net.Listener, err error) {
+	enter := func() error {
 		target, err := unix.Open(fmt.Sprintf("/proc/%d/ns/net", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			done <- result{err: fmt.Errorf("open network namespace: %w", err)}
-			return
+			return fmt.Errorf("open network namespace: %w", err)
 		}
 		defer unix.Close(target)
 		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			done <- result{err: fmt.Errorf("enter network namespace: %w", err)}
-			return
+			return fmt.Errorf("enter network namespace: %w", err)
 		}
-		ln, err := net.Listen("tcp", addr)
-		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- result{ln: ln, err: err}
-	}()
-	r := <-done
-	return r.ln, r.err
+		return nil
+	}
+	err = inNetns(enter, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	return ln, err
 }
 
-// newNetns creates a network namespace, runs setup in it (on a thread of its
-// own that is in the namespace while setup runs; netlink sockets and sysctl
-// files opened there belong to the namespace) and returns a handle that keeps
-// the namespace alive until it is closed.
-func newNetns(setup func() error) (*os.File, error) {
-	type result struct {
-		ns  *os.File
-		err error
+// newNetns creates a network namespace, runs setup in it (netlink sockets
+// and sysctl files opened there belong to the namespace) and returns a
+// handle that keeps the namespace alive until it is closed.
+func newNetns(setup func() error) (ns *os.File, err error) {
+	enter := func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("new network namespace: %w", err)
+		}
+		return nil
 	}
-	done := make(chan result, 1)
+	err = inNetns(enter, func() (err error) {
+		if ns, err = os.Open("/proc/thread-self/ns/net"); err != nil {
+			return err
+		}
+		if err = setup(); err != nil {
+			ns.Close()
+			ns = nil
+		}
+		return err
+	})
+	return ns, err
+}
+
+// inNetns runs do on a thread of its own that enter has moved into another
+// network namespace, and moves the thread back to where it was afterwards.
+// A thread that cannot come back stays locked, and Go discards it.
+func inNetns(enter, do func() error) error {
+	done := make(chan error, 1)
 	go func() {
-		// As in listenInNetns: a thread that cannot come back stays locked,
-		// and Go discards it.
 		runtime.LockOSThread()
 		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			done <- result{err: fmt.Errorf("open own network namespace: %w", err)}
+			done <- fmt.Errorf("open own network namespace: %w", err)
 			return
 		}
 		defer unix.Close(home)
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			done <- result{err: fmt.Errorf("new network namespace: %w", err)}
-			return
-		}
-		ns, err := os.Open("/proc/thread-self/ns/net")
+		err = enter()
 		if err == nil {
-			if err = setup(); err != nil {
-				ns.Close()
-				ns = nil
-			}
+			err = do()
 		}
 		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
-		done <- result{ns: ns, err: err}
+		done <- err
 	}()
-	r := <-done
-	return r.ns, r.err
+	return <-done
 }

@@ -113,7 +113,7 @@ func NewNetwork(cfg NetworkConfig) (*Network, error) { return newNetwork(cfg, ne
 
 // newNetwork is NewNetwork with poolSize namespaces made ahead (0: none, each
 // environment's is made when it is created).
-func newNetwork(cfg NetworkConfig, poolSize int) (n *Network, err error) {
+func newNetwork(cfg NetworkConfig, poolSize int) (_ *Network, err error) {
 	if cfg.Mode != NetworkInternet && cfg.Mode != NetworkAllowlist {
 		return nil, fmt.Errorf("function network mode %q needs no network", cfg.Mode)
 	}
@@ -132,7 +132,7 @@ func newNetwork(cfg NetworkConfig, poolSize int) (n *Network, err error) {
 			log.Warn("function network: environments' DNS will fail", "err", err)
 		}
 	}
-	n = &Network{log: log, ready: make(chan *netLease, max(0, poolSize-1)), stop: make(chan struct{}),
+	n := &Network{log: log, ready: make(chan *netLease, max(0, poolSize-1)), stop: make(chan struct{}),
 		fillDone: make(chan struct{}), guarded: make(chan struct{}), reaped: make(chan struct{})}
 	if n.host, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 		return nil, fmt.Errorf("function network: %w", err)
@@ -152,7 +152,7 @@ func newNetwork(cfg NetworkConfig, poolSize int) (n *Network, err error) {
 	}
 	defer global.Close()
 	defer func() {
-		if err != nil {
+		if err != nil { // n, not the nil returned
 			n.teardown()
 		}
 	}()
@@ -234,7 +234,9 @@ func (n *Network) claimSubnet(want netip.Prefix) error {
 // hostRoutes returns the destinations of the host's IPv4 routes in every
 // table, but default routes.
 func (n *Network) hostRoutes() ([]netip.Prefix, error) {
-	routes, err := n.host.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	routes, err := consistentDump(func() ([]netlink.Route, error) {
+		return n.host.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -252,12 +254,28 @@ func (n *Network) hostRoutes() ([]netip.Prefix, error) {
 	return dsts, nil
 }
 
+// dumpRetries is how often a netlink dump is tried again when the kernel
+// interrupted it because the table changed meanwhile (other servers and
+// programs add and remove links and routes).
+const dumpRetries = 10
+
+// consistentDump returns what list (a netlink dump) returns once the kernel
+// has not interrupted it, or its last error.
+func consistentDump[T any](list func() ([]T, error)) ([]T, error) {
+	for tries := 1; ; tries++ {
+		result, err := list()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || tries > dumpRetries {
+			return result, err
+		}
+	}
+}
+
 // sweep removes the bridges and nftables tables of servers that died
 // without cleaning up: those whose subnet lock nobody holds. A live
 // server's are never touched.
 func (n *Network) sweep() {
 	stale := map[string]bool{}
-	if links, err := n.host.LinkList(); err == nil {
+	if links, err := consistentDump(n.host.LinkList); err == nil {
 		for _, l := range links {
 			if key, ok := strings.CutPrefix(l.Attrs().Name, bridgePrefix); ok {
 				stale[key] = true
@@ -572,6 +590,10 @@ func (n *Network) Close() error {
 		<-n.fillDone
 		<-n.guarded
 		<-n.reaped
+		// From now on a release lets go of its namespace at once. What was
+		// retired after reap's last round (the filler's last namespace,
+		// given back when it saw the stop; an environment destroyed
+		// meanwhile) and what waits in the pool go now.
 		n.mu.Lock()
 		n.closed = true
 		n.mu.Unlock()
@@ -584,6 +606,7 @@ func (n *Network) Close() error {
 				break drain
 			}
 		}
+		n.reapNow(true)
 		if n.dns != nil {
 			n.dns.close()
 		}

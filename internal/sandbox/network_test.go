@@ -3,8 +3,8 @@
 package sandbox
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/lamina-project/lamina/internal/sandbox/hosttest"
 )
 
 func TestPickSubnet(t *testing.T) {
@@ -165,6 +167,41 @@ func TestPolicy(t *testing.T) {
 	}
 }
 
+// testNetworkRange is where tests take a subnet of their own: outside
+// DefaultNetworkRange, so that no server picks one of its blocks by itself.
+var testNetworkRange = netip.MustParsePrefix("10.216.0.0/16")
+
+// newOwnNetwork makes a network with cfg on the first block of /bits of
+// testNetworkRange that no route of the host overlaps and no other network
+// holds (other test processes on this host may run the same tests). The
+// caller closes it.
+func newOwnNetwork(t testing.TB, cfg NetworkConfig, bits int) *Network {
+	t.Helper()
+	var n *Network
+	_, err := pickSubnet(testNetworkRange, bits, nil, func(subnet netip.Prefix) bool {
+		cfg.Subnet = subnet
+		var err error
+		if n, err = NewNetwork(cfg); err != nil && !strings.Contains(err.Error(), subnet.String()) {
+			t.Fatal(err) // not about the subnet being taken
+		}
+		return err == nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitVethsGone waits until none of veths, host veths of subnet, is left.
+func waitVethsGone(t *testing.T, subnet netip.Prefix, veths []string) {
+	t.Helper()
+	var left []string
+	waitFor(t, fmt.Sprintf("the veths %v go", veths), func() bool {
+		left = slices.DeleteFunc(hosttest.Veths(t, subnet), func(v string) bool { return !slices.Contains(veths, v) })
+		return len(left) == 0
+	})
+}
+
 // newNetworkProvider returns a namespace provider whose sandboxes have a
 // network made with cfg; both are closed when the test ends.
 func newNetworkProvider(t testing.TB, cfg NetworkConfig) (*NamespaceProvider, *Network) {
@@ -179,35 +216,11 @@ func newNetworkProvider(t testing.TB, cfg NetworkConfig) (*NamespaceProvider, *N
 	return p, n
 }
 
-// testResolver serves DNS on a loopback port of the host: name has an A
-// record of addr, and nothing else exists.
-func testResolver(t *testing.T, name string, addr netip.Addr) netip.AddrPort {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		if len(q.Question) == 1 && q.Question[0].Name == dns.Fqdn(name) && q.Question[0].Qtype == dns.TypeA {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
-				A: addr.AsSlice()})
-		} else if q.Question[0].Name != dns.Fqdn(name) {
-			m.Rcode = dns.RcodeNameError
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return netip.MustParseAddrPort(pc.LocalAddr().String())
-}
-
 func TestNamespaceSandboxOutboundNetwork(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("namespace sandboxes need root")
 	}
-	resolver := testResolver(t, "probe.lamina.test", netip.MustParseAddr("192.0.2.77"))
+	resolver := hosttest.DNS(t, "probe.lamina.test", netip.MustParseAddr("192.0.2.77"))
 	p, n := newNetworkProvider(t, NetworkConfig{Mode: NetworkInternet, DNS: []netip.AddrPort{resolver}})
 	// A service on every address of the host, the gateway's among them.
 	host, err := net.Listen("tcp4", ":0")
@@ -231,7 +244,6 @@ func TestNamespaceSandboxOutboundNetwork(t *testing.T) {
 		c.Close()
 	}
 
-	task := t.TempDir()
 	script := fmt.Sprintf(`
 import socket, json, urllib.request
 r = {}
@@ -255,22 +267,12 @@ r["host_dns_tcp"] = s.connect_ex(("%[1]s", 53))
 r["api"] = urllib.request.urlopen("http://127.0.0.1:9001/hello", timeout=5).read().decode()
 print(json.dumps(r))
 `, n.Gateway(), hostPort)
-	os.WriteFile(filepath.Join(task, "probe.py"), []byte(script), 0o644)
-	sb, err := p.Create(context.Background(), Spec{ID: "outbound-test", TaskDir: task, MemoryMB: 128})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Destroy()
+	sb := create(t, p, Spec{ID: "outbound-test", TaskDir: taskDir(t, "probe.py", script), MemoryMB: 128})
 	ln, _ := sb.RuntimeAPI()
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "inside") }))
-	rd, w, _ := os.Pipe()
-	if err := sb.Start(Process{Argv: []string{python, "/var/task/probe.py"}, Dir: "/var/task", Output: w}); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	out, _ := io.ReadAll(rd)
+	out := runToExit(t, sb, Process{Argv: []string{python, "/var/task/probe.py"}, Dir: "/var/task"})
 	var r map[string]any
-	if err := json.Unmarshal(out, &r); err != nil {
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if fmt.Sprint(r["ifaces"]) != "[eth0 lo]" {
@@ -313,23 +315,32 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the function network needs root")
 	}
-	// A subnet of its own choice: no other server takes it once it is free.
-	p, n := newNetworkProvider(t, NetworkConfig{Mode: NetworkAllowlist, Subnet: netip.MustParsePrefix("10.216.244.0/22")})
+	p := newProvider(t)
+	n := newOwnNetwork(t, NetworkConfig{Mode: NetworkAllowlist}, DefaultSubnetBits)
+	defer n.Close()
+	p.UseNetwork(n)
 	task := t.TempDir()
 	var veths []string
 	for i := range 3 {
-		sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("close-%d", i), TaskDir: task, MemoryMB: 128})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sb := create(t, p, Spec{ID: fmt.Sprintf("close-%d", i), TaskDir: task, MemoryMB: 128})
 		veths = append(veths, hostVethName(sb.(*namespaceSandbox).net.addr))
-		defer sb.Destroy()
 	}
 	key := n.key
 	if _, err := netlink.LinkByName(bridgePrefix + key); err != nil {
 		t.Fatalf("bridge: %v", err)
 	}
+	found := hosttest.Veths(t, n.Subnet())
+	for _, v := range veths {
+		if !slices.Contains(found, v) {
+			t.Fatalf("the host's veths of the subnet, %v, lack the environment's %s", found, v)
+		}
+	}
+	lockPath := filepath.Join(networkStateDir, key+".lock")
+	if !slices.Contains(flockHolders(t, lockPath), os.Getpid()) {
+		t.Fatalf("/proc/locks does not show this process holding %s", lockPath)
+	}
 	n.Close()
+	pooled := slices.DeleteFunc(hosttest.Veths(t, n.Subnet()), func(v string) bool { return slices.Contains(veths, v) })
 	if _, err := netlink.LinkByName(bridgePrefix + key); err == nil {
 		t.Errorf("bridge %s%s left after Close", bridgePrefix, key)
 	}
@@ -340,38 +351,38 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 	if _, err := conn.ListTableOfFamily(tablePrefix+key, nftables.TableFamilyINet); err == nil {
 		t.Errorf("nftables table %s%s left after Close", tablePrefix, key)
 	}
-	lock, err := lockFile(filepath.Join(networkStateDir, key+".lock"), false)
-	if err != nil {
-		t.Errorf("the subnet is still locked after Close: %v", err)
-	} else {
-		lock.Close()
+	// (Another network may have taken the subnet since.)
+	if slices.Contains(flockHolders(t, lockPath), os.Getpid()) {
+		t.Errorf("the subnet is still locked after Close")
 	}
 	// The pooled namespaces' veths go as soon as the kernel has torn the
 	// namespaces down; the environments' when they are destroyed.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var left []string
-		links, _ := netlink.LinkList()
-		for _, l := range links {
-			name := l.Attrs().Name
-			if strings.HasPrefix(name, "lmnv-") && n.Subnet().Contains(vethAddr(name)) && !slices.Contains(veths, name) {
-				left = append(left, name)
-			}
-		}
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("veths of pooled namespaces left after Close: %v", left)
-			break
-		}
-	}
+	waitVethsGone(t, n.Subnet(), pooled)
 }
 
-// vethAddr is the address a host veth name (hostVethName) encodes.
-func vethAddr(name string) netip.Addr {
-	var v uint32
-	fmt.Sscanf(strings.TrimPrefix(name, "lmnv-"), "%08x", &v)
-	return uintAddr(v)
+// flockHolders returns the processes that hold a flock on path, as
+// /proc/locks lists them ("1: FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF").
+func flockHolders(t *testing.T, path string) []int {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	file := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	locks, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, line := range strings.Split(string(locks), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[1] == "FLOCK" && f[5] == file {
+			if pid, err := strconv.Atoi(f[4]); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
 
 func TestNetworkSweepsADeadServersLeftovers(t *testing.T) {
@@ -380,10 +391,7 @@ func TestNetworkSweepsADeadServersLeftovers(t *testing.T) {
 	}
 	// The dead server had a subnet of its own choice, so that the next one
 	// does not take the same.
-	dead, err := NewNetwork(NetworkConfig{Mode: NetworkInternet, Subnet: netip.MustParsePrefix("10.216.252.0/22")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dead := newOwnNetwork(t, NetworkConfig{Mode: NetworkInternet}, DefaultSubnetBits)
 	key := dead.key
 	// The server dies: the kernel lets go of its lock; its bridge and table
 	// stay.
@@ -468,17 +476,7 @@ func BenchmarkNamespaceSandboxNetwork(b *testing.B) {
 	p, _ := newNetworkProvider(b, NetworkConfig{Mode: NetworkInternet})
 	task := b.TempDir()
 	for i := 0; b.Loop(); i++ {
-		sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("bench-%d", i), TaskDir: task, MemoryMB: 128})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, w, _ := os.Pipe()
-		if err := sb.Start(Process{Argv: []string{"/bin/true"}, Dir: "/", Output: w}); err != nil {
-			b.Fatal(err)
-		}
-		w.Close()
-		<-sb.Exited()
-		sb.Destroy()
+		runTrue(b, p, Spec{ID: fmt.Sprintf("bench-%d", i), TaskDir: task, MemoryMB: 128}).Destroy()
 	}
 }
 
@@ -516,16 +514,7 @@ func BenchmarkNamespaceSandboxColdStart(b *testing.B) {
 				}
 				b.StartTimer()
 				start := time.Now()
-				sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("bench-%d", i), TaskDir: task, MemoryMB: 128})
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, w, _ := os.Pipe()
-				if err := sb.Start(Process{Argv: []string{"/bin/true"}, Dir: "/", Output: w}); err != nil {
-					b.Fatal(err)
-				}
-				w.Close()
-				<-sb.Exited()
+				sb := runTrue(b, p, Spec{ID: fmt.Sprintf("bench-%d", i), TaskDir: task, MemoryMB: 128})
 				b.StopTimer()
 				times = append(times, time.Since(start))
 				sb.Destroy()
@@ -551,49 +540,29 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 	}
 	p := newProvider(t)
 	task := t.TempDir()
-	// Warm up: the spawner thread.
-	if sb, err := p.Create(context.Background(), Spec{ID: "netleak-warmup", TaskDir: task, MemoryMB: 128}); err == nil {
-		sb.Destroy()
-	}
+	runTrue(t, p, Spec{ID: "netleak-warmup", TaskDir: task, MemoryMB: 128}).Destroy() // the spawner thread
 	before := countResources(t, p)
-	subnet := netip.MustParsePrefix("10.216.248.0/27") // 29 addresses
-	n, err := NewNetwork(NetworkConfig{Mode: NetworkInternet, Subnet: subnet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newOwnNetwork(t, NetworkConfig{Mode: NetworkInternet}, 27) // 29 addresses
 	p.UseNetwork(n)
 	seen := map[netip.Addr]int{}
 	for i := range cycles {
-		sb, err := p.Create(context.Background(), Spec{ID: fmt.Sprintf("netleak-%d", i), TaskDir: task, MemoryMB: 128})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sb := runTrue(t, p, Spec{ID: fmt.Sprintf("netleak-%d", i), TaskDir: task, MemoryMB: 128})
 		seen[sb.(*namespaceSandbox).net.addr]++
-		_, w, _ := os.Pipe()
-		if err := sb.Start(Process{Argv: []string{"/bin/true"}, Dir: "/", Output: w}); err != nil {
-			t.Fatal(err)
-		}
-		w.Close()
-		<-sb.Exited()
 		if err := sb.Destroy(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	n.Close()
+	// The subnet is free now; what veths it has are this test's (another
+	// network would take a while to make its own).
+	veths := hosttest.Veths(t, n.Subnet())
 	if cycles >= 100 && len(seen) >= cycles {
 		t.Errorf("%d cycles used %d addresses of a /27: none was reused", cycles, len(seen))
 	}
 	var after resources
-	var veths []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		after = countResources(t, p)
-		veths = veths[:0]
-		links, _ := netlink.LinkList()
-		for _, l := range links {
-			if name := l.Attrs().Name; strings.HasPrefix(name, "lmnv-") && subnet.Contains(vethAddr(name)) {
-				veths = append(veths, name)
-			}
-		}
+		veths = slices.DeleteFunc(hosttest.Veths(t, n.Subnet()), func(v string) bool { return !slices.Contains(veths, v) })
 		if len(veths) == 0 && after.goroutines <= before.goroutines && after.fds <= before.fds || time.Now().After(deadline) {
 			break
 		}
@@ -604,5 +573,87 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 	}
 	if after.fds > before.fds || after.goroutines > before.goroutines || after.processes > before.processes {
 		t.Errorf("leak after %d cycles: before %+v, after %+v", cycles, before, after)
+	}
+}
+
+// TestNetworkCloseLetsGoOfTheFillersLast lets Close find the pool empty
+// while the filler is making a namespace: whichever way the filler's last
+// namespace goes (into the pool, or given back because the network stops),
+// Close lets go of it, and no veth of the subnet outlives the network.
+func TestNetworkCloseLetsGoOfTheFillersLast(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the function network needs root")
+	}
+	for round := range 10 {
+		n := newOwnNetwork(t, NetworkConfig{Mode: NetworkInternet}, 27)
+		// The pool full, the filler holds one more; taking until the pool is
+		// empty leaves the filler making the next.
+		waitFor(t, "the pool fills", func() bool { return len(n.ready) == cap(n.ready) })
+		var taken []*netLease
+		for len(taken) <= cap(n.ready) {
+			taken = append(taken, <-n.ready)
+		}
+		for _, l := range taken {
+			n.release(l)
+		}
+		n.Close()
+		// The subnet is free now; what veths it has are this test's
+		// (another network would take a while to make its own).
+		veths := hosttest.Veths(t, n.Subnet())
+		n.mu.Lock()
+		retired := len(n.retired)
+		n.mu.Unlock()
+		if retired > 0 {
+			t.Fatalf("round %d: %d namespaces retired and never let go after Close", round, retired)
+		}
+		waitVethsGone(t, n.Subnet(), veths)
+	}
+}
+
+// TestNetworkRefusesATakenSubnet: a second network on a live one's subnet
+// (routed to its bridge, and locked) is refused with an error that names
+// it, and leaves the first one's resources alone.
+func TestNetworkRefusesATakenSubnet(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the function network needs root")
+	}
+	first, err := NewNetwork(NetworkConfig{Mode: NetworkInternet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := NewNetwork(NetworkConfig{Mode: NetworkInternet, Subnet: first.Subnet()})
+	if err == nil {
+		second.Close()
+		t.Fatalf("a second network on %s was made", first.Subnet())
+	}
+	if !strings.Contains(err.Error(), first.Subnet().String()) {
+		t.Errorf("error %q does not name the subnet", err)
+	}
+	if _, err := netlink.LinkByName(bridgePrefix + first.key); err != nil {
+		t.Errorf("the refused network removed the first one's bridge: %v", err)
+	}
+}
+
+func TestConsistentDump(t *testing.T) {
+	calls := 0
+	interruptedTwice := func() ([]int, error) {
+		if calls++; calls <= 2 {
+			return []int{-calls}, netlink.ErrDumpInterrupted
+		}
+		return []int{calls}, nil
+	}
+	if got, err := consistentDump(interruptedTwice); err != nil || fmt.Sprint(got) != "[3]" || calls != 3 {
+		t.Errorf("a dump interrupted twice: %v, %v after %d tries; want [3] after 3", got, err, calls)
+	}
+	calls = 0
+	alwaysInterrupted := func() ([]int, error) { calls++; return nil, netlink.ErrDumpInterrupted }
+	if _, err := consistentDump(alwaysInterrupted); !errors.Is(err, netlink.ErrDumpInterrupted) || calls != dumpRetries+1 {
+		t.Errorf("a dump always interrupted: %v after %d tries; want ErrDumpInterrupted after %d", err, calls, dumpRetries+1)
+	}
+	calls = 0
+	failing := func() ([]int, error) { calls++; return nil, errors.New("no") }
+	if _, err := consistentDump(failing); err == nil || calls != 1 {
+		t.Errorf("a failing dump: %v after %d tries; want its error after 1", err, calls)
 	}
 }

@@ -1,8 +1,6 @@
 package sandbox
 
 import (
-	"context"
-	"os"
 	"testing"
 	"time"
 )
@@ -12,25 +10,10 @@ import (
 // stopped group.
 func TestProcessSandboxFreezeThaw(t *testing.T) {
 	p := &ProcessProvider{ScratchDir: t.TempDir()}
-	sb, err := p.Create(context.Background(), Spec{ID: "freeze", TaskDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Destroy()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sb := create(t, p, Spec{ID: "freeze", TaskDir: t.TempDir()})
 	// The runtime and a child in its process group print every 10 ms.
-	err = sb.Start(Process{Argv: []string{"/bin/sh", "-c", `(while :; do echo child; sleep 0.01; done) &
-while :; do echo runtime; sleep 0.01; done`}, Dir: "/", Output: w})
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &lineCounter{lines: map[string]int{}}
-	go c.read(r)
-	waitFor(t, "the runtime and its child print", func() bool { return c.count("runtime") > 0 && c.count("child") > 0 })
+	c := startTicking(t, sb, Process{Argv: []string{"/bin/sh", "-c", `(while :; do echo child; sleep 0.01; done) &
+while :; do echo runtime; sleep 0.01; done`}, Dir: "/"})
 
 	if err := sb.Freeze(); err != nil {
 		t.Fatal(err)

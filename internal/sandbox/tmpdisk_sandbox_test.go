@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/lamina-project/lamina/internal/sandbox/hosttest"
 )
 
 // newDiskProvider is newProvider on a host that must give sandboxes a disk
@@ -22,29 +22,6 @@ func newDiskProvider(t testing.TB) *NamespaceProvider {
 		t.Fatalf("sandboxes get a tmpfs for /tmp on this host: %s", p.TmpfsReason())
 	}
 	return p
-}
-
-// tmpLoopDevices returns the loop devices attached to p's /tmp images, and
-// which of them have a file system mounted (in a sandbox; the others are
-// spares).
-func tmpLoopDevices(t testing.TB, p *NamespaceProvider) (all, mounted []string) {
-	t.Helper()
-	files, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		backing, err := os.ReadFile(f)
-		if err != nil || !strings.HasPrefix(string(backing), p.disks.dir+"/") {
-			continue
-		}
-		dev := strings.Split(f, "/")[3]
-		all = append(all, dev)
-		if _, err := os.Stat("/sys/fs/ext4/" + dev); err == nil {
-			mounted = append(mounted, dev)
-		}
-	}
-	return all, mounted
 }
 
 // spares counts p's spare /tmp disks.
@@ -130,12 +107,12 @@ func TestNamespaceSandboxTmpDiskGoesWithSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, mounted := tmpLoopDevices(t, p); len(mounted) != 1 {
+	if _, mounted := hosttest.LoopDevices(t, p.disks.dir); len(mounted) != 1 {
 		t.Errorf("mounted loop devices of /tmp disks with one sandbox: %v, want one", mounted)
 	}
 	sb.Destroy()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		all, mounted := tmpLoopDevices(t, p)
+		all, mounted := hosttest.LoopDevices(t, p.disks.dir)
 		if len(mounted) == 0 && len(all) == spares(p) {
 			break
 		}

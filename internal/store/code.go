@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,6 +15,13 @@ import (
 // CodeSweepGrace is how long an archive nothing references is kept before
 // SweepCode deletes it.
 const CodeSweepGrace = time.Hour
+
+// CodePutBudget bounds the bytes of archives being written to the code store
+// at once; an archive larger than the whole budget is written alone. The
+// object store publishes an archive's chunks without waiting for each, and
+// JetStream drops what arrives beyond 128 MiB queued for one stream, so that
+// uploads at once must stay below that.
+const CodePutBudget = 64 << 20
 
 // PutCode stores a code archive under its digest (lowercase hex SHA-256 of
 // data). Archives are content-addressed: storing the same bytes twice keeps
@@ -25,10 +33,20 @@ const CodeSweepGrace = time.Hour
 // removed (or, if storage fails before it can be, found incomplete and
 // replaced by the next put). When the code store is at its size limit it
 // returns ErrCodeStorageExceeded.
+//
+// Puts of one archive run one after the other, each with its caller's
+// context: the first stores it, and those that waited find it stored. A put
+// that fails fails only its own caller; the next one tries again. Puts of
+// different archives share CodePutBudget.
 func (s *Store) PutCode(ctx context.Context, digest string, data []byte) error {
 	if err := s.health.Err(); err != nil {
 		return err
 	}
+	unlock, err := s.codePuts.lock(ctx, digest)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	info, err := s.code.GetInfo(ctx, digest)
 	switch {
 	case err == nil:
@@ -51,7 +69,12 @@ func (s *Store) PutCode(ctx context.Context, digest string, data []byte) error {
 	case !errors.Is(err, jetstream.ErrObjectNotFound):
 		return s.codeError(ctx, err, "store: code %s", digest)
 	}
+	weight := min(int64(len(data)), CodePutBudget)
+	if err := s.codePutBudget.Acquire(ctx, weight); err != nil {
+		return err
+	}
 	info, err = s.code.Put(ctx, jetstream.ObjectMeta{Name: digest}, bytes.NewReader(data))
+	s.codePutBudget.Release(weight)
 	if err == nil {
 		var complete bool
 		if complete, err = s.codeComplete(ctx, info); err == nil && !complete {
@@ -221,4 +244,49 @@ func (s *Store) sweepChunks(ctx context.Context, infos []*jetstream.ObjectInfo) 
 		deleted++
 	}
 	return deleted, nil
+}
+
+// keyedLocks are mutexes by key, each waited for until a context ends.
+type keyedLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	held  chan struct{} // holds a value while locked
+	users int           // holders and waiters: the lock is forgotten at 0
+}
+
+// lock locks key, or returns ctx's error if it ends first. The caller calls
+// unlock once done.
+func (k *keyedLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{held: make(chan struct{}, 1)}
+		k.locks[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	select {
+	case l.held <- struct{}{}:
+		return func() {
+			<-l.held
+			k.leave(key, l)
+		}, nil
+	case <-ctx.Done():
+		k.leave(key, l)
+		return nil, ctx.Err()
+	}
+}
+
+func (k *keyedLocks) leave(key string, l *keyedLock) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if l.users--; l.users == 0 {
+		delete(k.locks, key)
+	}
 }

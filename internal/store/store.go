@@ -15,6 +15,7 @@ import (
 	"github.com/lamina-project/lamina"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/semaphore"
 )
 
 // Bucket names. They are part of the on-disk format: renaming one loses data.
@@ -67,6 +68,8 @@ type Store struct {
 	rules         *records[lamina.Rule]
 	eventInvoke   *records[eventInvokeRecord]
 	code          jetstream.ObjectStore
+	codePuts      keyedLocks          // by digest: puts of one archive, one at a time
+	codePutBudget *semaphore.Weighted // bytes of archives being put at once
 	system        jetstream.KeyValue
 
 	watchCtx  context.Context
@@ -86,7 +89,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 		opts.Health = NewHealth(nil)
 	}
 	replicas := max(opts.Replicas, 1)
-	s := &Store{js: js, health: opts.Health}
+	s := &Store{js: js, health: opts.Health, codePutBudget: semaphore.NewWeighted(CodePutBudget)}
 	kvs := map[string]jetstream.KeyValue{}
 	for _, bucket := range []string{functionsBucket, versionsBucket, aliasesBucket, layersBucket, layerCountersBucket,
 		provisionedBucket, urlsBucket, apisBucket, rulesBucket, eventInvokeBucket, systemBucket} {

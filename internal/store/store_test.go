@@ -112,22 +112,31 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// overtakeDelete creates function fn ("first") with dependents, removes
+// its record as the first half of a DeleteFunction does, and creates fn
+// again ("second") before the delete goes on. It returns the removed
+// record.
+func overtakeDelete(t *testing.T, st *Store) *functionRecord {
+	t.Helper()
+	ctx := context.Background()
+	must(t, st.CreateFunction(ctx, newFunction("fn", "first")))
+	// Versions take their description from $LATEST.
+	writeDependents(t, st, "fn", "first")
+	dead, err := st.functions.remove(ctx, "fn", nil)
+	must(t, err)
+	must(t, st.CreateFunction(ctx, newFunction("fn", "second")))
+	return dead
+}
+
 // A delete that removed the function record, then was overtaken by a
 // create of the same name and that incarnation's writes, deletes none of
 // them when it goes on to delete the function's dependents.
 func TestDeleteSparesANewIncarnation(t *testing.T) {
 	ctx := context.Background()
 	st := openTestStore(t, Options{})
-	must(t, st.CreateFunction(ctx, newFunction("fn", "first")))
-	// Versions take their description from $LATEST.
-	writeDependents(t, st, "fn", "first")
-
-	// The first half of a DeleteFunction.
-	dead, err := st.functions.remove(ctx, "fn", nil)
-	must(t, err)
-	// The name is taken again, and the new function gets dependents under
-	// the same keys, replacing the dead incarnation's.
-	must(t, st.CreateFunction(ctx, newFunction("fn", "second")))
+	dead := overtakeDelete(t, st)
+	// The new function gets dependents under the same keys, replacing the
+	// dead incarnation's.
 	writeDependents(t, st, "fn", "second")
 	// The second half of the delete.
 	for _, d := range st.dependents() {
@@ -145,11 +154,7 @@ func TestDeleteSparesANewIncarnation(t *testing.T) {
 func TestRecordsOfADeadIncarnationAreInvisible(t *testing.T) {
 	ctx := context.Background()
 	st := openTestStore(t, Options{})
-	must(t, st.CreateFunction(ctx, newFunction("fn", "first")))
-	writeDependents(t, st, "fn", "first")
-	_, err := st.functions.remove(ctx, "fn", nil)
-	must(t, err)
-	must(t, st.CreateFunction(ctx, newFunction("fn", "second")))
+	overtakeDelete(t, st)
 
 	if _, err := st.GetVersion(ctx, "fn", 1); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetVersion of a dead incarnation: %v, want ErrNotFound", err)
