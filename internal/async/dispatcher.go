@@ -99,11 +99,12 @@ func (d *Dispatcher) scaled(dur time.Duration) time.Duration {
 }
 
 // Run starts a dispatcher for every function with waiting events and
-// serves until ctx ends. Each time storage heals (JetStream's streams were
-// reopened, so pulls may have failed meanwhile), it looks again for
-// functions with waiting events. Invocations still running when ctx ends are
-// abandoned unacknowledged: JetStream delivers their events again after a
-// restart.
+// serves until ctx ends. It looks again for functions with waiting events
+// every rescanInterval — in a cluster, events accepted by other nodes; the
+// nodes that find them share each function's consumer — and each time
+// storage heals (JetStream's streams were reopened, so pulls may have failed
+// meanwhile). Invocations still running when ctx ends are abandoned
+// unacknowledged: JetStream delivers their events again after a restart.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.ctx = ctx
@@ -112,6 +113,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rescan := time.NewTicker(rescanInterval)
+	defer rescan.Stop()
 	for {
 		for _, name := range names {
 			d.dispatchEvents(name)
@@ -119,6 +122,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-rescan.C:
 		case <-d.cfg.Queue.health.Recovered():
 		}
 		if names, err = d.cfg.Queue.pendingFunctions(ctx); err != nil && ctx.Err() == nil {
@@ -196,6 +200,10 @@ func (d *Dispatcher) dispatch(ctx context.Context, function string) error {
 	}
 	return nil
 }
+
+// rescanInterval is how often Run looks for functions with waiting events
+// that no dispatcher of this node pulls.
+const rescanInterval = 5 * time.Second
 
 // pullRetry is how long a dispatcher whose pulls failed waits before it
 // tries again, unless storage heals first.

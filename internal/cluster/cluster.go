@@ -147,17 +147,24 @@ type Membership struct {
 	log  *slog.Logger
 	stop context.CancelFunc
 	done sync.WaitGroup
+	left sync.Once
 
 	mu       sync.Mutex
 	self     Node
 	members  map[string]member // by ID, without this node
 	watchers map[chan Event]struct{}
+	// watch is the bucket's watch; it has delivered this node's own
+	// heartbeat last at selfSeen, and started at watchStart.
+	watch      jetstream.KeyWatcher
+	selfSeen   time.Time
+	watchStart time.Time
 }
 
 // member is a node seen through its heartbeats.
 type member struct {
-	node Node
-	seen time.Time // when this node last heard of it, by its own clock
+	node     Node
+	revision uint64    // of its last heartbeat
+	seen     time.Time // when this node last heard of it, by its own clock
 }
 
 // watcherBuffer bounds the events waiting for one watcher; a watcher that
@@ -197,19 +204,46 @@ func Join(ctx context.Context, js jetstream.JetStream, cfg Config) (*Membership,
 	}
 	bg, stop := context.WithCancel(context.Background())
 	m.stop = stop
-	w, err := kv.WatchAll(bg)
-	if err != nil {
-		stop()
-		return nil, fmt.Errorf("cluster: watch %s: %w", Bucket, err)
-	}
-	if err := m.loadInitial(ctx, w); err != nil {
+	if err := m.startWatch(ctx, bg); err != nil {
 		stop()
 		return nil, err
 	}
-	m.done.Add(2)
-	go func() { defer m.done.Done(); m.follow(w) }()
+	m.done.Add(1)
 	go func() { defer m.done.Done(); m.beat(bg) }()
 	return m, nil
+}
+
+// startWatch (re)starts the watch of the bucket, until bg ends: it loads
+// the members as they are now, then follows their heartbeats. It returns
+// once loaded, or when ctx ends.
+func (m *Membership) startWatch(ctx, bg context.Context) error {
+	w, err := m.kv.WatchAll(bg)
+	if err != nil {
+		return fmt.Errorf("cluster: watch %s: %w", Bucket, err)
+	}
+	if err := m.loadInitial(ctx, w); err != nil {
+		_ = w.Stop()
+		return err
+	}
+	m.mu.Lock()
+	old := m.watch
+	m.watch, m.watchStart = w, time.Now()
+	m.mu.Unlock()
+	if old != nil {
+		_ = old.Stop()
+	}
+	m.done.Add(1)
+	go func() { defer m.done.Done(); m.follow(w) }()
+	return nil
+}
+
+// watchStalled reports whether the watch has not delivered this node's own
+// heartbeats for the TTL, although they were stored: a watch can stall for a
+// long time after the cluster lost and regained its quorum.
+func (m *Membership) watchStalled(now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return now.Sub(m.selfSeen) > m.cfg.TTL && now.Sub(m.watchStart) > m.cfg.TTL
 }
 
 // openBucket creates the heartbeat bucket, or updates it to cfg.
@@ -311,6 +345,12 @@ func (m *Membership) beat(ctx context.Context) {
 		}
 		hbCtx, cancel := context.WithTimeout(ctx, m.cfg.TTL)
 		err := m.heartbeat(hbCtx)
+		if err == nil && m.watchStalled(time.Now()) {
+			m.log.Info("restarting the watch of the nodes' heartbeats, which stalled")
+			if werr := m.startWatch(hbCtx, ctx); werr != nil && ctx.Err() == nil {
+				m.log.Warn("cannot restart the watch of the nodes' heartbeats", "err", werr)
+			}
+		}
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
@@ -357,6 +397,7 @@ func (m *Membership) apply(e jetstream.KeyValueEntry, initial bool) {
 		if e.Operation() == jetstream.KeyValuePut {
 			m.mu.Lock()
 			m.self.Heartbeat = e.Created()
+			m.selfSeen = time.Now()
 			m.mu.Unlock()
 		}
 		return
@@ -380,7 +421,12 @@ func (m *Membership) apply(e jetstream.KeyValueEntry, initial bool) {
 	}
 	m.mu.Lock()
 	old, known := m.members[id]
-	m.members[id] = member{node: n, seen: seen}
+	if known && old.revision >= e.Revision() {
+		// Seen already, through a watch that was replaced.
+		m.mu.Unlock()
+		return
+	}
+	m.members[id] = member{node: n, revision: e.Revision(), seen: seen}
 	m.mu.Unlock()
 	if !known || old.node.Instance != n.Instance {
 		if known {
@@ -471,11 +517,16 @@ func (m *Membership) Watch(ctx context.Context) <-chan Event {
 }
 
 // Close stops the heartbeats and removes this node's entry, so that the
-// other nodes see it leave at once.
+// other nodes see it leave at once. Calls after the first do nothing.
 func (m *Membership) Close(ctx context.Context) {
-	m.stop()
-	m.done.Wait()
-	if err := m.kv.Delete(ctx, m.self.ID); err != nil {
-		m.log.Warn("cannot remove this node's heartbeat; the others count it out when it expires", "err", err)
-	}
+	m.left.Do(func() {
+		m.stop()
+		m.mu.Lock()
+		_ = m.watch.Stop()
+		m.mu.Unlock()
+		m.done.Wait()
+		if err := m.kv.Delete(ctx, m.self.ID); err != nil {
+			m.log.Warn("cannot remove this node's heartbeat; the others count it out when it expires", "err", err)
+		}
+	})
 }

@@ -233,3 +233,16 @@ func TestCheckNodeID(t *testing.T) {
 		t.Errorf("NodeSubject: %q", got)
 	}
 }
+
+func TestStalledWatchRestarts(t *testing.T) {
+	js := newJetStream(t)
+	a := join(t, js, "a", nil)
+	join(t, js, "b", nil)
+	waitMembers(t, a, "a", "b")
+	// The watch delivers nothing more, as one does that stalled.
+	a.mu.Lock()
+	_ = a.watch.Stop()
+	a.mu.Unlock()
+	join(t, js, "c", nil)
+	waitMembers(t, a, "a", "b", "c")
+}

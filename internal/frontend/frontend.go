@@ -60,6 +60,8 @@ type Deps struct {
 	Provisioner Provisioner
 	// Runtimes says which runtimes and architectures the node runs.
 	Runtimes Runtimes
+	// Cluster tells which nodes form the platform.
+	Cluster Cluster
 }
 
 // Async queues asynchronous invocations and reports on them: the async
@@ -78,6 +80,7 @@ type Frontend struct {
 	async       Async
 	provisioner Provisioner
 	runtimes    Runtimes
+	cluster     Cluster
 	verifiers   map[string]*sigv4.Verifier // by signing service name
 	targets     map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
 	log         *slog.Logger
@@ -105,6 +108,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		async:       deps.Async,
 		provisioner: deps.Provisioner,
 		runtimes:    deps.Runtimes,
+		cluster:     deps.Cluster,
 		verifiers:   map[string]*sigv4.Verifier{},
 		targets:     map[string]http.Handler{},
 		log:         cfg.Logger,

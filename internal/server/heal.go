@@ -34,9 +34,17 @@ const (
 // the store's watches, proves a write goes through and declares storage
 // healed, which wakes the parts that keep consumers (the async dispatcher,
 // the log store).
+//
+// In a cluster it never shuts a running JetStream down (see
+// restartJetStream): a write that timed out there is most often a leader
+// changing, and the healer only waits until a test write goes through. With
+// an external NATS cluster the store is not on this node's disk: the healer
+// neither watches the disk nor reopens anything.
 type healer struct {
 	dataDir string
-	nats    *embeddedNATS
+	// nats is the embedded NATS server, whose JetStream keeps the store on
+	// the data disk; nil when the store is on an external NATS cluster.
+	nats *embeddedNATS
 	store   *store.Store
 	health  *store.Health
 	log     *slog.Logger
@@ -57,13 +65,17 @@ func (h *healer) run(ctx context.Context) {
 		case <-t.C:
 		case <-h.health.Failed():
 		}
-		size, free, err := diskSpace(h.dataDir)
-		if err != nil {
-			h.log.Warn("cannot read the data disk's free space", "err", err)
-			continue
+		localDisk := h.nats != nil
+		var size, free int64
+		if localDisk {
+			var err error
+			if size, free, err = diskSpace(h.dataDir); err != nil {
+				h.log.Warn("cannot read the data disk's free space", "err", err)
+				continue
+			}
 		}
 		if h.health.Err() == nil {
-			if lowOnSpace(size, free) {
+			if localDisk && lowOnSpace(size, free) {
 				h.health.Fail(fmt.Errorf("the data disk has %d MB free of %d MB", free>>20, size>>20), true, false)
 			}
 			continue
@@ -72,7 +84,7 @@ func (h *healer) run(ctx context.Context) {
 		if h.attempted.After(since) {
 			since = h.attempted
 		}
-		if !spaceRecovered(size, free) || time.Since(since) < max(h.delay, healInterval) {
+		if (localDisk && !spaceRecovered(size, free)) || time.Since(since) < max(h.delay, healInterval) {
 			continue
 		}
 		if err := h.heal(ctx); err != nil && ctx.Err() == nil {
@@ -90,7 +102,7 @@ func (h *healer) heal(ctx context.Context) error {
 		h.delay = healInterval
 	}
 	h.attempted = time.Now()
-	if h.health.NeedsReopen() {
+	if h.health.NeedsReopen() && h.nats != nil {
 		h.log.Info("reopening JetStream's streams")
 		if err := h.nats.restartJetStream(); err != nil {
 			return err

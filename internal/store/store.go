@@ -183,25 +183,46 @@ func (s *Store) JetStream() jetstream.JetStream { return s.js }
 // Secret returns the random secret stored under name, creating one of size
 // bytes on first use. Every node gets the same value.
 func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, error) {
+	secret := make([]byte, size)
+	rand.Read(secret)
+	value, _, err := s.Shared(ctx, "secret."+name, secret)
+	return value, err
+}
+
+// Shared returns the value stored under key, storing proposal there first
+// if there is none: the first node to ask decides, and every node gets the
+// same value. stored reports that proposal was stored by this call.
+func (s *Store) Shared(ctx context.Context, key string, proposal []byte) (value []byte, stored bool, err error) {
 	for {
-		entry, err := s.system.Get(ctx, "secret."+name)
+		entry, err := s.system.Get(ctx, key)
 		if err == nil {
-			return entry.Value(), nil
+			return entry.Value(), false, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, wrapErr(s.health, ctx, err, "store: secret %s", name)
+			return nil, false, wrapErr(s.health, ctx, err, "store: %s", key)
 		}
-		secret := make([]byte, size)
-		rand.Read(secret)
-		_, err = s.system.Create(ctx, "secret."+name, secret)
+		_, err = s.system.Create(ctx, key, proposal)
 		if err == nil {
-			return secret, nil
+			return proposal, true, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, wrapErr(s.health, ctx, err, "store: secret %s", name)
+			return nil, false, wrapErr(s.health, ctx, err, "store: %s", key)
 		}
-		// Another node created it first: read theirs.
+		// Another node stored its value first: read theirs.
 	}
+}
+
+// ExistingReplicas returns the replication of the store JetStream holds
+// through js, or 0 when there is none yet.
+func ExistingReplicas(ctx context.Context, js jetstream.JetStream) (int, error) {
+	stream, err := js.Stream(ctx, "KV_"+systemBucket)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return stream.CachedInfo().Config.Replicas, nil
 }
 
 // getJSON reads key from kv into v and returns the entry's revision.
