@@ -201,6 +201,13 @@ func (d *Dispatcher) dispatch(ctx context.Context, function string) error {
 	return nil
 }
 
+// A dispatcher pulls again, newConsumerRetries times at most and
+// newConsumerWait apart, while no server answers its pulls.
+const (
+	newConsumerRetries = 20
+	newConsumerWait    = 25 * time.Millisecond
+)
+
 // rescanInterval is how often Run looks for functions with waiting events
 // that no dispatcher of this node pulls.
 const rescanInterval = 5 * time.Second
@@ -212,6 +219,7 @@ const pullRetry = 5 * time.Second
 // pull fetches events from cons and runs them until ctx ends, pulling fails
 // (the error is returned) or no event came for idleStop (idle is true).
 func (d *Dispatcher) pull(ctx context.Context, cons jetstream.Consumer, slots chan struct{}, running *sync.WaitGroup, lastEvent *time.Time) (idle bool, err error) {
+	unknown := 0 // pulls in a row that no server answered
 	for ctx.Err() == nil {
 		select {
 		case slots <- struct{}{}:
@@ -235,9 +243,18 @@ func (d *Dispatcher) pull(ctx context.Context, cons jetstream.Consumer, slots ch
 		}
 		if !got {
 			<-slots
-			if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+			err := batch.Error()
+			if errors.Is(err, nats.ErrNoResponders) && unknown < newConsumerRetries {
+				// In a cluster, the server this node asks may not know yet
+				// of a consumer just made on another.
+				unknown++
+				time.Sleep(newConsumerWait)
+				continue
+			}
+			if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
 				return false, fmt.Errorf("fetch: %w", err)
 			}
+			unknown = 0
 			if time.Since(*lastEvent) > idleStop {
 				return true, nil
 			}
