@@ -291,7 +291,9 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("aws-cli", func(t *testing.T) {
-		var list struct{ Functions []struct{ FunctionName string } }
+		var list struct {
+			Functions []struct{ FunctionName string }
+		}
 		if err := json.Unmarshal([]byte(awsCLI(t, b, "lambda", "list-functions")), &list); err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +307,9 @@ func TestCluster(t *testing.T) {
 		}
 		awsCLI(t, b, "lambda", "update-function-configuration", "--function-name", "hello", "--environment", "Variables={MARK=from-cli}")
 		eventually(t, "n1 shows the configuration set through n2", func() error {
-			var cfg struct{ Environment struct{ Variables map[string]string } }
+			var cfg struct {
+				Environment struct{ Variables map[string]string }
+			}
 			if err := json.Unmarshal([]byte(awsCLI(t, a, "lambda", "get-function-configuration", "--function-name", "hello")), &cfg); err != nil {
 				return err
 			}

@@ -44,10 +44,10 @@ type healer struct {
 	dataDir string
 	// nats is the embedded NATS server, whose JetStream keeps the store on
 	// the data disk; nil when the store is on an external NATS cluster.
-	nats *embeddedNATS
-	store   *store.Store
-	health  *store.Health
-	log     *slog.Logger
+	nats   *embeddedNATS
+	store  *store.Store
+	health *store.Health
+	log    *slog.Logger
 
 	delay     time.Duration // the wait after a failure, or a failed attempt, before the next attempt to heal
 	attempted time.Time     // when the last attempt began

@@ -340,7 +340,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var members *cluster.Membership
 	if err := open("membership", func(ctx context.Context) (err error) {
 		members, err = cluster.Join(ctx, st.JetStream(), cluster.Config{
-			Self: cluster.Node{ID: node, APIEndpoint: endpoint(ln.Addr()), URLEndpoint: endpoint(urlLn.Addr()), MemoryBudgetMB: budget},
+			Self:     cluster.Node{ID: node, APIEndpoint: endpoint(ln.Addr()), URLEndpoint: endpoint(urlLn.Addr()), MemoryBudgetMB: budget},
 			Usage:    sandboxes.Usage,
 			Replicas: replicas,
 			Logger:   log,
