@@ -243,7 +243,7 @@ func TestCluster(t *testing.T) {
 			return []serverOption{withArgs("--nats-listen", natsAddr)}
 		}
 		return nil
-	}, withoutAdminEnv(), withArgs("--schedule-time-scale", scheduleTimeScale, "--async-time-scale", "0.01"))
+	}, withoutAdminEnv(), withArgs("--schedule-time-scale", scheduleTimeScale, "--async-time-scale", "0.01", "--async-concurrency", "1"))
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	ctx := t.Context()
 
@@ -374,6 +374,43 @@ func TestCluster(t *testing.T) {
 		saw := sawEvents(t, a.functionLogEvents(t, a.Logs(), "queued"))
 		if runs != 1 || len(saw) != 1 || saw[0]["marker"] != marker {
 			t.Errorf("the event ran %v times by the nodes' metrics; the log shows %s; want once", runs, jsonOf(t, saw))
+		}
+	})
+
+	t.Run("async-spread", func(t *testing.T) {
+		// Events accepted on one node, more than it runs soon (one at a
+		// time, half a second each): the other nodes find them waiting
+		// and run some.
+		a.createPy(t, "backlog", "sleep")
+		const events = 16
+		for range events {
+			if _, err := b.Lambda().Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("backlog"), InvocationType: types.InvocationTypeEvent,
+				Payload: []byte(`{"seconds":0.5}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var runs []float64
+		eventually(t, "the backlog ran", func() error {
+			runs = runs[:0]
+			total := 0.0
+			for _, ts := range nodes {
+				n := invocationsOn(t, ts, "backlog")
+				runs = append(runs, n)
+				total += n
+			}
+			if total < events {
+				return fmt.Errorf("%v of %d events ran (by node: %v)", total, events, runs)
+			}
+			return nil
+		})
+		helpers := 0
+		for i, n := range runs {
+			if i != 1 && n > 0 {
+				helpers++
+			}
+		}
+		if runs[0]+runs[1]+runs[2] != events || helpers == 0 {
+			t.Errorf("the events accepted on n2 ran %v times by node; want %d in all, some on n1 or n3", runs, events)
 		}
 	})
 
@@ -584,5 +621,25 @@ func TestClusterExternalNATS(t *testing.T) {
 	if code == 0 || strings.Contains(stdout, readyBanner) || len(l) == 0 ||
 		!strings.Contains(l[len(l)-1], "another admin pair than the cluster's") || !strings.Contains(l[len(l)-1], testAccessKeyID) {
 		t.Errorf("a node with another admin pair: exit %d, stderr:\n%s\nwant a refusal naming the cluster's key ID", code, stderr)
+	}
+}
+
+// TestClusterRefusesSingleNodeStore checks that a single node's data
+// directory does not join a cluster (the NATS cluster would drop its
+// streams), with one line saying so, and still starts alone.
+func TestClusterRefusesSingleNodeStore(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	ts.createPy(t, "kept", "echo")
+	ts.Stop()
+	route := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	msg := serverFailure(t, defaultServerEnv(), "--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))),
+		"--data", ts.DataDir(), "--cluster-listen", route, "--cluster-peers", route)
+	if !strings.Contains(msg, "single node's") || !strings.Contains(msg, "new data directory") {
+		t.Errorf("a single node's data directory joining a cluster: %q, want a refusal that says to start on a new data directory", msg)
+	}
+	ts.Restart()
+	if _, err := ts.Lambda().GetFunction(t.Context(), &lambda.GetFunctionInput{FunctionName: aws.String("kept")}); err != nil {
+		t.Errorf("the refused node's store lost its function: %v", err)
 	}
 }

@@ -16,6 +16,10 @@ import (
 	"github.com/nats-io/nkeys"
 )
 
+// natsDirName is the embedded NATS server's directory in the data
+// directory.
+const natsDirName = "nats"
+
 // maxMessage is the largest NATS message Lamina sends.
 const maxMessage = 8 << 20
 
@@ -202,10 +206,7 @@ func connectNATS(ctx context.Context, cfg Config, node string, health *store.Hea
 		log.Info("store on an external NATS cluster", "url", redactURLs(cfg.Cluster.NATSURL), "server", nc.ConnectedServerName(), "cluster", nc.ConnectedClusterName())
 		return nc, nil, limits, nil
 	}
-	natsDir := filepath.Join(cfg.DataDir, "nats")
-	if err := checkStoreMode(natsDir, cfg.Cluster.embedded()); err != nil {
-		return nil, nil, limits, err
-	}
+	natsDir := filepath.Join(cfg.DataDir, natsDirName)
 	if limits, err = sizeStore(cfg.DataDir, natsDir, cfg.StoreMaxMB); err != nil {
 		return nil, nil, limits, err
 	}
@@ -241,5 +242,5 @@ func externalStoreLimits(ctx context.Context, nc *nats.Conn, cfg Config, log *sl
 		return storeShares(info.Limits.MaxStore), nil
 	}
 	log.Info("the NATS account has no storage limit: the store is sized as if it were on this node's data disk; --store-max sets its size")
-	return sizeStore(cfg.DataDir, filepath.Join(cfg.DataDir, "nats"), 0)
+	return sizeStore(cfg.DataDir, filepath.Join(cfg.DataDir, natsDirName), 0)
 }

@@ -137,6 +137,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if !cfg.Cluster.external() {
+		if err := checkStoreMode(filepath.Join(cfg.DataDir, natsDirName), cfg.Cluster.embedded()); err != nil {
+			return err
+		}
+	}
 	// A cluster's admin pair is in the store, read once it is open.
 	var creds credentials.Pair
 	var created bool
