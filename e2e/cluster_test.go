@@ -269,6 +269,32 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("GetFunction on n2 right after CreateFunction on n1: %v", err)
 		}
 		eventually(t, "n3 lists hello", func() error { return listed(c, "hello") })
+		// A node reads its own writes and the others' at once: created on
+		// one node, updated on the same at once, read on the next.
+		for i := range 9 {
+			name := fmt.Sprintf("raw-%d", i)
+			writer, reader := nodes[i%3], nodes[(i+1)%3]
+			writer.createPy(t, name, "echo")
+			if _, err := writer.Lambda().UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+				FunctionName: aws.String(name), Description: aws.String("updated")}); err != nil {
+				t.Fatalf("UpdateFunctionConfiguration on %s right after CreateFunction there: %v", writer.Endpoint(), err)
+			}
+			got, err := reader.Lambda().GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
+			if err != nil {
+				t.Fatalf("GetFunctionConfiguration on %s right after the update on %s: %v", reader.Endpoint(), writer.Endpoint(), err)
+			}
+			if aws.ToString(got.Description) != "updated" {
+				// The reader had the function from its watch, which may not
+				// have brought the update yet.
+				eventually(t, reader.Endpoint()+" shows the update", func() error {
+					got, err := reader.Lambda().GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
+					if err == nil && aws.ToString(got.Description) != "updated" {
+						err = fmt.Errorf("description %q", aws.ToString(got.Description))
+					}
+					return err
+				})
+			}
+		}
 		for _, ts := range []*testServer{b, c} {
 			if got := ts.invokeOK(t, "hello", `{"via":"`+ts.Endpoint()+`"}`).object(t); jsonOf(t, got["echo"]) != `{"via":"`+ts.Endpoint()+`"}` {
 				t.Errorf("invoke through %s answered %s", ts.Endpoint(), jsonOf(t, got))
@@ -460,6 +486,8 @@ func TestCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The store's buckets are read from their streams' leaders.
+		leaderReads := map[string]bool{"KV_lamina_functions": true, "KV_lamina_system": true, "OBJ_lamina_code": true}
 		for _, name := range []string{"KV_lamina_functions", "KV_lamina_system", "OBJ_lamina_code", "lamina_async", "lamina_logs", "KV_" + cluster.Bucket} {
 			stream, err := js.Stream(ctx, name)
 			if err != nil {
@@ -469,6 +497,9 @@ func TestCluster(t *testing.T) {
 			info := stream.CachedInfo()
 			if info.Config.Replicas != 3 || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
 				t.Errorf("stream %s: %d replicas, cluster %+v; want 3 replicas, a leader and two followers", name, info.Config.Replicas, info.Cluster)
+			}
+			if leaderReads[name] && info.Config.AllowDirect {
+				t.Errorf("stream %s answers reads from any replica (direct gets), which may be behind", name)
 			}
 		}
 		if _, replicas, _ := nodesOf(t, b); replicas != 3 {
@@ -496,8 +527,19 @@ func TestCluster(t *testing.T) {
 		// Killed: it drops out when its heartbeats expire, and the other
 		// two keep serving what is written meanwhile.
 		c.Kill()
+		killed := time.Now()
 		waitNodes(t, b, "n1", "n2")
-		a.createPy(t, "while-n3-down", "echo")
+		// Writes wait until JetStream has elected new leaders for the
+		// streams n3 led.
+		eventually(t, "n1 takes a write with n3 down", func() error {
+			_, err := a.Lambda().CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("while-n3-down"),
+				Runtime: types.RuntimePython312, Handler: aws.String("app.echo"), Role: aws.String(testRole), Code: &types.FunctionCode{ZipFile: pyAppZip(t)}})
+			if _, exists := errors.AsType[*types.ResourceConflictException](err); exists {
+				return nil // an earlier attempt stored it, and its answer was lost
+			}
+			return err
+		})
+		t.Logf("n1 took a write %v after n3 was killed", time.Since(killed).Round(100*time.Millisecond))
 		eventually(t, "n2 lists a function made while n3 is down", func() error { return listed(b, "while-n3-down") })
 		b.invokeOK(t, "while-n3-down", `{}`)
 		c.Restart()

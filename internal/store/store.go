@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/lamina-project/lamina"
@@ -111,15 +112,14 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	if maxBytes <= 0 {
 		maxBytes = -1
 	}
-	s.code, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+	if s.code, err = openObjectStore(ctx, js, jetstream.ObjectStoreConfig{
 		Bucket:      codeBucket,
 		Description: "function code and layer archives, named by hex SHA-256",
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		Compression: true,
 		MaxBytes:    maxBytes,
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("store: object store %s: %w", codeBucket, err)
 	}
 	s.watchCtx, s.stopWatch = context.WithCancel(context.Background())
@@ -163,17 +163,76 @@ func (s *Store) Close() {
 	s.stopWatch()
 }
 
+// openKV opens a key-value bucket, creating it if it does not exist.
 func openKV(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   bucket,
-		History:  1,
-		Storage:  jetstream.FileStorage,
-		Replicas: replicas,
-	})
+	_, err := js.KeyValue(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:   bucket,
+			History:  1,
+			Storage:  jetstream.FileStorage,
+			Replicas: replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			err = nil // another node created it first
+		}
+	}
+	if err == nil {
+		err = readFromLeader(ctx, js, "KV_"+bucket, func(c *jetstream.StreamConfig) { c.Replicas = replicas })
+	}
+	var kv jetstream.KeyValue
+	if err == nil {
+		kv, err = js.KeyValue(ctx, bucket)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: bucket %s: %w", bucket, err)
 	}
 	return kv, nil
+}
+
+// openObjectStore opens an object store as cfg says, creating it if it
+// does not exist.
+func openObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	_, err := js.ObjectStore(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateObjectStore(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			err = nil // another node created it first
+		}
+	}
+	if err == nil {
+		err = readFromLeader(ctx, js, "OBJ_"+cfg.Bucket, func(c *jetstream.StreamConfig) {
+			c.Replicas, c.MaxBytes = cfg.Replicas, cfg.MaxBytes
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return js.ObjectStore(ctx, cfg.Bucket)
+}
+
+// readFromLeader applies change to the configuration of the stream under a
+// bucket, and turns its direct gets off, so that the bucket's reads go to
+// the stream's leader. With direct gets, which JetStream turns on for
+// buckets, any replica answers a read, and one that has not applied the
+// latest write yet answers with what was there before: a node would not
+// find a record it has just written, or update one from an old revision.
+// The bucket must be bound (js.KeyValue, js.ObjectStore) after this: a
+// binding keeps whether the stream had direct gets then.
+func readFromLeader(ctx context.Context, js jetstream.JetStream, name string, change func(*jetstream.StreamConfig)) error {
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		return err
+	}
+	cfg := stream.CachedInfo().Config
+	want := cfg
+	want.AllowDirect = false
+	change(&want)
+	if reflect.DeepEqual(cfg, want) {
+		return nil
+	}
+	_, err = js.UpdateStream(ctx, want)
+	return err
 }
 
 // JetStream returns the JetStream context the store uses, for parts that keep
