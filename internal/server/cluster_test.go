@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -280,4 +281,113 @@ func testLogger() *slog.Logger {
 		return slog.Default()
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startEmbeddedCluster starts n embedded NATS servers clustered by routes
+// on loopback, as n nodes would, and stops them when the test ends.
+func startEmbeddedCluster(t *testing.T, n int) []*embeddedNATS {
+	t.Helper()
+	routes := make([]string, n)
+	for i := range routes {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes[i] = ln.Addr().String()
+		ln.Close()
+	}
+	nodes := make([]*embeddedNATS, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Go(func() {
+			nodes[i], errs[i] = startNATS(natsOptions{storeDir: filepath.Join(t.TempDir(), "nats"), maxStore: 1 << 30, node: fmt.Sprintf("n%d", i+1),
+				cluster: ClusterConfig{Listen: routes[i], Peers: routes}}, store.NewHealth(nil), testLogger())
+		})
+	}
+	wg.Wait()
+	for i, e := range nodes {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		t.Cleanup(e.stop)
+	}
+	return nodes
+}
+
+// TestRestartJetStreamInACluster checks what the healer does to a
+// clustered server: nothing while its JetStream runs, and enabling it again
+// after it disabled itself, after which the node writes again.
+func TestRestartJetStreamInACluster(t *testing.T) {
+	nodes := startEmbeddedCluster(t, 3)
+	ctx := t.Context()
+	put := func(e *embeddedNATS) error {
+		js, err := jetstream.New(e.conn)
+		if err != nil {
+			return err
+		}
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "probe", Replicas: 3})
+		if err == nil {
+			_, err = kv.Put(ctx, "k", []byte("v"))
+		}
+		return err
+	}
+	if err := untilFormed(ctx, testLogger(), "probe", func(context.Context) error { return put(nodes[0]) }); err != nil {
+		t.Fatal(err)
+	}
+	n3 := nodes[2]
+	if err := n3.restartJetStream(); err != nil || !n3.server.JetStreamEnabled() {
+		t.Fatalf("restartJetStream on a running clustered JetStream: %v, enabled %v", err, n3.server.JetStreamEnabled())
+	}
+	// The server disables JetStream when its disk is full.
+	if err := n3.server.ShutdownJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n3.restartJetStream(); err != nil {
+		t.Fatalf("enabling a clustered JetStream again: %v", err)
+	}
+	if !n3.server.JetStreamEnabled() {
+		t.Fatal("JetStream is not enabled again")
+	}
+	// Its replica of the stream takes part again.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := put(n3)
+		if err == nil {
+			err = replicaCurrent(ctx, n3, "KV_probe", "n3")
+		}
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node whose JetStream was enabled again: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// replicaCurrent returns nil when node leads stream, or has a current
+// replica of it.
+func replicaCurrent(ctx context.Context, e *embeddedNATS, stream, node string) error {
+	js, err := jetstream.New(e.conn)
+	if err != nil {
+		return err
+	}
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	c := s.CachedInfo().Cluster
+	if c == nil {
+		return errors.New("no cluster information")
+	}
+	if c.Leader == node {
+		return nil
+	}
+	for _, r := range c.Replicas {
+		if r.Name == node && r.Current && !r.Offline {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s has no current replica of %s: %+v", node, stream, c)
 }
