@@ -2,6 +2,8 @@
 // generated on first start and kept in the data directory (mode 0600), or
 // given by LAMINA_ACCESS_KEY_ID and LAMINA_SECRET_ACCESS_KEY. The CLI reads
 // the same file, so a local server and the CLI work together without setup.
+// The nodes of a cluster share one pair through their store, and each keeps
+// it in its own data directory (see the server's clusterCredentials).
 package credentials
 
 import (
