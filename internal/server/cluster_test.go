@@ -315,11 +315,74 @@ func startEmbeddedCluster(t *testing.T, n int) []*embeddedNATS {
 	return nodes
 }
 
-// TestRestartJetStreamInACluster checks what the healer does to a
-// clustered server: nothing while its JetStream runs, and enabling it again
-// after it disabled itself, after which the node writes again.
-func TestRestartJetStreamInACluster(t *testing.T) {
+// TestEmbeddedCluster runs three embedded NATS servers clustered by routes
+// and checks how a node's store replication is chosen, and what the healer
+// does to a clustered server.
+func TestEmbeddedCluster(t *testing.T) {
 	nodes := startEmbeddedCluster(t, 3)
+	t.Run("replicas", func(t *testing.T) { testStoreReplicas(t, nodes) })
+	t.Run("healer", func(t *testing.T) { testRestartJetStream(t, nodes) })
+}
+
+// testStoreReplicas checks that a store made with one replica is scaled up
+// when a node asks for three, and never scaled down by a node asking for
+// fewer.
+func testStoreReplicas(t *testing.T, nodes []*embeddedNATS) {
+	ctx := t.Context()
+	js, err := jetstream.New(nodes[0].conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(want int) int {
+		t.Helper()
+		var got int
+		if err := untilFormed(ctx, testLogger(), "store", func(ctx context.Context) error {
+			var err error
+			if got, err = storeReplicas(ctx, js, want, testLogger()); err != nil {
+				return err
+			}
+			st, err := store.Open(ctx, nodes[0].conn, store.Options{Replicas: got})
+			if err == nil {
+				st.Close()
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := open(1); got != 1 {
+		t.Fatalf("a new store asked for one replica got %d", got)
+	}
+	if got := open(3); got != 3 {
+		t.Fatalf("a store of one replica asked for three got %d", got)
+	}
+	for _, name := range []string{"KV_lamina_functions", "OBJ_lamina_code"} {
+		if r := mustReplicas(t, js, name); r != 3 {
+			t.Errorf("%s has %d replicas after a node asked for three", name, r)
+		}
+	}
+	if got := open(1); got != 3 {
+		t.Fatalf("a store of three replicas asked for one got %d, want it kept at 3", got)
+	}
+	if r := mustReplicas(t, js, "KV_lamina_functions"); r != 3 {
+		t.Errorf("a node asking for one replica scaled the store down to %d", r)
+	}
+}
+
+func mustReplicas(t *testing.T, js jetstream.JetStream, stream string) int {
+	t.Helper()
+	s, err := js.Stream(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.CachedInfo().Config.Replicas
+}
+
+// testRestartJetStream checks what the healer does to a clustered server:
+// nothing while its JetStream runs, and enabling it again after it disabled
+// itself, after which its replicas take part again.
+func testRestartJetStream(t *testing.T, nodes []*embeddedNATS) {
 	ctx := t.Context()
 	put := func(e *embeddedNATS) error {
 		js, err := jetstream.New(e.conn)
