@@ -523,6 +523,7 @@ func TestCluster(t *testing.T) {
 		waitNodes(t, a, "n1", "n2")
 		c.Restart()
 		waitNodes(t, a, "n1", "n2", "n3")
+		waitNodes(t, b, "n1", "n2", "n3")
 
 		// Killed: it drops out when its heartbeats expire, and the other
 		// two keep serving what is written meanwhile.

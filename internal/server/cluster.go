@@ -385,13 +385,15 @@ func untilFormed(ctx context.Context, log *slog.Logger, what string, step func(c
 }
 
 // JetStream error codes that mean the cluster cannot place or serve a
-// stream yet, or that another node created it at the same time.
+// stream yet, or that another node is creating it at the same time (it is
+// then in use, or not found yet).
 const (
 	codeNoSuitablePeers    = 10005
 	codeClusterUnavailable = 10008
 	codeClusterCannotServe = 10009
 	codeNotEnoughServers   = 10023
 	codeStreamNameInUse    = 10058
+	codeStreamNotFound     = 10059
 	codeStreamOffline      = 10118
 )
 
@@ -401,7 +403,7 @@ func clusterForming(err error) bool {
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
 		case codeNoSuitablePeers, codeClusterUnavailable, codeClusterCannotServe, codeNotEnoughServers,
-			codeStreamNameInUse, codeStreamOffline, jetstream.JSErrCodeJetStreamNotEnabled:
+			codeStreamNameInUse, codeStreamNotFound, codeStreamOffline, jetstream.JSErrCodeJetStreamNotEnabled:
 			return true
 		}
 		return false
