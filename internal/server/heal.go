@@ -37,9 +37,9 @@ const (
 //
 // In a cluster it never shuts a running JetStream down (see
 // restartJetStream): a write that timed out there is most often a leader
-// changing, and the healer only waits until a test write goes through. With
-// an external NATS cluster the store is not on this node's disk: the healer
-// neither watches the disk nor reopens anything.
+// changing, and the healer follows the store again and tries a test write
+// every second until one goes through. With an external NATS cluster the
+// store is not on this node's disk: the healer does not watch the disk.
 type healer struct {
 	dataDir string
 	// nats is the embedded NATS server, whose JetStream keeps the store on
@@ -53,6 +53,10 @@ type healer struct {
 	attempted time.Time     // when the last attempt began
 	recovered time.Time     // when storage last healed
 }
+
+// clustered reports whether the store is a cluster's: on an external NATS
+// cluster, or on this node's embedded server clustered with others.
+func (h *healer) clustered() bool { return h.nats == nil || h.nats.clustered }
 
 // run heals until ctx ends.
 func (h *healer) run(ctx context.Context) {
@@ -95,18 +99,27 @@ func (h *healer) run(ctx context.Context) {
 
 // heal makes storage writable again, or says why not yet.
 func (h *healer) heal(ctx context.Context) error {
-	if time.Since(h.recovered) < stableAfter || h.attempted.After(h.health.DownSince()) {
+	restart := h.nats != nil && h.nats.mustRestart()
+	switch {
+	case h.clustered() && !restart:
+		// Storage comes back when JetStream has leaders again, and a try
+		// costs a test write: try every interval.
+		h.delay = healInterval
+	case time.Since(h.recovered) < stableAfter || h.attempted.After(h.health.DownSince()):
 		// The cause is still there: wait longer each time.
 		h.delay = min(max(2*h.delay, healInterval), maxHealDelay)
-	} else {
+	default:
 		h.delay = healInterval
 	}
 	h.attempted = time.Now()
-	if h.health.NeedsReopen() && h.nats != nil {
-		h.log.Info("reopening JetStream's streams")
-		if err := h.nats.restartJetStream(); err != nil {
-			return err
+	if h.health.NeedsReopen() {
+		if restart {
+			h.log.Info("reopening JetStream's streams")
+			if err := h.nats.restartJetStream(); err != nil {
+				return err
+			}
 		}
+		// The store's watches may have stopped meanwhile.
 		if err := h.store.Reopen(ctx); err != nil {
 			return err
 		}

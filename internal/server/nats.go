@@ -143,10 +143,10 @@ func splitHostPort(flag, value string) (string, int, error) {
 // shutting it down would take this node out of every stream's group —
 // what a failure that other nodes see as a leader change must not do.
 func (e *embeddedNATS) restartJetStream() error {
+	if !e.mustRestart() {
+		return nil
+	}
 	if e.server.JetStreamEnabled() {
-		if e.clustered {
-			return nil
-		}
 		if err := e.server.ShutdownJetStream(); err != nil {
 			return fmt.Errorf("nats: shut JetStream down: %w", err)
 		}
@@ -158,6 +158,13 @@ func (e *embeddedNATS) restartJetStream() error {
 		return fmt.Errorf("nats: enable JetStream: %w", err)
 	}
 	return nil
+}
+
+// mustRestart reports whether restartJetStream would restart or enable
+// JetStream: always for a single server, and for a clustered one only if
+// its JetStream disabled itself.
+func (e *embeddedNATS) mustRestart() bool {
+	return !e.clustered || !e.server.JetStreamEnabled()
 }
 
 // stop closes the connection and shuts the server down, flushing JetStream
