@@ -143,13 +143,14 @@ var ErrDuplicateNode = errors.New("cluster: another running node has this node's
 // use.
 type Membership struct {
 	cfg  Config
-	kv   jetstream.KeyValue
+	js   jetstream.JetStream
 	log  *slog.Logger
 	stop context.CancelFunc
 	done sync.WaitGroup
 	left sync.Once
 
 	mu       sync.Mutex
+	kv       jetstream.KeyValue // the bucket, made again if it is lost
 	self     Node
 	members  map[string]member // by ID, without this node
 	watchers map[chan Event]struct{}
@@ -191,7 +192,7 @@ func Join(ctx context.Context, js jetstream.JetStream, cfg Config) (*Membership,
 	if err != nil {
 		return nil, err
 	}
-	m := &Membership{cfg: cfg, kv: kv, log: cfg.Logger.With("part", "cluster"),
+	m := &Membership{cfg: cfg, js: js, kv: kv, log: cfg.Logger.With("part", "cluster"),
 		members: map[string]member{}, watchers: map[chan Event]struct{}{}}
 	m.self = cfg.Self
 	m.self.Instance = uuid.NewString()
@@ -217,7 +218,7 @@ func Join(ctx context.Context, js jetstream.JetStream, cfg Config) (*Membership,
 // the members as they are now, then follows their heartbeats. It returns
 // once loaded, or when ctx ends.
 func (m *Membership) startWatch(ctx, bg context.Context) error {
-	w, err := m.kv.WatchAll(bg)
+	w, err := m.bucket().WatchAll(bg)
 	if err != nil {
 		return fmt.Errorf("cluster: watch %s: %w", Bucket, err)
 	}
@@ -279,7 +280,7 @@ func openBucket(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstr
 // that of this node's previous process, killed before its entry expired:
 // if no new one comes within a few intervals, it is.
 func (m *Membership) checkUnique(ctx context.Context) error {
-	entry, err := m.kv.Get(ctx, m.self.ID)
+	entry, err := m.bucket().Get(ctx, m.self.ID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil
 	}
@@ -291,7 +292,7 @@ func (m *Membership) checkUnique(ctx context.Context) error {
 	}
 	watchCtx, cancel := context.WithTimeout(ctx, 3*m.cfg.Interval)
 	defer cancel()
-	w, err := m.kv.Watch(watchCtx, m.self.ID, jetstream.UpdatesOnly())
+	w, err := m.bucket().Watch(watchCtx, m.self.ID, jetstream.UpdatesOnly())
 	if err != nil {
 		return fmt.Errorf("cluster: watch %s: %w", m.self.ID, err)
 	}
@@ -322,14 +323,40 @@ func (m *Membership) heartbeat(ctx context.Context) error {
 		u := m.cfg.Usage()
 		m.self.MemoryInUseMB, m.self.Environments = u.MemoryInUseMB, u.Environments
 	}
-	self := m.self
+	self, kv := m.self, m.kv
 	m.mu.Unlock()
 	data, err := json.Marshal(self)
 	if err != nil {
 		return err
 	}
-	_, err = m.kv.Put(ctx, self.ID, data)
+	_, err = kv.Put(ctx, self.ID, data)
 	return err
+}
+
+// bucket returns the heartbeat bucket.
+func (m *Membership) bucket() jetstream.KeyValue {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.kv
+}
+
+// remakeBucket makes the heartbeat bucket again if it is gone (a single
+// server's JetStream reopened to heal its storage loses the streams it kept
+// in memory), and returns an error if it was not. The watch, which stopped
+// with the bucket, is restarted when it is seen to have stalled.
+func (m *Membership) remakeBucket(ctx context.Context) error {
+	if _, err := m.js.KeyValue(ctx, Bucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return errors.New("cluster: the heartbeat bucket is there")
+	}
+	kv, err := openBucket(ctx, m.js, m.cfg)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.kv = kv
+	m.mu.Unlock()
+	m.log.Info("the heartbeat bucket was lost; made it again")
+	return nil
 }
 
 // beat writes a heartbeat every interval until ctx ends.
@@ -343,15 +370,7 @@ func (m *Membership) beat(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		hbCtx, cancel := context.WithTimeout(ctx, m.cfg.TTL)
-		err := m.heartbeat(hbCtx)
-		if err == nil && m.watchStalled(time.Now()) {
-			m.log.Info("restarting the watch of the nodes' heartbeats, which stalled")
-			if werr := m.startWatch(hbCtx, ctx); werr != nil && ctx.Err() == nil {
-				m.log.Warn("cannot restart the watch of the nodes' heartbeats", "err", werr)
-			}
-		}
-		cancel()
+		err := m.tend(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			m.log.Warn("heartbeats fail; other nodes will count this one out until they get through", "err", err)
@@ -362,6 +381,28 @@ func (m *Membership) beat(ctx context.Context) {
 		}
 		m.sweep(time.Now())
 	}
+}
+
+// tend writes a heartbeat, making the bucket again if it was lost, and
+// restarts the watch if it stalled. Each step is bounded by the TTL: a
+// heartbeat later than that is of no use.
+func (m *Membership) tend(ctx context.Context) error {
+	step := func(do func(ctx context.Context) error) error {
+		stepCtx, cancel := context.WithTimeout(ctx, m.cfg.TTL)
+		defer cancel()
+		return do(stepCtx)
+	}
+	err := step(m.heartbeat)
+	if err != nil && step(m.remakeBucket) == nil {
+		err = step(m.heartbeat)
+	}
+	if err == nil && m.watchStalled(time.Now()) {
+		m.log.Info("restarting the watch of the nodes' heartbeats, which stalled")
+		if werr := step(func(stepCtx context.Context) error { return m.startWatch(stepCtx, ctx) }); werr != nil && ctx.Err() == nil {
+			m.log.Warn("cannot restart the watch of the nodes' heartbeats", "err", werr)
+		}
+	}
+	return err
 }
 
 // loadInitial applies the entries the watch delivers first, the members
@@ -525,7 +566,7 @@ func (m *Membership) Close(ctx context.Context) {
 		_ = m.watch.Stop()
 		m.mu.Unlock()
 		m.done.Wait()
-		if err := m.kv.Delete(ctx, m.self.ID); err != nil {
+		if err := m.bucket().Delete(ctx, m.self.ID); err != nil {
 			m.log.Warn("cannot remove this node's heartbeat; the others count it out when it expires", "err", err)
 		}
 	})

@@ -246,3 +246,30 @@ func TestStalledWatchRestarts(t *testing.T) {
 	join(t, js, "c", nil)
 	waitMembers(t, a, "a", "b", "c")
 }
+
+func TestLostBucketIsMadeAgain(t *testing.T) {
+	js := newJetStream(t)
+	a := join(t, js, "a", nil)
+	join(t, js, "b", nil)
+	waitMembers(t, a, "a", "b")
+	// As a single server's JetStream reopened to heal loses streams kept in
+	// memory.
+	if err := js.DeleteKeyValue(t.Context(), Bucket); err != nil {
+		t.Fatal(err)
+	}
+	// The next heartbeats make it again.
+	deadline := time.Now().Add(waitLimit)
+	for {
+		_, err := js.KeyValue(t.Context(), Bucket)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bucket was not made again: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitMembers(t, a, "a", "b")
+	join(t, js, "c", nil)
+	waitMembers(t, a, "a", "b", "c")
+}
