@@ -243,7 +243,8 @@ func TestCluster(t *testing.T) {
 			return []serverOption{withArgs("--nats-listen", natsAddr)}
 		}
 		return nil
-	}, withoutAdminEnv(), withArgs("--schedule-time-scale", scheduleTimeScale, "--async-time-scale", "0.01", "--async-concurrency", "1"))
+	}, withoutAdminEnv(), withEnv("LAMINA_CLUSTER_SECRET=e2e-route-secret"),
+		withArgs("--schedule-time-scale", scheduleTimeScale, "--async-time-scale", "0.01", "--async-concurrency", "1"))
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	ctx := t.Context()
 

@@ -285,7 +285,8 @@ func testLogger() *slog.Logger {
 
 // startEmbeddedCluster starts n embedded NATS servers clustered by routes
 // on loopback, as n nodes would, and stops them when the test ends.
-func startEmbeddedCluster(t *testing.T, n int) []*embeddedNATS {
+// secrets, when given, are the nodes' route passwords.
+func startEmbeddedCluster(t *testing.T, n int, secrets ...string) []*embeddedNATS {
 	t.Helper()
 	routes := make([]string, n)
 	for i := range routes {
@@ -296,13 +297,16 @@ func startEmbeddedCluster(t *testing.T, n int) []*embeddedNATS {
 		routes[i] = ln.Addr().String()
 		ln.Close()
 	}
+	if secrets == nil {
+		secrets = make([]string, n)
+	}
 	nodes := make([]*embeddedNATS, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range nodes {
 		wg.Go(func() {
 			nodes[i], errs[i] = startNATS(natsOptions{storeDir: filepath.Join(t.TempDir(), "nats"), maxStore: 1 << 30, node: fmt.Sprintf("n%d", i+1),
-				cluster: ClusterConfig{Listen: routes[i], Peers: routes}}, store.NewHealth(nil), testLogger())
+				cluster: ClusterConfig{Listen: routes[i], Peers: routes, Secret: secrets[i]}}, store.NewHealth(nil), testLogger())
 		})
 	}
 	wg.Wait()
@@ -322,6 +326,24 @@ func TestEmbeddedCluster(t *testing.T) {
 	nodes := startEmbeddedCluster(t, 3)
 	t.Run("replicas", func(t *testing.T) { testStoreReplicas(t, nodes) })
 	t.Run("healer", func(t *testing.T) { testRestartJetStream(t, nodes) })
+}
+
+// TestRouteSecret checks that routes take only nodes with the cluster's
+// secret.
+func TestRouteSecret(t *testing.T) {
+	nodes := startEmbeddedCluster(t, 3, "the-secret", "the-secret", "another-secret")
+	deadline := time.Now().Add(30 * time.Second)
+	for nodes[0].server.NumRoutes() == 0 || nodes[1].server.NumRoutes() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the two nodes with the same secret did not route to each other")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The routes try again every second: give the odd one a few tries.
+	time.Sleep(3 * time.Second)
+	if n := nodes[2].server.NumRoutes(); n != 0 {
+		t.Errorf("the node with another secret has %d routes, want none", n)
+	}
 }
 
 // testStoreReplicas checks that a store made with one replica is scaled up
