@@ -206,6 +206,27 @@ func (p *serverProc) exitCode() int {
 // server's output is logged if the test fails.
 func startServer(t *testing.T, opts ...serverOption) *testServer {
 	t.Helper()
+	ts := newTestServer(t, opts...)
+	// A free port found by the test can be taken by a parallel test before
+	// the server binds it; try again with another one then.
+	for attempt := 1; ; attempt++ {
+		ts.pickPorts()
+		err := ts.start()
+		if err == nil {
+			return ts
+		}
+		if ts.cfg.port == 0 && attempt < 5 && ts.portTaken() {
+			t.Logf("port %s was taken, trying another", ts.addr)
+			continue
+		}
+		t.Fatalf("lamina server did not start: %v\n%s", err, ts.Output())
+	}
+}
+
+// newTestServer prepares a server that startServer, or its caller, then
+// starts; it is stopped when the test ends.
+func newTestServer(t *testing.T, opts ...serverOption) *testServer {
+	t.Helper()
 	var cfg serverConfig
 	for _, o := range opts {
 		o(&cfg)
@@ -219,26 +240,24 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(ts.cleanup)
+	return ts
+}
 
-	// A free port found by the test can be taken by a parallel test before
-	// the server binds it; try again with another one then.
-	for attempt := 1; ; attempt++ {
-		port := cfg.port
-		if port == 0 {
-			port = freePort(t)
-		}
-		ts.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		ts.urlAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-		err := ts.start()
-		if err == nil {
-			return ts
-		}
-		if cfg.port == 0 && attempt < 5 && strings.Contains(ts.proc.stderr.String(), "address already in use") {
-			t.Logf("port %d was taken, trying another", port)
-			continue
-		}
-		t.Fatalf("lamina server did not start: %v\n%s", err, ts.Output())
+// pickPorts chooses the API port (unless withPort fixed it) and the
+// function URL port of the next start.
+func (ts *testServer) pickPorts() {
+	port := ts.cfg.port
+	if port == 0 {
+		port = freePort(ts.t)
 	}
+	ts.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	ts.urlAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(ts.t)))
+}
+
+// portTaken reports whether the last start failed because a port it was
+// given was taken meanwhile.
+func (ts *testServer) portTaken() bool {
+	return strings.Contains(ts.current().stderr.String(), "address already in use")
 }
 
 // handedPorts are the ports freePort has returned in this test binary.
@@ -273,6 +292,15 @@ func freePort(t *testing.T) int {
 // start runs one server process on ts.addr and ts.dataDir and waits until it
 // is ready. It returns an error when the process exits or stays unready.
 func (ts *testServer) start() error {
+	if err := ts.launch(); err != nil {
+		return err
+	}
+	return ts.waitReady()
+}
+
+// launch starts one server process on ts.addr and ts.dataDir, without
+// waiting for it.
+func (ts *testServer) launch() error {
 	ts.mu.Lock()
 	ts.starts++
 	n := ts.starts
@@ -306,7 +334,13 @@ func (ts *testServer) start() error {
 	ts.mu.Lock()
 	ts.proc = p
 	ts.mu.Unlock()
+	return nil
+}
 
+// waitReady waits until the launched process serves, and takes the admin
+// pair it accepts.
+func (ts *testServer) waitReady() error {
+	p := ts.current()
 	deadline := time.Now().Add(startTimeout)
 	for {
 		if strings.Contains(p.stdout.String(), readyBanner) {

@@ -98,11 +98,12 @@ func (d *Dispatcher) scaled(dur time.Duration) time.Duration {
 }
 
 // Run starts a dispatcher for every function with waiting events and
-// serves until ctx ends. Each time storage heals (JetStream's streams were
-// reopened, so pulls may have failed meanwhile), it looks again for
-// functions with waiting events. Invocations still running when ctx ends are
-// abandoned unacknowledged: JetStream delivers their events again after a
-// restart.
+// serves until ctx ends. It looks again for functions with waiting events
+// every rescanInterval — in a cluster, events accepted by other nodes; the
+// nodes that find them share each function's consumer — and each time
+// storage heals (JetStream's streams were reopened, so pulls may have failed
+// meanwhile). Invocations still running when ctx ends are abandoned
+// unacknowledged: JetStream delivers their events again after a restart.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.ctx = ctx
@@ -111,6 +112,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rescan := time.NewTicker(rescanInterval)
+	defer rescan.Stop()
 	for {
 		for _, name := range names {
 			d.dispatchEvents(name)
@@ -118,6 +121,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-rescan.C:
 		case <-d.cfg.Queue.health.Recovered():
 		}
 		if names, err = d.cfg.Queue.pendingFunctions(ctx); err != nil && ctx.Err() == nil {
@@ -196,6 +200,17 @@ func (d *Dispatcher) dispatch(ctx context.Context, function string) error {
 	return nil
 }
 
+// A dispatcher pulls again, newConsumerRetries times at most and
+// newConsumerWait apart, while no server answers its pulls.
+const (
+	newConsumerRetries = 20
+	newConsumerWait    = 25 * time.Millisecond
+)
+
+// rescanInterval is how often Run looks for functions with waiting events
+// that no dispatcher of this node pulls.
+const rescanInterval = 5 * time.Second
+
 // pullRetry is how long a dispatcher whose pulls failed waits before it
 // tries again, unless storage heals first.
 const pullRetry = 5 * time.Second
@@ -203,6 +218,7 @@ const pullRetry = 5 * time.Second
 // pull fetches events from cons and runs them until ctx ends, pulling fails
 // (the error is returned) or no event came for idleStop (idle is true).
 func (d *Dispatcher) pull(ctx context.Context, cons jetstream.Consumer, slots chan struct{}, running *sync.WaitGroup, lastEvent *time.Time) (idle bool, err error) {
+	unknown := 0 // pulls in a row that no server answered
 	for ctx.Err() == nil {
 		select {
 		case slots <- struct{}{}:
@@ -226,9 +242,18 @@ func (d *Dispatcher) pull(ctx context.Context, cons jetstream.Consumer, slots ch
 		}
 		if !got {
 			<-slots
-			if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+			err := batch.Error()
+			if errors.Is(err, nats.ErrNoResponders) && unknown < newConsumerRetries {
+				// In a cluster, the server this node asks may not know yet
+				// of a consumer just made on another.
+				unknown++
+				time.Sleep(newConsumerWait)
+				continue
+			}
+			if err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
 				return false, fmt.Errorf("fetch: %w", err)
 			}
+			unknown = 0
 			if time.Since(*lastEvent) > idleStop {
 				return true, nil
 			}

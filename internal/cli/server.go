@@ -41,6 +41,9 @@ func newServerCommand() *cobra.Command {
 			if cfg.FunctionNetwork, err = fnNet.config(); err != nil {
 				return err
 			}
+			cfg.Cluster.Secret = os.Getenv("LAMINA_CLUSTER_SECRET")
+			cfg.Cluster.NATSPassword = os.Getenv("LAMINA_NATS_PASSWORD")
+			cfg.Cluster.NATSToken = os.Getenv("LAMINA_NATS_TOKEN")
 			out := cmd.OutOrStdout()
 			cfg.OnReady = func(r server.Ready) {
 				if r.CredentialsCreated {
@@ -63,6 +66,15 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.Region, "region", "us-east-1", "AWS region this node answers as")
 	f.StringVar(&cfg.AccountID, "account-id", "000000000000", "AWS account ID shown in ARNs")
 	f.StringVar(&cfg.NATSListen, "nats-listen", "", "also open the embedded NATS server on this host:port (default: in-process only)")
+	c := &cfg.Cluster
+	f.StringVar(&c.NodeName, "node-name", "", "this node's name in a cluster, kept in the data directory (default: the host's name and a random suffix, made up on first start)")
+	f.StringVar(&c.Listen, "cluster-listen", "", "host:port where the embedded NATS server takes routes from the other nodes; clusters this node with --cluster-peers (route password: env LAMINA_CLUSTER_SECRET)")
+	f.StringSliceVar(&c.Peers, "cluster-peers", nil, "route addresses (host:port) of the cluster's nodes, this one's own may be listed: the same list on every node (comma-separated or repeated)")
+	f.StringVar(&c.Name, "cluster-name", "lamina", "name of the NATS cluster the embedded servers form")
+	f.StringVar(&c.NATSURL, "nats-url", "", "keep the store on this external NATS cluster (nats://host:port, comma-separated) instead of an embedded server (password: env LAMINA_NATS_PASSWORD, token: env LAMINA_NATS_TOKEN)")
+	f.StringVar(&c.NATSCreds, "nats-creds", "", "credentials file (JWT and NKey seed) for --nats-url")
+	f.StringVar(&c.NATSUser, "nats-user", "", "user name for --nats-url, with the password in env LAMINA_NATS_PASSWORD")
+	f.IntVar(&c.Replicas, "replicas", 0, "replicas JetStream keeps of every bucket and stream (default: 1 alone; 3 in a cluster of 3 nodes or more, 2 of two; 3 on an external NATS cluster)")
 	f.IntVar(&cfg.ConcurrencyLimit, "concurrency-limit", 1000, "account concurrent executions limit")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "how long an idle execution environment is kept warm")
 	f.IntVar(&cfg.MemoryBudgetMB, "memory-budget", 0, "MB of function memory this node runs at once, also the memory limit of all sandboxes together (default: 80% of the machine's memory)")

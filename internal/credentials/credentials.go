@@ -2,6 +2,8 @@
 // generated on first start and kept in the data directory (mode 0600), or
 // given by LAMINA_ACCESS_KEY_ID and LAMINA_SECRET_ACCESS_KEY. The CLI reads
 // the same file, so a local server and the CLI work together without setup.
+// The nodes of a cluster share one pair through their store, and each keeps
+// it in its own data directory (see the server's clusterCredentials).
 package credentials
 
 import (
@@ -46,13 +48,11 @@ func Load(dataDir string) (Pair, error) {
 // generated on first start. The pair in use is always what the file holds
 // afterwards. created reports that a new pair was generated.
 func Ensure(dataDir string) (p Pair, created bool, err error) {
-	envID, envSecret := os.Getenv(EnvAccessKeyID), os.Getenv(EnvSecretAccessKey)
-	switch {
-	case envID != "" && envSecret != "":
-		p = Pair{AccessKeyID: envID, SecretAccessKey: envSecret}
-	case envID != "" || envSecret != "":
-		return p, false, fmt.Errorf("set both %s and %s, or neither", EnvAccessKeyID, EnvSecretAccessKey)
-	default:
+	p, fromEnv, err := FromEnv()
+	if err != nil {
+		return p, false, err
+	}
+	if !fromEnv {
 		p, err = Load(dataDir)
 		if err == nil {
 			return p, false, nil
@@ -60,17 +60,35 @@ func Ensure(dataDir string) (p Pair, created bool, err error) {
 		if !errors.Is(err, os.ErrNotExist) {
 			return p, false, err
 		}
-		p, created = generate(), true
+		p, created = Generate(), true
 	}
-	if stored, err := Load(dataDir); err == nil && stored == p {
-		return p, false, nil
-	}
-	return p, created, write(dataDir, p)
+	return p, created, Keep(dataDir, p)
 }
 
-// generate makes a new pair shaped like AWS's: a 20-character key ID starting
+// FromEnv returns the pair that LAMINA_ACCESS_KEY_ID and
+// LAMINA_SECRET_ACCESS_KEY set; ok is false when neither is set.
+func FromEnv() (p Pair, ok bool, err error) {
+	envID, envSecret := os.Getenv(EnvAccessKeyID), os.Getenv(EnvSecretAccessKey)
+	switch {
+	case envID != "" && envSecret != "":
+		return Pair{AccessKeyID: envID, SecretAccessKey: envSecret}, true, nil
+	case envID != "" || envSecret != "":
+		return p, false, fmt.Errorf("set both %s and %s, or neither", EnvAccessKeyID, EnvSecretAccessKey)
+	}
+	return p, false, nil
+}
+
+// Keep makes p the pair stored in dataDir, unless it is already.
+func Keep(dataDir string, p Pair) error {
+	if stored, err := Load(dataDir); err == nil && stored == p {
+		return nil
+	}
+	return write(dataDir, p)
+}
+
+// Generate makes a new pair shaped like AWS's: a 20-character key ID starting
 // with "LKIA" and a 40-character secret.
-func generate() Pair {
+func Generate() Pair {
 	return Pair{
 		AccessKeyID:     "LKIA" + rand.Text()[:16],
 		SecretAccessKey: rand.Text() + rand.Text()[:14],

@@ -60,6 +60,8 @@ type Deps struct {
 	Async   Async
 	// Runtimes says which runtimes and architectures the node runs.
 	Runtimes Runtimes
+	// Cluster tells which nodes form the platform.
+	Cluster Cluster
 }
 
 // Manager decides whether and where invocations run, and reports
@@ -94,6 +96,7 @@ type Frontend struct {
 	logs      *logs.Store
 	async     Async
 	runtimes  Runtimes
+	cluster   Cluster
 	verifiers map[string]*sigv4.Verifier // by signing service name
 	targets   map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
 	log       *slog.Logger
@@ -120,6 +123,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		logs:      deps.Logs,
 		async:     deps.Async,
 		runtimes:  deps.Runtimes,
+		cluster:   deps.Cluster,
 		verifiers: map[string]*sigv4.Verifier{},
 		targets:   map[string]http.Handler{},
 		log:       cfg.Logger,

@@ -30,6 +30,7 @@ func (f *Frontend) routes() {
 	f.handle("GET "+eventInvokeConfig+"/list", operation{name: "ListFunctionEventInvokeConfigs", handle: f.listEventInvokeConfigs})
 	f.handle("GET /_lamina/async/{name}", operation{name: "GetAsyncStatus", handle: f.asyncStatus})
 	f.handle("GET /_lamina/runtimes", operation{name: "ListRuntimes", handle: f.describeRuntimes})
+	f.handle("GET /_lamina/nodes", operation{name: "ListNodes", handle: f.listNodes})
 
 	const functions = "/2015-03-31/functions/{name}"
 	f.handle("POST "+functions+"/versions", operation{name: "PublishVersion", handle: f.publishVersion})

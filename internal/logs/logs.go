@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lamina-project/lamina/internal/store"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -270,6 +271,13 @@ func ParsePosition(s string) (Position, error) {
 	return p, nil
 }
 
+// A read asks its new consumer again, newConsumerRetries times at most and
+// newConsumerWait apart, while no server answers for it.
+const (
+	newConsumerRetries = 20
+	newConsumerWait    = 25 * time.Millisecond
+)
+
 // Page is the answer to a query.
 type Page struct {
 	Events []Event
@@ -309,7 +317,7 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 	}
 	defer func() { _ = s.stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
 	page := Page{End: q.After}
-	for {
+	for unknown := 0; ; {
 		batch, err := cons.FetchNoWait(64)
 		if err != nil {
 			return Page{}, fmt.Errorf("logs: read: %w", err)
@@ -349,6 +357,13 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			if errors.Is(err, nats.ErrNoResponders) && got == 0 && unknown < newConsumerRetries {
+				// In a cluster, the server this node asks may not know yet
+				// of the consumer just made on another.
+				unknown++
+				time.Sleep(newConsumerWait)
+				continue
+			}
 			return Page{}, fmt.Errorf("logs: read: %w", err)
 		}
 		if got == 0 {

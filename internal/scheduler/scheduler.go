@@ -72,6 +72,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var leaseUntil time.Time
+	leaseFailing := false // logged once while the lease cannot be taken
 	for {
 		select {
 		case <-ctx.Done():
@@ -81,8 +82,13 @@ func (s *Scheduler) Run(ctx context.Context) {
 		now := time.Now()
 		if now.After(leaseUntil.Add(-leaseTTL / 2)) {
 			owner, err := s.cfg.Store.AcquireLease(ctx, "scheduler", s.node, leaseTTL)
-			if err != nil && ctx.Err() == nil {
-				s.log.Warn("scheduler lease", "err", err)
+			switch {
+			case err != nil && ctx.Err() == nil && !leaseFailing:
+				s.log.Warn("scheduler lease cannot be taken; schedules wait until it can", "err", err)
+				leaseFailing = true
+			case err == nil && leaseFailing:
+				s.log.Info("scheduler lease can be taken again")
+				leaseFailing = false
 			}
 			if !owner {
 				leaseUntil = time.Time{}

@@ -73,8 +73,13 @@ func sizeStore(dataDir, natsDir string, maxMB int) (storeLimits, error) {
 			"(half of the filesystem, and three quarters of its free space, must reach that: e.g. a filesystem of %d MB with %d MB free)",
 			dataDir, max>>20, MinStoreMB, 2*MinStoreMB, MinStoreMB*4/3+1)
 	}
+	return storeShares(max), nil
+}
+
+// storeShares divides a store of max bytes among the streams.
+func storeShares(max int64) storeLimits {
 	share := func(f float64) int64 { return int64(float64(max) * f) }
-	return storeLimits{Max: max, Code: share(codeShare), Logs: share(logsShare), Async: share(asyncShare), Failures: share(failuresShare)}, nil
+	return storeLimits{Max: max, Code: share(codeShare), Logs: share(logsShare), Async: share(asyncShare), Failures: share(failuresShare)}
 }
 
 // duBytes returns the bytes the files under dir take on disk; 0 if it does

@@ -34,17 +34,29 @@ const (
 // the store's watches, proves a write goes through and declares storage
 // healed, which wakes the parts that keep consumers (the async dispatcher,
 // the log store).
+//
+// In a cluster it never shuts a running JetStream down (see
+// restartJetStream): a write that timed out there is most often a leader
+// changing, and the healer follows the store again and tries a test write
+// every second until one goes through. With an external NATS cluster the
+// store is not on this node's disk: the healer does not watch the disk.
 type healer struct {
 	dataDir string
-	nats    *embeddedNATS
-	store   *store.Store
-	health  *store.Health
-	log     *slog.Logger
+	// nats is the embedded NATS server, whose JetStream keeps the store on
+	// the data disk; nil when the store is on an external NATS cluster.
+	nats   *embeddedNATS
+	store  *store.Store
+	health *store.Health
+	log    *slog.Logger
 
 	delay     time.Duration // the wait after a failure, or a failed attempt, before the next attempt to heal
 	attempted time.Time     // when the last attempt began
 	recovered time.Time     // when storage last healed
 }
+
+// clustered reports whether the store is a cluster's: on an external NATS
+// cluster, or on this node's embedded server clustered with others.
+func (h *healer) clustered() bool { return h.nats == nil || h.nats.clustered }
 
 // run heals until ctx ends.
 func (h *healer) run(ctx context.Context) {
@@ -57,13 +69,17 @@ func (h *healer) run(ctx context.Context) {
 		case <-t.C:
 		case <-h.health.Failed():
 		}
-		size, free, err := diskSpace(h.dataDir)
-		if err != nil {
-			h.log.Warn("cannot read the data disk's free space", "err", err)
-			continue
+		localDisk := h.nats != nil
+		var size, free int64
+		if localDisk {
+			var err error
+			if size, free, err = diskSpace(h.dataDir); err != nil {
+				h.log.Warn("cannot read the data disk's free space", "err", err)
+				continue
+			}
 		}
 		if h.health.Err() == nil {
-			if lowOnSpace(size, free) {
+			if localDisk && lowOnSpace(size, free) {
 				h.health.Fail(fmt.Errorf("the data disk has %d MB free of %d MB", free>>20, size>>20), true, false)
 			}
 			continue
@@ -72,7 +88,7 @@ func (h *healer) run(ctx context.Context) {
 		if h.attempted.After(since) {
 			since = h.attempted
 		}
-		if !spaceRecovered(size, free) || time.Since(since) < max(h.delay, healInterval) {
+		if (localDisk && !spaceRecovered(size, free)) || time.Since(since) < max(h.delay, healInterval) {
 			continue
 		}
 		if err := h.heal(ctx); err != nil && ctx.Err() == nil {
@@ -83,18 +99,27 @@ func (h *healer) run(ctx context.Context) {
 
 // heal makes storage writable again, or says why not yet.
 func (h *healer) heal(ctx context.Context) error {
-	if time.Since(h.recovered) < stableAfter || h.attempted.After(h.health.DownSince()) {
+	restart := h.nats != nil && h.nats.mustRestart()
+	switch {
+	case h.clustered() && !restart:
+		// Storage comes back when JetStream has leaders again, and a try
+		// costs a test write: try every interval.
+		h.delay = healInterval
+	case time.Since(h.recovered) < stableAfter || h.attempted.After(h.health.DownSince()):
 		// The cause is still there: wait longer each time.
 		h.delay = min(max(2*h.delay, healInterval), maxHealDelay)
-	} else {
+	default:
 		h.delay = healInterval
 	}
 	h.attempted = time.Now()
 	if h.health.NeedsReopen() {
-		h.log.Info("reopening JetStream's streams")
-		if err := h.nats.restartJetStream(); err != nil {
-			return err
+		if restart {
+			h.log.Info("reopening JetStream's streams")
+			if err := h.nats.restartJetStream(); err != nil {
+				return err
+			}
 		}
+		// The store's watches may have stopped meanwhile.
 		if err := h.store.Reopen(ctx); err != nil {
 			return err
 		}

@@ -68,7 +68,7 @@ func startTestNode(t *testing.T, dataDir string, maxStore int64) *testNode {
 		log = slog.Default()
 	}
 	health := store.NewHealth(log)
-	n, err := startNATS(filepath.Join(dataDir, "nats"), "", maxStore, health, log)
+	n, err := startNATS(natsOptions{storeDir: filepath.Join(dataDir, "nats"), maxStore: maxStore}, health, log)
 	if err != nil {
 		t.Fatal(err)
 	}

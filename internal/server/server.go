@@ -15,6 +15,7 @@ import (
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
+	"github.com/lamina-project/lamina/internal/cluster"
 	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/frontend"
 	"github.com/lamina-project/lamina/internal/logs"
@@ -25,6 +26,7 @@ import (
 	"github.com/lamina-project/lamina/internal/scheduler"
 	"github.com/lamina-project/lamina/internal/store"
 	"github.com/lamina-project/lamina/internal/worker"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -39,6 +41,9 @@ type Config struct {
 	Region     string // e.g. "us-east-1"
 	AccountID  string // 12 digits
 	NATSListen string // "host:port" to open NATS to other processes; empty keeps it in-process only
+	// Cluster says how the node joins others; the zero value runs a single
+	// node.
+	Cluster ClusterConfig
 	// MetricsListen, when set, is the "host:port" of a listener that serves
 	// GET /metrics without authentication, for Prometheus. The API's own
 	// /metrics requires SigV4.
@@ -101,6 +106,10 @@ type Ready struct {
 // shutdownGrace bounds how long requests in flight may finish at shutdown.
 const shutdownGrace = 10 * time.Second
 
+// leaveTimeout bounds how long a node stopping tries to remove its
+// heartbeat; the others count it out when the heartbeat expires anyway.
+const leaveTimeout = 2 * time.Second
+
 // codeSweepInterval is how often unreferenced code archives are deleted.
 const codeSweepInterval = 10 * time.Minute
 
@@ -114,12 +123,31 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Limits.check(); err != nil {
 		return err
 	}
+	if err := cfg.Cluster.check(cfg.NATSListen); err != nil {
+		return err
+	}
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
-	creds, created, err := credentials.Ensure(cfg.DataDir)
+	node, err := nodeName(cfg.DataDir, cfg.Cluster.NodeName)
+	if err != nil {
+		return err
+	}
+	if !cfg.Cluster.external() {
+		if err := checkStoreMode(filepath.Join(cfg.DataDir, natsDirName), cfg.Cluster.embedded()); err != nil {
+			return err
+		}
+	}
+	// A cluster's admin pair is in the store, read once it is open.
+	var creds credentials.Pair
+	var created bool
+	if cfg.Cluster.clustered() {
+		_, _, err = credentials.FromEnv()
+	} else {
+		creds, created, err = credentials.Ensure(cfg.DataDir)
+	}
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
@@ -156,29 +184,67 @@ func Run(ctx context.Context, cfg Config) error {
 	limits.logBudget(fds, log)
 
 	started := time.Now()
-	natsDir := filepath.Join(cfg.DataDir, "nats")
-	storeLimits, err := sizeStore(cfg.DataDir, natsDir, cfg.StoreMaxMB)
+	health := store.NewHealth(log.With("part", "store"))
+	conn, embedded, storeLimits, err := connectNATS(ctx, cfg, node, health, log)
 	if err != nil {
 		return err
+	}
+	if embedded != nil {
+		defer embedded.stop()
+	} else {
+		defer conn.Close()
 	}
 	log.Info("store limits", "store_mb", storeLimits.Max>>20, "code_mb", storeLimits.Code>>20, "logs_mb", storeLimits.Logs>>20, "async_mb", storeLimits.Async>>20)
-	health := store.NewHealth(log.With("part", "store"))
-	nats, err := startNATS(natsDir, cfg.NATSListen, storeLimits.Max, health, log)
+	// In a cluster, each step waits while JetStream is not ready: the other
+	// nodes may still be starting.
+	open := func(what string, step func(ctx context.Context) error) error {
+		if cfg.Cluster.clustered() {
+			return untilFormed(ctx, log, what, step)
+		}
+		return step(ctx)
+	}
+	js, err := jetstream.New(conn)
 	if err != nil {
 		return err
 	}
-	defer nats.stop()
-	st, err := store.Open(ctx, nats.conn, store.Options{CodeMaxBytes: storeLimits.Code, Health: health})
-	if err != nil {
+	var replicas int
+	if err := open("JetStream", func(ctx context.Context) (err error) {
+		// Asked often while the cluster forms, to be ready soon after it has.
+		ctx, cancel := context.WithTimeout(ctx, formProbeTimeout)
+		defer cancel()
+		replicas, err = storeReplicas(ctx, js, cfg.Cluster.replicas(conn), log)
+		return err
+	}); err != nil {
+		return err
+	}
+	var st *store.Store
+	if err := open("store", func(ctx context.Context) (err error) {
+		st, err = store.Open(ctx, conn, store.Options{Replicas: replicas, CodeMaxBytes: storeLimits.Code, Health: health})
+		return err
+	}); err != nil {
 		return err
 	}
 	defer st.Close()
-	codeURLKey, err := st.Secret(ctx, "code-url", 32)
-	if err != nil {
+	if cfg.Cluster.clustered() {
+		if err := open("credentials", func(ctx context.Context) (err error) {
+			creds, created, err = clusterCredentials(ctx, st, cfg.DataDir)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	var codeURLKey []byte
+	if err := open("secrets", func(ctx context.Context) (err error) {
+		codeURLKey, err = st.Secret(ctx, "code-url", 32)
+		return err
+	}); err != nil {
 		return err
 	}
-	logStore, err := logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, MaxBytes: storeLimits.Logs, Logger: log, Health: health})
-	if err != nil {
+	var logStore *logs.Store
+	if err := open("logs", func(ctx context.Context) (err error) {
+		logStore, err = logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, MaxBytes: storeLimits.Logs, Replicas: replicas, Logger: log, Health: health})
+		return err
+	}); err != nil {
 		return err
 	}
 	rts.Log(log)
@@ -219,8 +285,11 @@ func Run(ctx context.Context, cfg Config) error {
 		Metrics:          manager.NewMetrics(registry),
 		Logger:           log,
 	})
-	queue, err := async.OpenQueue(ctx, st.JetStream(), async.QueueOptions{MaxBytes: storeLimits.Async, FailuresMaxBytes: storeLimits.Failures, Health: health})
-	if err != nil {
+	var queue *async.Queue
+	if err := open("async queue", func(ctx context.Context) (err error) {
+		queue, err = async.OpenQueue(ctx, st.JetStream(), async.QueueOptions{Replicas: replicas, MaxBytes: storeLimits.Async, FailuresMaxBytes: storeLimits.Failures, Health: health})
+		return err
+	}); err != nil {
 		return err
 	}
 	asyncConcurrency := cfg.AsyncConcurrency
@@ -246,7 +315,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
-	go (&healer{dataDir: cfg.DataDir, nats: nats, store: st, health: health, log: log.With("part", "store")}).run(background)
+	go (&healer{dataDir: cfg.DataDir, nats: embedded, store: st, health: health, log: log.With("part", "store")}).run(background)
 	go wk.Run(background)
 	logsDone := make(chan struct{})
 	go func() {
@@ -268,6 +337,28 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-asyncDone }()
 
+	var members *cluster.Membership
+	if err := open("membership", func(ctx context.Context) (err error) {
+		members, err = cluster.Join(ctx, st.JetStream(), cluster.Config{
+			Self: cluster.Node{ID: node, APIEndpoint: endpoint(ln.Addr()), URLEndpoint: endpoint(urlLn.Addr()), MemoryBudgetMB: budget},
+			Usage: func() cluster.Usage {
+				st, _ := wk.State(background)
+				return cluster.Usage{MemoryInUseMB: st.MemoryUsedMB, Environments: st.Environments}
+			},
+			Replicas: replicas,
+			Logger:   log,
+		})
+		return err
+	}); err != nil {
+		return err
+	}
+	leave := func() {
+		leaveCtx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+		defer cancel()
+		members.Close(leaveCtx)
+	}
+	defer leave()
+
 	fe := frontend.New(frontend.Config{
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
@@ -284,7 +375,7 @@ func Run(ctx context.Context, cfg Config) error {
 		URLListen:  urlLn.Addr().String(),
 		APIBodies:  limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:  limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
-	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts})
+	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members})
 
 	httpServer := limits.httpServer(fe.Handler(), log)
 	urlServer := limits.httpServer(fe.URLHandler(), log)
@@ -308,7 +399,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	endpoint := "http://" + ln.Addr().String()
 	log.Info("lamina ready", "endpoint", endpoint, "urls", "http://"+urlLn.Addr().String(), "region", cfg.Region, "account", cfg.AccountID,
-		"data", cfg.DataDir, "startup", time.Since(started).Round(time.Millisecond))
+		"data", cfg.DataDir, "node", node, "nodes", len(members.Members()), "replicas", replicas, "startup", time.Since(started).Round(time.Millisecond))
 	if cfg.OnReady != nil {
 		cfg.OnReady(Ready{Endpoint: endpoint, Credentials: creds, CredentialsCreated: created})
 	}
@@ -319,6 +410,8 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	// The other nodes see this one go before it stops serving.
+	leave()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	for _, srv := range servers {

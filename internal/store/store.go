@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/lamina-project/lamina"
@@ -114,15 +115,14 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	if maxBytes <= 0 {
 		maxBytes = -1
 	}
-	s.code, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+	if s.code, err = openObjectStore(ctx, js, jetstream.ObjectStoreConfig{
 		Bucket:      codeBucket,
 		Description: "function code and layer archives, named by hex SHA-256",
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		Compression: true,
 		MaxBytes:    maxBytes,
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("store: object store %s: %w", codeBucket, err)
 	}
 	s.watchCtx, s.stopWatch = context.WithCancel(context.Background())
@@ -166,17 +166,76 @@ func (s *Store) Close() {
 	s.stopWatch()
 }
 
+// openKV opens a key-value bucket, creating it if it does not exist.
 func openKV(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   bucket,
-		History:  1,
-		Storage:  jetstream.FileStorage,
-		Replicas: replicas,
-	})
+	_, err := js.KeyValue(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:   bucket,
+			History:  1,
+			Storage:  jetstream.FileStorage,
+			Replicas: replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			err = nil // another node created it first
+		}
+	}
+	if err == nil {
+		err = readFromLeader(ctx, js, "KV_"+bucket, func(c *jetstream.StreamConfig) { c.Replicas = replicas })
+	}
+	var kv jetstream.KeyValue
+	if err == nil {
+		kv, err = js.KeyValue(ctx, bucket)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: bucket %s: %w", bucket, err)
 	}
 	return kv, nil
+}
+
+// openObjectStore opens an object store as cfg says, creating it if it
+// does not exist.
+func openObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	_, err := js.ObjectStore(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateObjectStore(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			err = nil // another node created it first
+		}
+	}
+	if err == nil {
+		err = readFromLeader(ctx, js, "OBJ_"+cfg.Bucket, func(c *jetstream.StreamConfig) {
+			c.Replicas, c.MaxBytes = cfg.Replicas, cfg.MaxBytes
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return js.ObjectStore(ctx, cfg.Bucket)
+}
+
+// readFromLeader applies change to the configuration of the stream under a
+// bucket, and turns its direct gets off, so that the bucket's reads go to
+// the stream's leader. With direct gets, which JetStream turns on for
+// buckets, any replica answers a read, and one that has not applied the
+// latest write yet answers with what was there before: a node would not
+// find a record it has just written, or update one from an old revision.
+// The bucket must be bound (js.KeyValue, js.ObjectStore) after this: a
+// binding keeps whether the stream had direct gets then.
+func readFromLeader(ctx context.Context, js jetstream.JetStream, name string, change func(*jetstream.StreamConfig)) error {
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		return err
+	}
+	cfg := stream.CachedInfo().Config
+	want := cfg
+	want.AllowDirect = false
+	change(&want)
+	if reflect.DeepEqual(cfg, want) {
+		return nil
+	}
+	_, err = js.UpdateStream(ctx, want)
+	return err
 }
 
 // JetStream returns the JetStream context the store uses, for parts that keep
@@ -186,25 +245,46 @@ func (s *Store) JetStream() jetstream.JetStream { return s.js }
 // Secret returns the random secret stored under name, creating one of size
 // bytes on first use. Every node gets the same value.
 func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, error) {
+	secret := make([]byte, size)
+	rand.Read(secret)
+	value, _, err := s.Shared(ctx, "secret."+name, secret)
+	return value, err
+}
+
+// Shared returns the value stored under key, storing proposal there first
+// if there is none: the first node to ask decides, and every node gets the
+// same value. stored reports that proposal was stored by this call.
+func (s *Store) Shared(ctx context.Context, key string, proposal []byte) (value []byte, stored bool, err error) {
 	for {
-		entry, err := s.system.Get(ctx, "secret."+name)
+		entry, err := s.system.Get(ctx, key)
 		if err == nil {
-			return entry.Value(), nil
+			return entry.Value(), false, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, wrapErr(s.health, ctx, err, "store: secret %s", name)
+			return nil, false, wrapErr(s.health, ctx, err, "store: %s", key)
 		}
-		secret := make([]byte, size)
-		rand.Read(secret)
-		_, err = s.system.Create(ctx, "secret."+name, secret)
+		_, err = s.system.Create(ctx, key, proposal)
 		if err == nil {
-			return secret, nil
+			return proposal, true, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, wrapErr(s.health, ctx, err, "store: secret %s", name)
+			return nil, false, wrapErr(s.health, ctx, err, "store: %s", key)
 		}
-		// Another node created it first: read theirs.
+		// Another node stored its value first: read theirs.
 	}
+}
+
+// ExistingReplicas returns the replication of the store JetStream holds
+// through js, or 0 when there is none yet.
+func ExistingReplicas(ctx context.Context, js jetstream.JetStream) (int, error) {
+	stream, err := js.Stream(ctx, "KV_"+systemBucket)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return stream.CachedInfo().Config.Replicas, nil
 }
 
 // getJSON reads key from kv into v and returns the entry's revision.
