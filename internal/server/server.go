@@ -127,7 +127,9 @@ func Run(ctx context.Context, cfg Config) error {
 	// The runtimes come first: a bad --interpreter or --runtime-map is the
 	// one line the server prints.
 	cacheDir := filepath.Join(cfg.DataDir, "cache")
-	rts, err := runtimes.Install(cacheDir, cfg.Runtimes)
+	runtimeOpts := cfg.Runtimes
+	runtimeOpts.Logger = log
+	rts, err := runtimes.Install(cacheDir, runtimeOpts)
 	if err != nil {
 		return err
 	}
