@@ -55,14 +55,16 @@ def write(event, context):
 `
 
 // tmpDisks returns the loop devices whose backing files are in dataDir
-// (the server's /tmp disks), and which of them have a file system mounted
-// (a live environment's; the others are spares made ahead).
+// (the server's /tmp disks), and which of them are mounted in a mount
+// namespace (a live environment's; the others are spares made ahead, their
+// file systems mounted detached).
 func tmpDisks(t *testing.T, dataDir string) (all, mounted []string) {
 	t.Helper()
 	files, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
 	if err != nil {
 		t.Fatal(err)
 	}
+	inUse := mountedDevices()
 	for _, f := range files {
 		backing, err := os.ReadFile(f)
 		if err != nil || !strings.HasPrefix(string(backing), dataDir+"/") {
@@ -70,11 +72,36 @@ func tmpDisks(t *testing.T, dataDir string) (all, mounted []string) {
 		}
 		dev := strings.Split(f, "/")[3]
 		all = append(all, dev)
-		if _, err := os.Stat("/sys/fs/ext4/" + dev); err == nil {
+		if number, err := os.ReadFile("/sys/block/" + dev + "/dev"); err == nil && inUse[strings.TrimSpace(string(number))] {
 			mounted = append(mounted, dev)
 		}
 	}
 	return all, mounted
+}
+
+// mountedDevices returns the devices ("major:minor") of the file systems
+// mounted in the mount namespace of any process of this host.
+func mountedDevices() map[string]bool {
+	devices := map[string]bool{}
+	procs, _ := filepath.Glob("/proc/[0-9]*/mountinfo")
+	seen := map[string]bool{} // mount namespaces already read
+	for _, mountinfo := range procs {
+		ns, err := os.Readlink(filepath.Join(filepath.Dir(mountinfo), "ns", "mnt"))
+		if err != nil || seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		data, err := os.ReadFile(mountinfo)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if fields := strings.Fields(line); len(fields) > 2 {
+				devices[fields[2]] = true
+			}
+		}
+	}
+	return devices
 }
 
 // waitTmpDisks waits until done says the server's /tmp disks are as wanted.

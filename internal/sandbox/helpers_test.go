@@ -57,3 +57,14 @@ func waitStill(t *testing.T, c *lineCounter, lines ...string) []int {
 	})
 	return last
 }
+
+// settle waits until p's pool of prepared sandboxes is full, so that what
+// the provider holds stays put.
+func settle(t testing.TB, p *NamespaceProvider) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(p.prepared.ready) < cap(p.prepared.ready); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s, %d of %d sandboxes are prepared", len(p.prepared.ready), cap(p.prepared.ready))
+		}
+	}
+}

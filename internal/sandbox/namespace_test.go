@@ -322,6 +322,8 @@ type resources struct {
 	heap                                        uint64
 }
 
+// countResources counts what p and the sandboxes it made hold, those it
+// keeps prepared included (settle first).
 func countResources(t testing.TB, p *NamespaceProvider) resources {
 	var r resources
 	all, _ := tmpLoopDevices(t, p)
@@ -361,7 +363,7 @@ func countResources(t testing.TB, p *NamespaceProvider) resources {
 	for _, dir := range nodeDirs(p.node) {
 		list, _ := os.ReadDir(dir)
 		for _, e := range list {
-			if e.IsDir() && strings.HasPrefix(e.Name(), "leak-") {
+			if e.IsDir() {
 				r.cgroups++
 			}
 		}
@@ -405,6 +407,7 @@ func TestNamespaceSandboxTeardownLeaksNothing(t *testing.T) {
 		}
 	}
 	cycle(-1) // warm up: the spawner thread, pools
+	settle(t, p)
 	before := countResources(t, p)
 	start := time.Now()
 	for i := range cycles {
@@ -413,6 +416,7 @@ func TestNamespaceSandboxTeardownLeaksNothing(t *testing.T) {
 	elapsed := time.Since(start)
 	// Goroutines that served the sandboxes end shortly after Destroy.
 	var after resources
+	settle(t, p)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		after = countResources(t, p)
 		if after.goroutines <= before.goroutines && after.processes <= before.processes && after.loopDevices <= after.spares ||
@@ -537,20 +541,10 @@ func TestNamespaceSandboxFreezeThaw(t *testing.T) {
 		t.Error("Freeze or Thaw of a destroyed sandbox succeeded")
 	}
 	for _, dir := range nodeDirs(p.node) {
-		if entries, _ := os.ReadDir(dir); countDirs(entries) > 0 {
-			t.Errorf("cgroups remain in %s after Destroy", dir)
+		if cg := filepath.Join(dir, sb.(*namespaceSandbox).name); fileExists(cg) {
+			t.Errorf("cgroup %s remains after Destroy", cg)
 		}
 	}
-}
-
-func countDirs(entries []os.DirEntry) int {
-	n := 0
-	for _, e := range entries {
-		if e.IsDir() {
-			n++
-		}
-	}
-	return n
 }
 
 // TestNamespaceSandboxNodeProcessLimit: the node's pids.max bounds all

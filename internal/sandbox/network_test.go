@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -174,7 +175,10 @@ func newNetworkProvider(t testing.TB, cfg NetworkConfig) (*NamespaceProvider, *N
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { n.Close() })
+	t.Cleanup(func() {
+		p.UseNetwork(nil) // its prepared sandboxes hold namespaces of n
+		n.Close()
+	})
 	p.UseNetwork(n)
 	return p, n
 }
@@ -329,6 +333,7 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 	if _, err := netlink.LinkByName(bridgePrefix + key); err != nil {
 		t.Fatalf("bridge: %v", err)
 	}
+	p.UseNetwork(nil) // the prepared sandboxes let go of n's namespaces
 	n.Close()
 	if _, err := netlink.LinkByName(bridgePrefix + key); err == nil {
 		t.Errorf("bridge %s%s left after Close", bridgePrefix, key)
@@ -483,34 +488,46 @@ func BenchmarkNamespaceSandboxNetwork(b *testing.B) {
 }
 
 // BenchmarkNamespaceSandboxColdStart times only what a cold start waits for
-// (create a sandbox, start /bin/true in it, see it exit) without a network,
-// with a network namespace from the pool, and with one made on the spot;
-// the teardown and the pool's refill happen off the clock. Besides the mean
+// (create a sandbox, start /bin/true in it, see it exit): from a prepared
+// sandbox, without a network and with one; and prepared on the spot (a
+// burst that finds no prepared sandbox), without a network, with a network
+// namespace from the network's pool, and with one made on the spot. The
+// teardown and the pools' refills happen off the clock. Besides the mean
 // (ns/op) it reports the median, steadier on a busy machine.
 func BenchmarkNamespaceSandboxColdStart(b *testing.B) {
 	for _, c := range []struct {
-		name string
-		pool int // -1: no network
-	}{{"none", -1}, {"pooled", netnsPoolSize}, {"unpooled", 0}} {
+		name     string
+		pool     int // namespaces of the network's pool; -1: no network
+		prepared int // sandboxes prepared ahead
+	}{
+		{"prepared/none", -1, preparedSandboxes}, {"prepared/network", netnsPoolSize, preparedSandboxes},
+		{"unprepared/none", -1, 0}, {"unprepared/pooled", netnsPoolSize, 0}, {"unprepared/unpooled", 0, 0},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			p := newProvider(b)
+			p.prepared.close()
+			p.prepared = newPreparedPool(p, c.prepared, slog.Default())
 			var n *Network
 			if c.pool >= 0 {
 				var err error
 				if n, err = newNetwork(NetworkConfig{Mode: NetworkInternet}, c.pool); err != nil {
 					b.Fatal(err)
 				}
-				defer n.Close()
+				defer func() {
+					p.UseNetwork(nil)
+					n.Close()
+				}()
 				p.UseNetwork(n)
 			}
 			task := b.TempDir()
 			b.StopTimer()
 			times := make([]time.Duration, 0, b.N)
 			for i := 0; i < b.N; i++ {
-				// Off the clock: the pool refills. Every variant waits as
+				// Off the clock: the pools refill. Every variant waits as
 				// long: how long a machine has been idle changes how fast
 				// the next start is.
 				time.Sleep(20 * time.Millisecond)
+				settle(b, p)
 				for n != nil && c.pool > 0 && len(n.ready) < cap(n.ready) {
 					time.Sleep(time.Millisecond)
 				}
@@ -555,6 +572,7 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 	if sb, err := p.Create(context.Background(), Spec{ID: "netleak-warmup", TaskDir: task, MemoryMB: 128}); err == nil {
 		sb.Destroy()
 	}
+	settle(t, p)
 	before := countResources(t, p)
 	subnet := netip.MustParsePrefix("10.216.248.0/27") // 29 addresses
 	n, err := NewNetwork(NetworkConfig{Mode: NetworkInternet, Subnet: subnet})
@@ -579,7 +597,9 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	p.UseNetwork(nil) // the prepared sandboxes let go of n's namespaces
 	n.Close()
+	settle(t, p)
 	if cycles >= 100 && len(seen) >= cycles {
 		t.Errorf("%d cycles used %d addresses of a /27: none was reused", cycles, len(seen))
 	}

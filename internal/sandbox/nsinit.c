@@ -7,16 +7,23 @@
 // runtime and the package initialisers of the whole binary never run here.
 //
 // The host (Go, internal/sandbox/namespace.go) starts it in new mount, PID,
-// network, IPC and UTS namespaces and drives it over a SOCK_SEQPACKET socket:
+// network, IPC and UTS namespaces and drives it over a SOCK_SEQPACKET socket.
+// The root file system is built in two steps: what every sandbox has, ahead
+// of time (the host keeps sandboxes prepared), then what its function needs.
 //
-//   host -> init  "setup"  root, hostname, then a plan of operations that
+//   host -> init  "prepare"  root, hostname, then a plan of operations that
 //                          build the root file system (mkdir, bind, tmpfs,
-//                          mount, overlay, file, symlink); init carries them out,
-//                          pivots into the new root, mounts /proc, makes /
-//                          read-only and brings loopback up. A network
-//                          namespace the host prepared may ride along
-//                          (SCM_RIGHTS): init enters it first (the host then
-//                          started it without a network namespace of its own).
+//                          mount, attach, overlay, file, symlink); init brings
+//                          loopback up, mounts a tmpfs on root and carries
+//                          them out. A network namespace the host prepared
+//                          may ride along (SCM_RIGHTS): init enters it first
+//                          (the host then started it without a network
+//                          namespace of its own).
+//   init -> host  "prepared" | "error" message
+//   host -> init  "setup"  more operations; init carries them out, pivots
+//                          into the new root, mounts /proc and makes /
+//                          read-only. A mount the host made, detached, may
+//                          ride along: "attach" puts it in place.
 //   init -> host  "ready" | "error" message
 //   host -> init  "start"  uid, gid, host uid base, open-files limit,
 //                          working directory, argv, envp, seccomp program;
@@ -37,6 +44,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/filter.h>
+#include <linux/mount.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
@@ -62,6 +70,7 @@
 #define MAX_PATH 4096
 
 static int ctl = -1;                // the control socket
+static char root[MAX_PATH];          // where the new root is built
 static char msgbuf[MAX_MSG];        // the message being read
 static char *fields[MAX_FIELDS + 1]; // NUL-terminated copies of its fields
 static uint32_t lengths[MAX_FIELDS];
@@ -148,7 +157,7 @@ static int recv_msg(void) {
 }
 
 // under joins the new root and a path inside it.
-static const char *under(const char *root, const char *path) {
+static const char *under(const char *path) {
 	static char buf[2][MAX_PATH];
 	static int which;
 	which ^= 1;
@@ -202,46 +211,46 @@ static void bring_loopback_up(void) {
 	close(s);
 }
 
-// setup carries out a "setup" message: fields[1] is the directory to build
-// the root on, fields[2] the hostname, then operations.
-static void setup(void) {
-	if (nfields < 3) {
-		errno = EPROTO;
-		fail("setup");
-	}
-	const char *root = fields[1];
-	if (sethostname(fields[2], lengths[2]) < 0) fail("sethostname");
-	bring_loopback_up();
-	// Nothing mounted here may propagate back to the host.
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make / private");
-	if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=755") < 0) failf("mount root tmpfs on %s", root);
-
-	for (int i = 3; i < nfields;) {
+// build carries out the operations of a message from fields[first] on;
+// mountfd is the mount that came with it, or -1.
+static void build(int first, int mountfd) {
+	for (int i = first; i < nfields;) {
 		const char *op = fields[i];
 		if (strcmp(op, "mkdir") == 0 && i + 2 < nfields) {
-			const char *p = under(root, fields[i + 1]);
+			const char *p = under(fields[i + 1]);
 			if (mkdir(p, strtoul(fields[i + 2], NULL, 8)) < 0 && errno != EEXIST) failf("mkdir %s", p);
 			if (chmod(p, strtoul(fields[i + 2], NULL, 8)) < 0) failf("chmod %s", p);
 			i += 3;
 		} else if (strcmp(op, "bind") == 0 && i + 3 < nfields) {
 			// A read-only bind needs a second, remounting mount(2).
-			const char *src = fields[i + 1], *dst = under(root, fields[i + 2]);
+			const char *src = fields[i + 1], *dst = under(fields[i + 2]);
 			if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0) failf("bind %s", src);
 			unsigned long flags = mount_flags(fields[i + 3]);
 			if (flags && mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | flags, NULL) < 0) failf("remount %s", dst);
 			i += 4;
 		} else if (strcmp(op, "tmpfs") == 0 && i + 3 < nfields) {
-			const char *dst = under(root, fields[i + 1]);
+			const char *dst = under(fields[i + 1]);
 			if (mount("tmpfs", dst, "tmpfs", mount_flags(fields[i + 3]), fields[i + 2]) < 0) failf("tmpfs %s", dst);
 			i += 4;
 		} else if (strcmp(op, "mount") == 0 && i + 5 < nfields) {
 			// mount source dst fstype flags data: a file system on a
 			// block device, such as /tmp's.
-			const char *dst = under(root, fields[i + 2]);
+			const char *dst = under(fields[i + 2]);
 			if (mount(fields[i + 1], dst, fields[i + 3], mount_flags(fields[i + 4]), fields[i + 5]) < 0) failf("mount %s", dst);
 			i += 6;
+		} else if (strcmp(op, "attach") == 0 && i + 1 < nfields) {
+			// attach dst: the detached mount that came with the message.
+			const char *dst = under(fields[i + 1]);
+			if (mountfd < 0) {
+				errno = EBADF;
+				failf("attach %s", dst);
+			}
+			if (syscall(SYS_move_mount, mountfd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0) failf("attach %s", dst);
+			close(mountfd);
+			mountfd = -1;
+			i += 2;
 		} else if (strcmp(op, "overlay") == 0 && i + 2 < nfields) {
-			const char *dst = under(root, fields[i + 1]);
+			const char *dst = under(fields[i + 1]);
 			char data[MAX_MSG / 16];
 			if ((size_t)snprintf(data, sizeof(data), "lowerdir=%s", fields[i + 2]) >= sizeof(data)) {
 				errno = ENAMETOOLONG;
@@ -250,10 +259,10 @@ static void setup(void) {
 			if (mount("overlay", dst, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, data) < 0) failf("overlay %s", dst);
 			i += 3;
 		} else if (strcmp(op, "file") == 0 && i + 3 < nfields) {
-			write_file(under(root, fields[i + 1]), fields[i + 3], lengths[i + 3], strtoul(fields[i + 2], NULL, 8));
+			write_file(under(fields[i + 1]), fields[i + 3], lengths[i + 3], strtoul(fields[i + 2], NULL, 8));
 			i += 4;
 		} else if (strcmp(op, "symlink") == 0 && i + 2 < nfields) {
-			const char *p = under(root, fields[i + 2]);
+			const char *p = under(fields[i + 2]);
 			if (symlink(fields[i + 1], p) < 0) failf("symlink %s", p);
 			i += 3;
 		} else {
@@ -261,10 +270,36 @@ static void setup(void) {
 			failf("unknown setup operation %s", op);
 		}
 	}
+}
+
+// prepare carries out a "prepare" message: fields[1] is the directory to
+// build the root on, fields[2] the hostname, then operations.
+static void prepare(void) {
+	if (nfields < 3) {
+		errno = EPROTO;
+		fail("prepare");
+	}
+	if ((size_t)snprintf(root, sizeof(root), "%s", fields[1]) >= sizeof(root)) {
+		errno = ENAMETOOLONG;
+		fail("prepare");
+	}
+	if (sethostname(fields[2], lengths[2]) < 0) fail("sethostname");
+	bring_loopback_up();
+	// Nothing mounted here may propagate back to the host.
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make / private");
+	if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=755") < 0) failf("mount root tmpfs on %s", root);
+	build(3, -1);
+	send_msg(1, "prepared");
+}
+
+// setup carries out a "setup" message, operations from fields[1] on, with
+// the mount that came with it (or -1), and enters the new root.
+static void setup(int mountfd) {
+	build(1, mountfd);
 
 	// Enter the new root and let go of the host's.
-	if (mkdir(under(root, "/.old"), 0700) < 0) fail("mkdir .old");
-	if (syscall(SYS_pivot_root, root, under(root, "/.old")) < 0) fail("pivot_root");
+	if (mkdir(under("/.old"), 0700) < 0) fail("mkdir .old");
+	if (syscall(SYS_pivot_root, root, under("/.old")) < 0) fail("pivot_root");
 	if (chdir("/") < 0) fail("chdir /");
 	if (umount2("/.old", MNT_DETACH) < 0) fail("detach the host's root");
 	if (rmdir("/.old") < 0) fail("rmdir .old");
@@ -410,15 +445,21 @@ __attribute__((constructor)) static void lamina_sandbox_init(void) {
 	}
 	ctl = atoi(fd);
 	int extra = recv_msg();
-	if (nfields < 1 || strcmp(fields[0], "setup") != 0) {
+	if (nfields < 1 || strcmp(fields[0], "prepare") != 0) {
 		errno = EPROTO;
-		fail("expected setup");
+		fail("expected prepare");
 	}
 	if (extra >= 0) {
 		if (setns(extra, CLONE_NEWNET) < 0) fail("enter the network namespace");
 		close(extra);
 	}
-	setup();
+	prepare();
+	int mountfd = recv_msg();
+	if (nfields < 1 || strcmp(fields[0], "setup") != 0) {
+		errno = EPROTO;
+		fail("expected setup");
+	}
+	setup(mountfd);
 	int outfd = recv_msg();
 	if (nfields < 1 || strcmp(fields[0], "start") != 0) {
 		errno = EPROTO;

@@ -25,14 +25,15 @@ func newDiskProvider(t testing.TB) *NamespaceProvider {
 }
 
 // tmpLoopDevices returns the loop devices attached to p's /tmp images, and
-// which of them have a file system mounted (in a sandbox; the others are
-// spares).
+// which of them are mounted in a sandbox (the others are spares, whose file
+// systems are mounted detached).
 func tmpLoopDevices(t testing.TB, p *NamespaceProvider) (all, mounted []string) {
 	t.Helper()
 	files, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
 	if err != nil {
 		t.Fatal(err)
 	}
+	inUse := mountedDevices()
 	for _, f := range files {
 		backing, err := os.ReadFile(f)
 		if err != nil || !strings.HasPrefix(string(backing), p.disks.dir+"/") {
@@ -40,11 +41,36 @@ func tmpLoopDevices(t testing.TB, p *NamespaceProvider) (all, mounted []string) 
 		}
 		dev := strings.Split(f, "/")[3]
 		all = append(all, dev)
-		if _, err := os.Stat("/sys/fs/ext4/" + dev); err == nil {
+		if number, err := os.ReadFile("/sys/block/" + dev + "/dev"); err == nil && inUse[strings.TrimSpace(string(number))] {
 			mounted = append(mounted, dev)
 		}
 	}
 	return all, mounted
+}
+
+// mountedDevices returns the devices ("major:minor") of the file systems
+// mounted in the mount namespace of any process of this host.
+func mountedDevices() map[string]bool {
+	devices := map[string]bool{}
+	procs, _ := filepath.Glob("/proc/[0-9]*/mountinfo")
+	seen := map[string]bool{} // mount namespaces already read
+	for _, mountinfo := range procs {
+		ns, err := os.Readlink(filepath.Join(filepath.Dir(mountinfo), "ns", "mnt"))
+		if err != nil || seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		data, err := os.ReadFile(mountinfo)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if fields := strings.Fields(line); len(fields) > 2 {
+				devices[fields[2]] = true
+			}
+		}
+	}
+	return devices
 }
 
 // spares counts p's spare /tmp disks.
