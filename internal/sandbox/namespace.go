@@ -286,7 +286,11 @@ func (s *namespaceSandbox) prepare(node cgroupNode, rootDir string) error {
 	// The memory limit must pick the runtime, never the init.
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte("-1000"), 0)
 
-	if err := s.send(netns, preparedPlan(rootDir, resolvConf)...); err != nil {
+	var files []*os.File
+	if netns != nil {
+		files = append(files, netns)
+	}
+	if err := s.send(files, preparedPlan(rootDir, resolvConf)...); err != nil {
 		return err
 	}
 	if _, err := s.expect("prepared", time.Now().Add(setupTimeout)); err != nil {
@@ -306,25 +310,132 @@ func (s *namespaceSandbox) finish(p *NamespaceProvider, spec Spec) error {
 		}
 		s.memoryMB = spec.MemoryMB
 	}
-	plan := append([]string{"setup"}, functionPlan(spec)...)
-	var mount *os.File
+	plan, mounts, err := detachedMounts(functionPlan(spec))
+	defer func() {
+		for _, m := range mounts {
+			m.Close() // the init has its own once they are sent
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	plan = append([]string{"setup"}, plan...)
+	files := mounts
 	if p.disks != nil {
-		var err error
 		if s.tmp, err = p.disks.take(spec.EphemeralMB); err != nil {
 			return err
 		}
-		// The disk's file system is mounted already, detached: the init
-		// attaches it (the mount rides along with the message).
-		mount = s.tmp.mount
+		// The disk's file system is mounted already, detached.
+		files = append(files[:len(files):len(files)], s.tmp.mount)
 		plan = append(plan, "attach", "/tmp")
 	} else {
 		plan = append(plan, "tmpfs", "/tmp", fmt.Sprintf("size=%dm,mode=1777", spec.EphemeralMB), "nosuid,nodev")
 	}
-	if err := s.send(mount, plan...); err != nil {
+	if err := s.send(files, plan...); err != nil {
 		return err
 	}
-	_, err := s.expect("ready", time.Now().Add(setupTimeout))
+	_, err = s.expect("ready", time.Now().Add(setupTimeout))
 	return err
+}
+
+// detachedMounts turns the bind and overlay operations of plan into mounts
+// the host makes, detached, since the init makes them after it has entered
+// its root, where the host's directories are out of reach: each becomes an
+// "attach" of the next of mounts (open_tree clones of the host's
+// directories with their flags, a fsmount of the overlay). Other
+// operations stay. The caller closes mounts, also on error.
+func detachedMounts(plan []string) (ops []string, mounts []*os.File, err error) {
+	arity := map[string]int{"mkdir": 2, "bind": 3, "tmpfs": 3, "overlay": 2, "file": 3, "symlink": 2, "attach": 1}
+	for i := 0; i < len(plan); {
+		op, n := plan[i], arity[plan[i]]
+		if n == 0 || i+n >= len(plan) {
+			return ops, mounts, fmt.Errorf("sandbox plan: bad operation %q", op)
+		}
+		args := plan[i+1 : i+1+n]
+		var m *os.File
+		switch op {
+		case "bind":
+			m, err = cloneMount(args[0], args[2])
+			ops = append(ops, "attach", args[1])
+		case "overlay":
+			m, err = overlayMount(args[1])
+			ops = append(ops, "attach", args[0])
+		default:
+			ops = append(ops, plan[i:i+1+n]...)
+		}
+		if err != nil {
+			return ops, mounts, err
+		}
+		if m != nil {
+			mounts = append(mounts, m)
+		}
+		i += 1 + n
+	}
+	return ops, mounts, nil
+}
+
+// cloneMount makes a detached copy of the mounts at and under the host
+// directory src (open_tree), private, with flags ("ro,nosuid,nodev").
+func cloneMount(src, flags string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return nil, fmt.Errorf("bind %s: %w", src, err)
+	}
+	attr := &unix.MountAttr{Attr_set: mountAttrs(flags), Propagation: unix.MS_PRIVATE}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind %s: %w", src, err)
+	}
+	return os.NewFile(uintptr(fd), src), nil
+}
+
+// overlayMount makes a detached, read-only overlay of the host directories
+// lower ("top:…:bottom"). The kernel takes at most 256 bytes for lowerdir
+// from fsconfig, so it gets the directories as /proc/self/fd/N.
+func overlayMount(lower string) (*os.File, error) {
+	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: %w", err)
+	}
+	defer unix.Close(fs)
+	var short []string
+	for dir := range strings.SplitSeq(lower, ":") {
+		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("overlay: %s: %w", dir, err)
+		}
+		defer unix.Close(fd)
+		short = append(short, "/proc/self/fd/"+strconv.Itoa(fd))
+	}
+	if err := unix.FsconfigSetString(fs, "lowerdir", strings.Join(short, ":")); err != nil {
+		return nil, fmt.Errorf("overlay of %s: lowerdir: %w", lower, err)
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return nil, fmt.Errorf("overlay of %s: create: %w", lower, err)
+	}
+	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return nil, fmt.Errorf("overlay of %s: %w", lower, err)
+	}
+	return os.NewFile(uintptr(fd), "overlay"), nil
+}
+
+// mountAttrs maps a list of ro, nosuid, nodev, noexec to MOUNT_ATTR_ flags.
+func mountAttrs(flags string) uint64 {
+	var attrs uint64
+	for f := range strings.SplitSeq(flags, ",") {
+		switch f {
+		case "ro":
+			attrs |= unix.MOUNT_ATTR_RDONLY
+		case "nosuid":
+			attrs |= unix.MOUNT_ATTR_NOSUID
+		case "nodev":
+			attrs |= unix.MOUNT_ATTR_NODEV
+		case "noexec":
+			attrs |= unix.MOUNT_ATTR_NOEXEC
+		}
+	}
+	return attrs
 }
 
 // preparedPlan is the "prepare" message: the part of a sandbox's root file
@@ -422,8 +533,9 @@ func functionPlan(spec Spec) []string {
 	return plan
 }
 
-// send writes one message of fields to the init, with fd (if any) attached.
-func (s *namespaceSandbox) send(fd *os.File, fields ...string) error {
+// send writes one message of fields to the init, with the descriptors of
+// files (if any) attached.
+func (s *namespaceSandbox) send(files []*os.File, fields ...string) error {
 	size := 0
 	for _, f := range fields {
 		size += 4 + len(f)
@@ -434,8 +546,12 @@ func (s *namespaceSandbox) send(fd *os.File, fields ...string) error {
 		msg = append(msg, f...)
 	}
 	var oob []byte
-	if fd != nil {
-		oob = unix.UnixRights(int(fd.Fd()))
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
 	}
 	if _, _, err := s.ctl.WriteMsgUnix(msg, oob, nil); err != nil {
 		return fmt.Errorf("sandbox init: %w", err)
@@ -517,7 +633,7 @@ func (s *namespaceSandbox) Start(p Process) error {
 	s.reported = make(chan struct{})
 	s.mu.Unlock()
 	go s.awaitExit()
-	if err := s.send(p.Output, fields...); err != nil {
+	if err := s.send([]*os.File{p.Output}, fields...); err != nil {
 		return err
 	}
 	select {

@@ -613,3 +613,46 @@ func TestNamespaceSandboxNodeMemoryLimit(t *testing.T) {
 		t.Error("OutOfMemory() = false after the node's memory limit killed the runtime")
 	}
 }
+
+// TestNamespaceSandboxLayers: the function's layers are one read-only /opt,
+// the last layer's files over the earlier ones', whatever the length of
+// their host paths (the host makes the overlay, and the kernel takes at
+// most 256 bytes of directories from it in one go); /var/task and /var/runtime
+// are read-only.
+func TestNamespaceSandboxLayers(t *testing.T) {
+	p := newProvider(t)
+	deep := filepath.Join(t.TempDir(), strings.Repeat("d", 100))
+	var layers []string
+	for i, files := range []map[string]string{{"a": "1", "b": "1"}, {"b": "2", "c": "2"}, {"c": "3"}} {
+		dir := filepath.Join(deep, fmt.Sprintf("layer-%d-%s", i, strings.Repeat("x", 60)))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		layers = append(layers, dir)
+	}
+	if n := len(strings.Join(layers, ":")); n <= 256 {
+		t.Fatalf("the layers' paths take %d bytes: not enough to test the limit", n)
+	}
+	runtimeDir := t.TempDir()
+	out, sb := runSpec(t, p, Spec{MemoryMB: 128, EphemeralMB: 16, LayerDirs: layers, RuntimeDir: runtimeDir}, `
+import json, os
+r = {n: open("/opt/" + n).read() for n in ("a", "b", "c")}
+for d in ("/opt", "/var/task", "/var/runtime"):
+    try:
+        open(d + "/new", "w")
+    except OSError as e:
+        r[d] = e.errno
+print(json.dumps(r, sort_keys=True))
+`)
+	if err := sb.ExitError(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if want := `{"/opt": 30, "/var/runtime": 30, "/var/task": 30, "a": "1", "b": "2", "c": "3"}` + "\n"; out != want {
+		t.Errorf("got %s want %s", out, want)
+	}
+}
