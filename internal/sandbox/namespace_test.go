@@ -420,28 +420,30 @@ type addRefusingCgroup struct{ sandboxCgroup }
 func (addRefusingCgroup) add(int) error { return errors.New("injected: the cgroup refused the init") }
 
 // TestNamespaceSandboxCreateFailingAfterStart: when putting the started
-// init into its cgroup fails, Create returns the error (its Destroy does
-// not wait for an init nobody watches) and leaves no process, cgroup or
-// file descriptor behind.
+// init into its cgroup fails, preparing the sandbox (what Create does when
+// no prepared one is ready) returns the error (its Destroy does not wait
+// for an init nobody watches) and leaves no process, cgroup or file
+// descriptor behind.
 func TestNamespaceSandboxCreateFailingAfterStart(t *testing.T) {
 	p := newProvider(t)
 	task := t.TempDir()
 	runTrue(t, p, Spec{ID: "leak-warmup", TaskDir: task, MemoryMB: 128}).Destroy() // the spawner thread
+	settle(t, p) // the pool is full: nothing else prepares meanwhile
 	before := countResources(t, p)
 	node := p.node
 	p.node = addRefusingNode{node}
 	created := make(chan error, 1)
 	go func() {
-		_, err := p.Create(context.Background(), Spec{ID: "leak-cgroup-add", TaskDir: task, MemoryMB: 128})
+		_, err := p.prepare("leak-cgroup-add")
 		created <- err
 	}()
 	select {
 	case err := <-created:
 		if err == nil || !strings.Contains(err.Error(), "injected") {
-			t.Errorf("Create = %v, want the cgroup's refusal", err)
+			t.Errorf("prepare = %v, want the cgroup's refusal", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("Create still runs 30 s after the cgroup refused the init: its Destroy waits for an init nobody watches")
+		t.Fatal("prepare still runs 30 s after the cgroup refused the init: its Destroy waits for an init nobody watches")
 	}
 	p.node = node
 	var after resources
