@@ -158,13 +158,28 @@ func (b *syncBuffer) waitFor(t *testing.T, re string) string {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedAddrs.Lock()
+	defer handedAddrs.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Held until a new address is found, so that the kernel gives another.
+		defer l.Close()
+		if addr := l.Addr().String(); !handedAddrs.addrs[addr] {
+			handedAddrs.addrs[addr] = true
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
+
+// handedAddrs are the addresses freeAddr gave: tests running in parallel
+// start their emulators a little later, so an address is handed out once.
+var handedAddrs = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
 
 // writeTaskRoot writes files (slash-separated name → content) into a new
 // directory and returns it.
