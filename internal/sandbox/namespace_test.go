@@ -427,8 +427,10 @@ func (addRefusingCgroup) add(int) error { return errors.New("injected: the cgrou
 func TestNamespaceSandboxCreateFailingAfterStart(t *testing.T) {
 	p := newProvider(t)
 	task := t.TempDir()
-	runTrue(t, p, Spec{ID: "leak-warmup", TaskDir: task, MemoryMB: 128}).Destroy() // the spawner thread
-	settle(t, p) // the pool is full: nothing else prepares meanwhile
+	// The spawner thread starts; then the pool fills, so nothing else
+	// prepares meanwhile.
+	runTrue(t, p, Spec{ID: "leak-warmup", TaskDir: task, MemoryMB: 128}).Destroy()
+	settle(t, p)
 	before := countResources(t, p)
 	node := p.node
 	p.node = addRefusingNode{node}
