@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/lamina-project/lamina/internal/store"
@@ -15,6 +16,13 @@ const healInterval = time.Second
 
 // probeTimeout bounds the test write that tells whether storage heals.
 const probeTimeout = 5 * time.Second
+
+// Storage whose writes go unanswered maxSuspects times within suspectWindow
+// (see probeSuspect) is failed even though test writes go through.
+const (
+	maxSuspects   = 3
+	suspectWindow = time.Minute
+)
 
 // A failure that comes back soon after storage healed (its cause is still
 // there) doubles the wait before the next attempt, up to maxHealDelay; a
@@ -52,6 +60,7 @@ type healer struct {
 	delay     time.Duration // the wait after a failure, or a failed attempt, before the next attempt to heal
 	attempted time.Time     // when the last attempt began
 	recovered time.Time     // when storage last healed
+	suspects  []time.Time   // when writes went unanswered lately
 }
 
 // clustered reports whether the store is a cluster's: on an external NATS
@@ -68,6 +77,8 @@ func (h *healer) run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-h.health.Failed():
+		case <-h.health.Suspected():
+			h.probeSuspect(ctx)
 		}
 		localDisk := h.nats != nil
 		var size, free int64
@@ -94,6 +105,29 @@ func (h *healer) run(ctx context.Context) {
 		if err := h.heal(ctx); err != nil && ctx.Err() == nil {
 			h.log.Warn("storage not healed yet", "err", err, "next_attempt_in", h.delay)
 		}
+	}
+}
+
+// probeSuspect answers a write JetStream did not answer: storage that takes
+// a test write is well (the machine was busy, a leader changed); storage
+// that does not is failed and gets healed, and so is storage whose writes
+// keep going unanswered (a stream that met a write error falls silent while
+// the others, and the test write, go through).
+func (h *healer) probeSuspect(ctx context.Context) {
+	if h.health.Err() != nil {
+		return // already being healed
+	}
+	now := time.Now()
+	h.suspects = append(slices.DeleteFunc(h.suspects, func(at time.Time) bool { return now.Sub(at) > suspectWindow }), now)
+	if len(h.suspects) >= maxSuspects {
+		h.suspects = nil
+		h.health.Fail(fmt.Errorf("%d writes went unanswered within %s", maxSuspects, suspectWindow), false, true)
+		return
+	}
+	probeCtx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	if err := h.store.Probe(probeCtx); err != nil && ctx.Err() == nil {
+		h.health.Fail(fmt.Errorf("a write went unanswered and so did a test write: %w", err), false, true)
 	}
 }
 

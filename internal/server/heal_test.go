@@ -194,3 +194,28 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A write JetStream did not answer makes the healer probe storage: one that
+// takes a test write stays available; writes that keep going unanswered
+// fail it, so that it is reopened.
+func TestHealerProbesUnansweredWrites(t *testing.T) {
+	ctx := context.Background()
+	n := startTestNode(t, t.TempDir(), 0)
+	for i := range maxSuspects - 1 {
+		n.healer.probeSuspect(ctx)
+		if err := n.health.Err(); err != nil {
+			t.Fatalf("after %d unanswered writes and test writes that went through: %v", i+1, err)
+		}
+	}
+	n.healer.probeSuspect(ctx)
+	if n.health.Err() == nil || !n.health.NeedsReopen() {
+		t.Fatalf("%d unanswered writes within %s left storage available", maxSuspects, suspectWindow)
+	}
+	if err := n.healer.heal(ctx); err != nil {
+		t.Fatalf("heal: %v", err)
+	}
+	n.healer.probeSuspect(ctx)
+	if err := n.health.Err(); err != nil {
+		t.Fatalf("an unanswered write after healing: %v", err)
+	}
+}

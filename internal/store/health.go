@@ -58,6 +58,7 @@ type Health struct {
 	downAt    time.Time         // when it became unavailable
 	reopen    bool              // a failure JetStream keeps until its streams are reopened
 	failed    chan struct{}     // receives (buffer 1) after a failure
+	suspected chan struct{}     // receives (buffer 1) after a write JetStream did not answer
 	recovered chan struct{}     // closed at the next recovery
 }
 
@@ -66,7 +67,7 @@ func NewHealth(log *slog.Logger) *Health {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Health{log: log, failed: make(chan struct{}, 1), recovered: make(chan struct{})}
+	return &Health{log: log, failed: make(chan struct{}, 1), suspected: make(chan struct{}, 1), recovered: make(chan struct{})}
 }
 
 // Err returns nil while storage takes writes, else an *UnavailableError.
@@ -113,6 +114,21 @@ func (h *Health) DownSince() time.Time {
 // Failed returns a channel that receives after a failure was reported.
 func (h *Health) Failed() <-chan struct{} { return h.failed }
 
+// Suspect reports a write that JetStream did not answer in time: a stream
+// that met a write error stays silent until it is reopened, but so does a
+// busy machine for a while, and a cluster whose leader changes. Storage
+// stays available; the node's healing loop probes it and marks it failed
+// only if a test write does not go through either.
+func (h *Health) Suspect() {
+	select {
+	case h.suspected <- struct{}{}:
+	default:
+	}
+}
+
+// Suspected returns a channel that receives after Suspect.
+func (h *Health) Suspected() <-chan struct{} { return h.suspected }
+
 // NeedsReopen reports whether a failure since the last recovery needs
 // JetStream's streams reopened.
 func (h *Health) NeedsReopen() bool {
@@ -143,27 +159,29 @@ func (h *Health) Recovered() <-chan struct{} {
 
 // Check looks at err, returned by a JetStream call made with ctx. A storage
 // failure comes back as an *UnavailableError; one that lasts until JetStream
-// reopens its streams (a write error, JetStream disabled, a stream that no
-// longer answers) also marks storage unavailable, so that the node heals. A
-// store at JetStream's own size limit does not: it takes writes again as
-// soon as something is deleted or expires. Any other error, and nil, come
-// back unchanged.
+// reopens its streams (a write error, JetStream disabled) also marks storage
+// unavailable, so that the node heals, and a write JetStream did not answer
+// makes the node probe it (Suspect). A store at JetStream's own size limit
+// does not: it takes writes again as soon as something is deleted or
+// expires. Any other error, and nil, come back unchanged.
 func (h *Health) Check(ctx context.Context, err error) error {
 	if err == nil || ctx.Err() != nil || errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	full, lasting, failure := classify(err)
-	if !failure {
+	switch {
+	case !failure:
 		return err
-	}
-	if lasting {
+	case unanswered(err):
+		h.Suspect()
+	case lasting:
 		h.Fail(err, full, true)
-		// The server may have said more (a write error it logged behind a
-		// write it did not answer).
-		h.mu.Lock()
-		full = full || (h.down != nil && h.down.Full)
-		h.mu.Unlock()
 	}
+	// The server may have said more (a write error it logged behind a write
+	// it did not answer).
+	h.mu.Lock()
+	full = full || (h.down != nil && h.down.Full)
+	h.mu.Unlock()
 	return &UnavailableError{Full: full, Err: err}
 }
 
@@ -195,16 +213,21 @@ func classify(err error) (full, lasting, failure bool) {
 		return false, false, false
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		return false, true, true
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
-		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders),
-		errors.Is(err, jetstream.ErrAsyncPublishTimeout):
+	case unanswered(err):
 		// JetStream did not answer a write: a stream that met a write error
-		// stays silent until it is reopened.
+		// stays silent until it is reopened (Check has the node probe it).
 		return false, true, true
 	case isOutOfSpace(err):
 		return true, true, true
 	}
 	return false, false, false
+}
+
+// unanswered reports whether err says that JetStream did not answer.
+func unanswered(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout)
 }
 
 // IsStreamFull reports whether err, from a publish, says that a stream with

@@ -404,9 +404,17 @@ func TestHealthClassifiesFailures(t *testing.T) {
 	if h.Err() == nil || !h.NeedsReopen() {
 		t.Error("a logged critical write error was not reported")
 	}
+	h.Recover()
+	if err := h.Check(ctx, nats.ErrTimeout); !errors.Is(err, ErrUnavailable) || h.Err() != nil {
+		t.Errorf("an unanswered write: %v (health %v), want it refused with storage still available", err, h.Err())
+	}
+	select {
+	case <-h.Suspected():
+	default:
+		t.Error("an unanswered write did not make storage suspect")
+	}
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	h.Recover()
 	if err := h.Check(canceled, context.Canceled); errors.Is(err, ErrUnavailable) || h.Err() != nil {
 		t.Error("a caller that gave up counted as a storage failure")
 	}
