@@ -84,10 +84,6 @@ func (f *Frontend) routes() {
 
 	f.handle("GET "+codeDownloadPath+"{digest}", operation{name: "DownloadCode", public: true, handle: f.downloadCode})
 
-	f.logsRoutes()
-	f.eventsRoutes()
-	f.mux.HandleFunc("POST /{$}", f.serveTarget)
-
 	if f.cfg.Metrics != nil {
 		f.handle("GET /metrics", operation{name: "GetMetrics", handle: func(rq *request) error {
 			f.cfg.Metrics.ServeHTTP(rq.w, rq.r)
