@@ -26,7 +26,12 @@ type attrValue struct {
 }
 
 type entry struct {
-	Id          string
+	Id string
+	body
+}
+
+// body is embedded: its fields are entry's.
+type body struct {
 	MessageBody string
 	Delay       *int
 }
@@ -79,7 +84,7 @@ func TestDecodeQuery(t *testing.T) {
 	five := 5
 	want := sendInput{
 		QueueUrl:   "http://h/1/q",
-		Entries:    []entry{{Id: "a", MessageBody: "x y"}, {Id: "b", Delay: &five}},
+		Entries:    []entry{{Id: "a", body: body{MessageBody: "x y"}}, {Id: "b", body: body{Delay: &five}}},
 		Names:      []string{"All", "Policy"},
 		Members:    []string{"m1"},
 		Attributes: map[string]string{"VisibilityTimeout": "30"},

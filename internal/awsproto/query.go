@@ -25,13 +25,14 @@ import (
 //	query:"-"                      not in the query protocol
 //
 // Strings, booleans, integers, []byte (base64), pointers to them, structs,
-// slices and maps with string keys are supported. Replies omit empty
+// slices and maps with string keys are supported; the fields of an embedded
+// struct count as the outer struct's, as in encoding/json. Replies omit empty
 // strings, nil pointers and empty lists and maps, and always carry
 // booleans and numbers.
 
 // queryField is how the query protocol names one struct field.
 type queryField struct {
-	index      int
+	index      []int // reflect.Value.FieldByIndex's: a field of an embedded struct has two
 	name       string
 	flat       bool
 	key, value string
@@ -47,6 +48,14 @@ func fieldsOf(t reflect.Type) []queryField {
 	var fields []queryField
 	for i := range t.NumField() {
 		sf := t.Field(i)
+		if sf.Anonymous && sf.Type.Kind() == reflect.Struct && sf.Tag.Get("query") == "" {
+			// An embedded struct's fields are the outer struct's, as in JSON.
+			for _, inner := range fieldsOf(sf.Type) {
+				inner.index = append([]int{i}, inner.index...)
+				fields = append(fields, inner)
+			}
+			continue
+		}
 		if !sf.IsExported() {
 			continue
 		}
@@ -54,7 +63,7 @@ func fieldsOf(t reflect.Type) []queryField {
 		if tag == "-" {
 			continue
 		}
-		f := queryField{index: i, name: sf.Name, key: "key", value: "value"}
+		f := queryField{index: []int{i}, name: sf.Name, key: "key", value: "value"}
 		parts := strings.Split(tag, ",")
 		if parts[0] != "" {
 			f.name = parts[0]
@@ -118,7 +127,7 @@ func (f *form) decodeStruct(v reflect.Value, path string) error {
 		if !f.prefixes[name] {
 			continue
 		}
-		if err := f.decode(v.Field(qf.index), name, qf); err != nil {
+		if err := f.decode(v.FieldByIndex(qf.index), name, qf); err != nil {
 			return err
 		}
 	}
@@ -231,7 +240,7 @@ func encodeQueryResult(buf *bytes.Buffer, v reflect.Value) {
 
 func encodeFields(buf *bytes.Buffer, v reflect.Value) {
 	for _, qf := range fieldsOf(v.Type()) {
-		encodeXML(buf, qf.name, v.Field(qf.index), qf)
+		encodeXML(buf, qf.name, v.FieldByIndex(qf.index), qf)
 	}
 }
 

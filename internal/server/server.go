@@ -15,6 +15,7 @@ import (
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
+	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/cluster"
 	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/frontend"
@@ -24,6 +25,7 @@ import (
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
+	"github.com/lamina-project/lamina/internal/services/sqs"
 	"github.com/lamina-project/lamina/internal/store"
 	"github.com/lamina-project/lamina/internal/worker"
 	"github.com/nats-io/nats.go/jetstream"
@@ -75,6 +77,9 @@ type Config struct {
 	// that run at once on this node; zero means the smaller of 32 and half
 	// the account's concurrency limit.
 	AsyncConcurrency int
+	// Queues bound the SQS-compatible queues; zero values take
+	// sqs.DefaultLimits'.
+	Queues sqs.Limits
 	// StoreMaxMB is the disk, in MB, the store (JetStream) may use; zero
 	// sizes it to the data directory's filesystem (see disk.go).
 	StoreMaxMB int
@@ -194,7 +199,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		defer conn.Close()
 	}
-	log.Info("store limits", "store_mb", storeLimits.Max>>20, "code_mb", storeLimits.Code>>20, "logs_mb", storeLimits.Logs>>20, "async_mb", storeLimits.Async>>20)
+	log.Info("store limits", "store_mb", storeLimits.Max>>20, "code_mb", storeLimits.Code>>20, "logs_mb", storeLimits.Logs>>20, "async_mb", storeLimits.Async>>20, "queues_mb", storeLimits.Queues>>20)
 	// In a cluster, each step waits while JetStream is not ready: the other
 	// nodes may still be starting.
 	open := func(what string, step func(ctx context.Context) error) error {
@@ -247,6 +252,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}); err != nil {
 		return err
 	}
+	var queues *sqs.Service
+	if err := open("queues", func(ctx context.Context) (err error) {
+		queues, err = sqs.Open(ctx, sqs.Config{Region: cfg.Region, AccountID: cfg.AccountID, Store: st, MaxBytes: storeLimits.Queues,
+			Limits: cfg.Queues, Logger: log})
+		return err
+	}); err != nil {
+		return err
+	}
+	defer queues.Close()
 	rts.Log(log)
 	budget := cfg.MemoryBudgetMB
 	if budget == 0 {
@@ -375,7 +389,8 @@ func Run(ctx context.Context, cfg Config) error {
 		URLListen:  urlLn.Addr().String(),
 		APIBodies:  limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:  limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
-	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members})
+	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
+		Services: []*awsproto.Service{queues.API()}})
 
 	httpServer := limits.httpServer(fe.Handler(), log)
 	urlServer := limits.httpServer(fe.URLHandler(), log)
@@ -412,6 +427,8 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("shutting down")
 	// The other nodes see this one go before it stops serving.
 	leave()
+	// Long polls answer now (empty), as they would when their wait ends.
+	queues.Drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	for _, srv := range servers {
