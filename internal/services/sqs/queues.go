@@ -185,6 +185,12 @@ func (s *Service) applyAttributes(ctx context.Context, q *queueRecord, attrs map
 		if err := s.checkAttribute(ctx, q, name, value); err != nil {
 			return err
 		}
+		if name == attrRedrivePolicy && value != "" {
+			// Stored as SQS shows it, whatever spelling was given.
+			p, _ := parseRedrivePolicy(value)
+			data, _ := json.Marshal(p)
+			value = string(data)
+		}
 		if value == "" && (name == attrRedrivePolicy || name == attrRedriveAllow || name == attrPolicy || name == attrKmsKey) {
 			delete(q.Attributes, name)
 		} else {
