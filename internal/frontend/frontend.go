@@ -67,6 +67,9 @@ type Deps struct {
 	// (SQS…), each on its wire protocols; the frontend admits their
 	// requests as it admits the Lambda API's.
 	Services []*awsproto.Service
+	// EventSources manages event source mappings; nil answers their
+	// operations UnknownOperationException.
+	EventSources EventSources
 }
 
 // Manager decides whether and where invocations run, and reports
@@ -106,6 +109,7 @@ type Frontend struct {
 	log       *slog.Logger
 	mux       *http.ServeMux // the Lambda API's routes
 	api       *awsproto.Mux  // the API listener's dispatcher
+	sources   EventSources
 }
 
 // defaultMaxBody bounds the body of every operation that declares no larger
@@ -129,6 +133,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		async:     deps.Async,
 		runtimes:  deps.Runtimes,
 		cluster:   deps.Cluster,
+		sources:   deps.EventSources,
 		verifiers: map[string]*sigv4.Verifier{},
 		log:       cfg.Logger,
 		mux:       http.NewServeMux(),

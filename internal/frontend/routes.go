@@ -76,6 +76,13 @@ func (f *Frontend) routes() {
 	f.handle("PUT "+apis+"/{api}/routes", operation{name: "PutRoute", handle: f.putRoute})
 	f.handle("DELETE "+apis+"/{api}/routes", operation{name: "DeleteRoute", handle: f.deleteRoute})
 
+	const mappings = "/2015-03-31/event-source-mappings"
+	f.handle("POST "+mappings, operation{name: "CreateEventSourceMapping", handle: f.createEventSourceMapping})
+	f.handle("GET "+mappings, operation{name: "ListEventSourceMappings", handle: f.listEventSourceMappings})
+	f.handle("GET "+mappings+"/{uuid}", operation{name: "GetEventSourceMapping", handle: f.getEventSourceMapping})
+	f.handle("PUT "+mappings+"/{uuid}", operation{name: "UpdateEventSourceMapping", handle: f.updateEventSourceMapping})
+	f.handle("DELETE "+mappings+"/{uuid}", operation{name: "DeleteEventSourceMapping", handle: f.deleteEventSourceMapping})
+
 	f.handle("GET /2016-08-19/account-settings", operation{name: "GetAccountSettings", handle: f.getAccountSettings})
 
 	f.handle("POST /2017-03-31/tags/{arn}", operation{name: "TagResource", handle: f.tagResource})

@@ -18,6 +18,7 @@ import (
 	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/cluster"
 	"github.com/lamina-project/lamina/internal/credentials"
+	"github.com/lamina-project/lamina/internal/eventsource"
 	"github.com/lamina-project/lamina/internal/frontend"
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/manager"
@@ -355,6 +356,22 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-asyncDone }()
 
+	var mappings *eventsource.Service
+	if err := open("event source mappings", func(ctx context.Context) (err error) {
+		mappings, err = eventsource.Open(ctx, eventsource.Config{Region: cfg.Region, AccountID: cfg.AccountID, Node: node, Store: st,
+			Manager: mgr, ConcurrencyLimit: cfg.ConcurrencyLimit, Logger: log,
+			Sources: []eventsource.Source{&eventsource.SQS{Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log}}})
+		return err
+	}); err != nil {
+		return err
+	}
+	mappingsDone := make(chan struct{})
+	go func() {
+		defer close(mappingsDone)
+		mappings.Run(background)
+	}()
+	defer func() { stopBackground(); <-mappingsDone }()
+
 	var members *cluster.Membership
 	if err := open("membership", func(ctx context.Context) (err error) {
 		members, err = cluster.Join(ctx, st.JetStream(), cluster.Config{
@@ -394,7 +411,7 @@ func Run(ctx context.Context, cfg Config) error {
 		APIBodies:  limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:  limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
-		Services: []*awsproto.Service{queues.API()}})
+		Services: []*awsproto.Service{queues.API()}, EventSources: mappings})
 
 	httpServer := limits.httpServer(fe.Handler(), log)
 	urlServer := limits.httpServer(fe.URLHandler(), log)

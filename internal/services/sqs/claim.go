@@ -481,7 +481,7 @@ func (s *Service) delivered(q *queueRecord, e *entry, h nats.Header, env *envelo
 		attrs["DeadLetterQueueSourceArn"] = e.source
 	}
 	return &Message{MessageID: id, ReceiptHandle: encodeReceipt(q.ID, e.seq, st.Claim), Body: body, MD5OfBody: md5Hex(body),
-		Attributes: attrs, MessageAttributes: env.Attributes}
+		Attributes: attrs, MessageAttributes: env.Attributes, MD5OfAttributes: attributesMD5(env.Attributes)}
 }
 
 // stateTTL is how long a message's state is kept: until its message

@@ -62,6 +62,9 @@ type Message struct {
 	// for.
 	Attributes        map[string]string
 	MessageAttributes map[string]MessageAttribute
+	// MD5OfAttributes is the MD5 of all of MessageAttributes, as SQS
+	// computes it; "" when there are none.
+	MD5OfAttributes string
 }
 
 // Headers of a message in the message stream; part of the on-disk format.
