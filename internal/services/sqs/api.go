@@ -84,8 +84,13 @@ func (s *Service) createQueue(c *awsproto.Call, in *createQueueInput) (*queueURL
 	for attempt := 0; ; attempt++ {
 		old, err := s.queues.Get(ctx, in.QueueName)
 		if err == nil {
-			// Creating a queue that exists with the same attributes returns it.
-			if name := sameAttributes(old, q.Attributes); name != "" {
+			// Creating a queue that exists with the same attributes (those
+			// given, as they were stored) returns it.
+			given := map[string]string{}
+			for name := range in.Attributes {
+				given[name] = q.Attributes[name]
+			}
+			if name := sameAttributes(old, given); name != "" {
 				return nil, errQueueNameExists(name)
 			}
 			return out, nil
