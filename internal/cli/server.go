@@ -14,6 +14,7 @@ import (
 
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/server"
+	"github.com/lamina-project/lamina/internal/services/sqs"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -90,6 +91,11 @@ func newServerCommand() *cobra.Command {
 	f.StringArrayVar(&cfg.Runtimes.Dirs, "runtimes-dir", nil, "directory of interpreter installations, one per subdirectory with bin/python3.X or bin/node, found like pyenv's (repeatable)")
 	f.StringArrayVar(&cfg.Runtimes.Map, "runtime-map", nil, "RUNTIME=RUNTIME: run functions of the first runtime on the second's interpreter, e.g. python3.13=python3.12 (repeatable)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve GET /metrics without authentication on this host:port, for Prometheus (the API's /metrics needs SigV4)")
+	q := &cfg.Queues
+	f.IntVar(&q.MaxQueues, "queue-max-queues", sqs.DefaultLimits.MaxQueues, "SQS queues the account may have")
+	f.IntVar(&q.MaxQueueMessages, "queue-max-messages", sqs.DefaultLimits.MaxQueueMessages, "messages one SQS queue holds; a send to a full queue fails with OverLimit")
+	f.IntVar(&q.MaxPolls, "queue-max-polls", sqs.DefaultLimits.MaxPolls, "SQS long polls waiting at once on this node; more are answered RequestThrottled")
+	f.IntVar(&q.MaxPollsPerQueue, "queue-max-polls-per-queue", sqs.DefaultLimits.MaxPollsPerQueue, "SQS long polls waiting at once on this node for one queue")
 	l := &cfg.Limits
 	f.IntVar(&l.MaxConns, "max-conns", 0, "connections the API listener holds at once (default: half of what the open-file limit leaves after its reserve, at most 10000)")
 	f.IntVar(&l.MaxConnsPerAddr, "max-conns-per-addr", 0, fmt.Sprintf("connections the API listener holds at once from one client address, IPv6 /64 (default: %d, or a quarter of --max-conns if less)", server.DefaultMaxConnsPerAddr))

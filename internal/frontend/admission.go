@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/netlimit"
 	"github.com/lamina-project/lamina/internal/sigv4"
 )
@@ -85,8 +86,27 @@ func (f *Frontend) admit(rq *request, op operation) (release func(), err error) 
 		if err := auth.Verify(); err != nil {
 			return release, authError(err)
 		}
+		rq.accessKeyID = auth.AccessKeyID()
+	}
+	if op.resolve != nil {
+		if rq.op, err = op.resolve(body); err != nil {
+			return release, err
+		}
 	}
 	return release, nil
+}
+
+// Admit admits a request to an operation of a service beside Lambda
+// exactly as admit admits the Lambda API's (awsproto.Admission).
+func (f *Frontend) Admit(w http.ResponseWriter, r *http.Request, g awsproto.Gate) (*awsproto.Admitted, error) {
+	name := g.Operation
+	if name == "" {
+		name = g.Service
+	}
+	rq := &request{w: w, r: r, op: g.Operation}
+	release, err := f.admit(rq, operation{name: name, service: g.Service, resolve: g.Resolve,
+		maxBody: max(g.MaxBody, 1), bodyCopies: g.BodyCopies})
+	return &awsproto.Admitted{Body: rq.body, AccessKeyID: rq.accessKeyID, Operation: rq.op, Release: release}, err
 }
 
 // authError turns a SigV4 refusal into AWS's error.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/schedule"
 	"github.com/lamina-project/lamina/internal/store"
 )
@@ -17,14 +18,15 @@ import (
 // event bus and their function targets, as `aws events` speaks it.
 
 const (
-	eventsTargetPrefix = "AWSEvents."
-	defaultEventBus    = "default"
-	maxTargetsPerRule  = 5
+	defaultEventBus   = "default"
+	maxTargetsPerRule = 5
 )
 
 var ruleNameRE = regexp.MustCompile(`^[\.\-_A-Za-z0-9]{1,64}$`)
 
-func (f *Frontend) eventsRoutes() {
+// eventsService is the EventBridge subset on its wire protocol.
+func (f *Frontend) eventsService() *awsproto.Service {
+	s := &awsproto.Service{SigningName: serviceEvents, TargetPrefix: "AWSEvents", JSONVersion: "1.1"}
 	for name, handle := range map[string]func(*request) error{
 		"PutRule":           f.putRule,
 		"DescribeRule":      f.describeRule,
@@ -36,8 +38,9 @@ func (f *Frontend) eventsRoutes() {
 		"RemoveTargets":     f.removeTargets,
 		"ListTargetsByRule": f.listTargetsByRule,
 	} {
-		f.handleTarget(eventsTargetPrefix+name, operation{name: name, service: serviceEvents, handle: handle})
+		s.Handle(targetOperation(name, handle))
 	}
+	return s
 }
 
 func eventsValidation(msg string) error {

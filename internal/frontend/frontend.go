@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
+	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/netlimit"
 	"github.com/lamina-project/lamina/internal/sigv4"
@@ -62,6 +63,13 @@ type Deps struct {
 	Runtimes Runtimes
 	// Cluster tells which nodes form the platform.
 	Cluster Cluster
+	// Services are the AWS services beside Lambda the API listener serves
+	// (SQS…), each on its wire protocols; the frontend admits their
+	// requests as it admits the Lambda API's.
+	Services []*awsproto.Service
+	// EventSources manages event source mappings; nil answers their
+	// operations UnknownOperationException.
+	EventSources EventSources
 }
 
 // Manager decides whether and where invocations run, and reports
@@ -98,9 +106,10 @@ type Frontend struct {
 	runtimes  Runtimes
 	cluster   Cluster
 	verifiers map[string]*sigv4.Verifier // by signing service name
-	targets   map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
 	log       *slog.Logger
-	mux       *http.ServeMux
+	mux       *http.ServeMux // the Lambda API's routes
+	api       *awsproto.Mux  // the API listener's dispatcher
+	sources   EventSources
 }
 
 // defaultMaxBody bounds the body of every operation that declares no larger
@@ -124,23 +133,32 @@ func New(cfg Config, deps Deps) *Frontend {
 		async:     deps.Async,
 		runtimes:  deps.Runtimes,
 		cluster:   deps.Cluster,
+		sources:   deps.EventSources,
 		verifiers: map[string]*sigv4.Verifier{},
-		targets:   map[string]http.Handler{},
 		log:       cfg.Logger,
 		mux:       http.NewServeMux(),
-	}
-	for _, service := range []string{serviceLambda, serviceLogs, serviceEvents} {
-		f.verifiers[service] = &sigv4.Verifier{Service: service, Region: cfg.Region, Lookup: cfg.Credentials}
 	}
 	if f.log == nil {
 		f.log = slog.Default()
 	}
 	f.routes()
+	f.api = awsproto.NewMux(awsproto.MuxConfig{Admission: f, Fallback: f.mux, MapError: mapStoreError, Logger: f.log})
+	services := append([]*awsproto.Service{f.logsService(), f.eventsService()}, deps.Services...)
+	for _, s := range services {
+		f.api.Register(s)
+	}
+	for _, service := range []string{serviceLambda} {
+		f.verifiers[service] = &sigv4.Verifier{Service: service, Region: cfg.Region, Lookup: cfg.Credentials}
+	}
+	for _, s := range services {
+		f.verifiers[s.SigningName] = &sigv4.Verifier{Service: s.SigningName, Region: cfg.Region, Lookup: cfg.Credentials}
+	}
 	return f
 }
 
-// Handler returns the HTTP handler of the whole API.
-func (f *Frontend) Handler() http.Handler { return f.mux }
+// Handler returns the HTTP handler of the whole API: the dispatcher that
+// routes each request to the Lambda API or to a service beside it.
+func (f *Frontend) Handler() http.Handler { return f.api }
 
 // operation describes one API operation: its name (as AWS calls it), the
 // service it belongs to, the largest body it accepts and what answers a
@@ -149,9 +167,9 @@ type operation struct {
 	name string
 	// service is the SigV4 signing name; empty means "lambda".
 	service string
-	// json11 marks operations of AWS's JSON 1.1 protocol (POST / with
-	// X-Amz-Target), whose errors also carry __type in the body.
-	json11  bool
+	// resolve, when set, names the operation from its body once the body
+	// is read and its signature checked (the query protocol's Action).
+	resolve func(body []byte) (string, error)
 	maxBody int64
 	// bodyCopies is how many times the size of its body the operation holds
 	// in memory at its peak (the body, what is decoded from it, the copies
@@ -173,7 +191,11 @@ type request struct {
 	body      []byte
 	requestID string
 	op        string
-	json11    bool
+	// accessKeyID is the key the request is signed with, once admitted.
+	accessKeyID string
+	// json11 answers in AWS's JSON 1.1 protocol (the Logs and EventBridge
+	// subsets).
+	json11 bool
 }
 
 // handle registers op for pattern ("METHOD /path"), and for the same path
@@ -191,7 +213,7 @@ func (f *Frontend) serve(op operation) http.HandlerFunc {
 		op.maxBody = defaultMaxBody
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		rq := &request{w: w, r: r, requestID: uuid.NewString(), op: op.name, json11: op.json11}
+		rq := &request{w: w, r: r, requestID: uuid.NewString(), op: op.name}
 		w.Header().Set("x-amzn-RequestId", rq.requestID)
 		release, err := f.admit(rq, op)
 		defer release()
@@ -262,9 +284,6 @@ func (f *Frontend) writeError(rq *request, err error) {
 	if le.Reason != "" {
 		body["Reason"] = le.Reason
 	}
-	if rq.json11 {
-		body["__type"] = le.Code
-	}
 	data, _ := json.Marshal(body)
 	h := rq.w.Header()
 	h.Set("X-Amzn-ErrorType", le.Code)
@@ -276,6 +295,16 @@ func (f *Frontend) writeError(rq *request, err error) {
 // storageRetryAfter is the Retry-After (seconds) of answers refused while
 // storage is unavailable: the node checks every second whether it healed.
 const storageRetryAfter = 5
+
+// mapStoreError turns a failure of the store that is the same whatever the
+// operation into its AWS error, for the services beside Lambda; it returns
+// other errors unchanged.
+func mapStoreError(err error) error {
+	if le := storeError(err); le != nil {
+		return le
+	}
+	return err
+}
 
 // storeError returns the AWS error for a failure of the store that is the
 // same whatever the operation, or nil.
@@ -307,21 +336,12 @@ func (f *Frontend) unknownOperation(rq *request) error {
 	return lamina.ErrUnknownOperation()
 }
 
-// handleTarget registers a JSON 1.1 operation, reached by POST / with
-// X-Amz-Target: target.
-func (f *Frontend) handleTarget(target string, op operation) {
-	op.json11 = true
-	f.targets[target] = f.serve(op)
-}
-
-// serveTarget dispatches a JSON 1.1 request by its X-Amz-Target.
-func (f *Frontend) serveTarget(w http.ResponseWriter, r *http.Request) {
-	if h, ok := f.targets[r.Header.Get("X-Amz-Target")]; ok {
-		h.ServeHTTP(w, r)
-		return
-	}
-	f.serve(operation{name: "Unknown", json11: true, public: true, handle: func(*request) error {
-		return &lamina.Error{Status: http.StatusBadRequest, Code: "UnknownOperationException",
-			Message: "Unknown X-Amz-Target: " + r.Header.Get("X-Amz-Target")}
-	}})(w, r)
+// targetOperation adapts a handler of a JSON 1.1 operation (the Logs and
+// EventBridge subsets) to the dispatcher, which routes it by X-Amz-Target,
+// admits it and writes its errors.
+func targetOperation(name string, handle func(*request) error) *awsproto.Operation {
+	return awsproto.Raw(name, func(c *awsproto.Call, w http.ResponseWriter) error {
+		return handle(&request{w: w, r: c.Request, body: c.Body, requestID: c.RequestID, op: name,
+			accessKeyID: c.AccessKeyID, json11: true})
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/logs"
 )
 
@@ -17,17 +18,18 @@ import (
 // and the SDKs' FilterLogEvents work against Lamina. Each function's log
 // group is /aws/lambda/NAME.
 
-const logsTargetPrefix = "Logs_20140328."
-
-func (f *Frontend) logsRoutes() {
+// logsService is the Logs subset on its wire protocol.
+func (f *Frontend) logsService() *awsproto.Service {
+	s := &awsproto.Service{SigningName: serviceLogs, TargetPrefix: "Logs_20140328", JSONVersion: "1.1"}
 	for name, handle := range map[string]func(*request) error{
 		"FilterLogEvents":    f.filterLogEvents,
 		"GetLogEvents":       f.getLogEvents,
 		"DescribeLogGroups":  f.describeLogGroups,
 		"DescribeLogStreams": f.describeLogStreams,
 	} {
-		f.handleTarget(logsTargetPrefix+name, operation{name: name, service: serviceLogs, handle: handle})
+		s.Handle(targetOperation(name, handle))
 	}
+	return s
 }
 
 // logGroupInput names a log group by name or identifier (name or ARN).

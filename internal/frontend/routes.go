@@ -76,6 +76,13 @@ func (f *Frontend) routes() {
 	f.handle("PUT "+apis+"/{api}/routes", operation{name: "PutRoute", handle: f.putRoute})
 	f.handle("DELETE "+apis+"/{api}/routes", operation{name: "DeleteRoute", handle: f.deleteRoute})
 
+	const mappings = "/2015-03-31/event-source-mappings"
+	f.handle("POST "+mappings, operation{name: "CreateEventSourceMapping", handle: f.createEventSourceMapping})
+	f.handle("GET "+mappings, operation{name: "ListEventSourceMappings", handle: f.listEventSourceMappings})
+	f.handle("GET "+mappings+"/{uuid}", operation{name: "GetEventSourceMapping", handle: f.getEventSourceMapping})
+	f.handle("PUT "+mappings+"/{uuid}", operation{name: "UpdateEventSourceMapping", handle: f.updateEventSourceMapping})
+	f.handle("DELETE "+mappings+"/{uuid}", operation{name: "DeleteEventSourceMapping", handle: f.deleteEventSourceMapping})
+
 	f.handle("GET /2016-08-19/account-settings", operation{name: "GetAccountSettings", handle: f.getAccountSettings})
 
 	f.handle("POST /2017-03-31/tags/{arn}", operation{name: "TagResource", handle: f.tagResource})
@@ -83,10 +90,6 @@ func (f *Frontend) routes() {
 	f.handle("DELETE /2017-03-31/tags/{arn}", operation{name: "UntagResource", handle: f.untagResource})
 
 	f.handle("GET "+codeDownloadPath+"{digest}", operation{name: "DownloadCode", public: true, handle: f.downloadCode})
-
-	f.logsRoutes()
-	f.eventsRoutes()
-	f.mux.HandleFunc("POST /{$}", f.serveTarget)
 
 	if f.cfg.Metrics != nil {
 		f.handle("GET /metrics", operation{name: "GetMetrics", handle: func(rq *request) error {

@@ -15,8 +15,10 @@ import (
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
+	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/cluster"
 	"github.com/lamina-project/lamina/internal/credentials"
+	"github.com/lamina-project/lamina/internal/eventsource"
 	"github.com/lamina-project/lamina/internal/frontend"
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/manager"
@@ -24,6 +26,7 @@ import (
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
+	"github.com/lamina-project/lamina/internal/services/sqs"
 	"github.com/lamina-project/lamina/internal/store"
 	"github.com/lamina-project/lamina/internal/worker"
 	"github.com/nats-io/nats.go/jetstream"
@@ -75,6 +78,9 @@ type Config struct {
 	// that run at once on this node; zero means the smaller of 32 and half
 	// the account's concurrency limit.
 	AsyncConcurrency int
+	// Queues bound the SQS-compatible queues; zero values take
+	// sqs.DefaultLimits'.
+	Queues sqs.Limits
 	// StoreMaxMB is the disk, in MB, the store (JetStream) may use; zero
 	// sizes it to the data directory's filesystem (see disk.go).
 	StoreMaxMB int
@@ -196,7 +202,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		defer conn.Close()
 	}
-	log.Info("store limits", "store_mb", storeLimits.Max>>20, "code_mb", storeLimits.Code>>20, "logs_mb", storeLimits.Logs>>20, "async_mb", storeLimits.Async>>20)
+	log.Info("store limits", "store_mb", storeLimits.Max>>20, "code_mb", storeLimits.Code>>20, "logs_mb", storeLimits.Logs>>20, "async_mb", storeLimits.Async>>20, "queues_mb", storeLimits.Queues>>20)
 	// In a cluster, each step waits while JetStream is not ready: the other
 	// nodes may still be starting.
 	open := func(what string, step func(ctx context.Context) error) error {
@@ -249,6 +255,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}); err != nil {
 		return err
 	}
+	var queues *sqs.Service
+	if err := open("queues", func(ctx context.Context) (err error) {
+		queues, err = sqs.Open(ctx, sqs.Config{Region: cfg.Region, AccountID: cfg.AccountID, Store: st, MaxBytes: storeLimits.Queues,
+			Limits: cfg.Queues, Logger: log})
+		return err
+	}); err != nil {
+		return err
+	}
+	defer queues.Close()
 	rts.Log(log)
 	budget := cfg.MemoryBudgetMB
 	if budget == 0 {
@@ -341,6 +356,22 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-asyncDone }()
 
+	var mappings *eventsource.Service
+	if err := open("event source mappings", func(ctx context.Context) (err error) {
+		mappings, err = eventsource.Open(ctx, eventsource.Config{Region: cfg.Region, AccountID: cfg.AccountID, Node: node, Store: st,
+			Manager: mgr, ConcurrencyLimit: cfg.ConcurrencyLimit, Logger: log,
+			Sources: []eventsource.Source{&eventsource.SQS{Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log}}})
+		return err
+	}); err != nil {
+		return err
+	}
+	mappingsDone := make(chan struct{})
+	go func() {
+		defer close(mappingsDone)
+		mappings.Run(background)
+	}()
+	defer func() { stopBackground(); <-mappingsDone }()
+
 	var members *cluster.Membership
 	if err := open("membership", func(ctx context.Context) (err error) {
 		members, err = cluster.Join(ctx, st.JetStream(), cluster.Config{
@@ -379,7 +410,8 @@ func Run(ctx context.Context, cfg Config) error {
 		URLListen:  urlLn.Addr().String(),
 		APIBodies:  limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:  limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
-	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members})
+	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
+		Services: []*awsproto.Service{queues.API()}, EventSources: mappings})
 
 	httpServer := limits.httpServer(fe.Handler(), log)
 	urlServer := limits.httpServer(fe.URLHandler(), log)
@@ -416,6 +448,8 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("shutting down")
 	// The other nodes see this one go before it stops serving.
 	leave()
+	// Long polls answer now (empty), as they would when their wait ends.
+	queues.Drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	for _, srv := range servers {

@@ -967,3 +967,24 @@ func TestAuthenticateFromHeaders(t *testing.T) {
 		})
 	}
 }
+
+func TestScopeService(t *testing.T) {
+	for _, tc := range []struct {
+		header, query, want string
+	}{
+		{"AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x", "", "sqs"},
+		{"AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/s3/aws4_request,SignedHeaders=host,Signature=x", "", "s3"},
+		{"", "X-Amz-Credential=AKID%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=x", "s3"},
+		{"AWS4-HMAC-SHA256 Credential=AKID/us-east-1/sqs, Signature=x", "", ""},
+		{"Bearer token", "", ""},
+		{"", "list-type=2", ""},
+	} {
+		r := httptest.NewRequest("GET", "/b/k?"+tc.query, nil)
+		if tc.header != "" {
+			r.Header.Set("Authorization", tc.header)
+		}
+		if got := ScopeService(r); got != tc.want {
+			t.Errorf("ScopeService(%q, %q) = %q, want %q", tc.header, tc.query, got, tc.want)
+		}
+	}
+}

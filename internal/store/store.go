@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/lamina-project/lamina"
@@ -58,6 +60,7 @@ type Options struct {
 type Store struct {
 	js            jetstream.JetStream
 	health        *Health
+	replicas      int
 	functions     *records[functionRecord]
 	versions      *records[functionRecord]
 	aliases       *records[aliasRecord]
@@ -76,6 +79,14 @@ type Store struct {
 	watchCtx  context.Context
 	stopWatch context.CancelFunc
 	changes   subscribers // of OnFunctionChange
+
+	tablesMu sync.Mutex
+	tables   []watched // the services' tables (OpenTable)
+}
+
+// watched is a cache kept current by a watch of its bucket.
+type watched interface {
+	watch(ctx, watchCtx context.Context) error
 }
 
 // Open connects to JetStream through nc and creates the buckets Lamina needs
@@ -90,7 +101,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 		opts.Health = NewHealth(nil)
 	}
 	replicas := max(opts.Replicas, 1)
-	s := &Store{js: js, health: opts.Health, codePutBudget: semaphore.NewWeighted(CodePutBudget)}
+	s := &Store{js: js, health: opts.Health, replicas: replicas, codePutBudget: semaphore.NewWeighted(CodePutBudget)}
 	kvs := map[string]jetstream.KeyValue{}
 	for _, bucket := range []string{functionsBucket, versionsBucket, aliasesBucket, layersBucket, layerCountersBucket,
 		provisionedBucket, urlsBucket, apisBucket, rulesBucket, eventInvokeBucket, systemBucket} {
@@ -135,9 +146,11 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 
 // watch (re)starts the watches that keep the in-memory records current.
 func (s *Store) watch(ctx context.Context) error {
-	for _, w := range []interface {
-		watch(ctx, watchCtx context.Context) error
-	}{s.functions, s.versions, s.aliases, s.layers, s.layerCounters, s.provisioned, s.urls, s.apis, s.rules, s.eventInvoke} {
+	s.tablesMu.Lock()
+	tables := slices.Clone(s.tables)
+	s.tablesMu.Unlock()
+	for _, w := range append([]watched{s.functions, s.versions, s.aliases, s.layers, s.layerCounters,
+		s.provisioned, s.urls, s.apis, s.rules, s.eventInvoke}, tables...) {
 		if err := w.watch(ctx, s.watchCtx); err != nil {
 			return err
 		}
@@ -241,6 +254,14 @@ func readFromLeader(ctx context.Context, js jetstream.JetStream, name string, ch
 // JetStream returns the JetStream context the store uses, for parts that keep
 // their own streams (queues, logs).
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Replicas is the replication of the store's buckets, which parts that keep
+// their own streams give theirs too.
+func (s *Store) Replicas() int { return s.replicas }
+
+// Health is where the store reports storage failures; parts that keep their
+// own streams report theirs there too.
+func (s *Store) Health() *Health { return s.health }
 
 // Secret returns the random secret stored under name, creating one of size
 // bytes on first use. Every node gets the same value.

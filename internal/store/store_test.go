@@ -419,3 +419,58 @@ func TestHealthClassifiesFailures(t *testing.T) {
 		t.Error("a caller that gave up counted as a storage failure")
 	}
 }
+
+// TestTable checks a service's table: created records are read back from
+// memory on the node that wrote them and, through the watch, on another.
+func TestTable(t *testing.T) {
+	ctx := context.Background()
+	_, nc := startJetStream(t)
+	a, err := Open(ctx, nc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, nc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	type queue struct{ ID, Name string }
+	ta, err := OpenTable[queue](ctx, a, "lamina_test_queues", "queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := OpenTable[queue](ctx, b, "lamina_test_queues", "queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, ta.Create(ctx, "jobs.fifo", &queue{ID: "1", Name: "jobs.fifo"}))
+	if err := tb.Create(ctx, "jobs.fifo", &queue{ID: "2"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	if q, err := tb.Get(ctx, "jobs.fifo"); err != nil || q.ID != "1" {
+		t.Fatalf("get on b: %+v %v", q, err)
+	}
+	if _, err := tb.Update(ctx, "jobs.fifo", func(q *queue) error { q.ID = "3"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if q, _ := ta.Get(ctx, "jobs.fifo"); q != nil && q.ID == "3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a never saw b's update")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := ta.List("jobs", nil); len(got) != 1 || got[0].Name != "jobs.fifo" {
+		t.Fatalf("list: %v", got)
+	}
+	if _, err := ta.Remove(ctx, "jobs.fifo", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ta.Get(ctx, "jobs.fifo"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after remove: %v", err)
+	}
+}
