@@ -69,7 +69,8 @@ func keyOf(fn *lamina.Function) envKey {
 type invocation struct {
 	req      *lamina.Invocation
 	deadline time.Time
-	answers  chan answer // buffered: the Runtime API never blocks on it
+	answers  chan answer  // buffered: the Runtime API never blocks on it
+	stream   *streamGuard // where a streamed response goes; nil to buffer it
 }
 
 // answer is what the runtime said about an invocation (or its init).
@@ -270,14 +271,21 @@ type outcome struct {
 	// never started and can run in another environment.
 	stale  bool
 	memory int64 // peak bytes during the invocation
+	// streamed: the response (or its start) went to the invocation's
+	// stream.
+	streamed bool
 }
 
 // invoke runs one invocation in env and waits for its end: the runtime's
 // answer, its exit, or the function's timeout.
-func (env *environment) invoke(req *lamina.Invocation) outcome {
+func (env *environment) invoke(req *lamina.Invocation) (out outcome) {
 	timeout := time.Duration(env.fn.Configuration.Timeout) * time.Second
 	started := time.Now()
 	inv := &invocation{req: req, deadline: started.Add(timeout), answers: make(chan answer, 1)}
+	if req.Stream != nil {
+		inv.stream = &streamGuard{to: req.Stream}
+		defer func() { out.streamed = inv.stream.end() }()
+	}
 	select {
 	case <-env.sb.Exited(): // it exited while idle: it cannot take the event
 		return outcome{stale: true}
@@ -291,7 +299,6 @@ func (env *environment) invoke(req *lamina.Invocation) outcome {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 
-	var out outcome
 	select {
 	case env.next <- inv:
 		if thawLater {

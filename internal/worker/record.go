@@ -118,7 +118,7 @@ func (r *record) invoked(env *environment, out outcome) {
 	output, dropped := env.collect()
 	r.events = append(r.events, output...)
 	r.noteDropped(dropped)
-	r.res.Payload, r.res.ContentType = out.answer.payload, out.answer.contentType
+	r.res.Payload, r.res.ContentType, r.res.Streamed = out.answer.payload, out.answer.contentType, out.streamed
 	if out.answer.errorType != "" {
 		r.fail(out.answer.errorType, out.answer.payload)
 	}
