@@ -158,6 +158,12 @@ func (env *environment) runtimeAPIHandler() http.Handler {
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", env.handleResponse)
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", env.handleError)
 	mux.HandleFunc("POST /2018-06-01/runtime/init/error", env.handleInitError)
+	mux.HandleFunc("POST /2020-01-01/extension/register", env.handleRegister)
+	mux.HandleFunc("GET /2020-01-01/extension/event/next", env.handleExtensionNext)
+	mux.HandleFunc("POST /2020-01-01/extension/init/error", env.handleExtensionError("init"))
+	mux.HandleFunc("POST /2020-01-01/extension/exit/error", env.handleExtensionError("exit"))
+	mux.HandleFunc("PUT /2022-07-01/telemetry", env.handleSubscribe)
+	mux.HandleFunc("PUT /2020-08-15/logs", env.handleSubscribe)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		runtimeAPIError(w, http.StatusNotFound, "NotFound", "Unknown Runtime API path "+r.URL.Path)
 	})
@@ -216,10 +222,11 @@ func (env *environment) handleNext(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	env.state = stateReady
-	env.mu.Unlock()
-	if from == stateStarted {
-		close(env.ready)
+	if from == stateStarted { // init ends once every extension asks too
+		env.ext.closed, env.ext.runtimeUp = true, true
+		env.checkInitLocked()
 	}
+	env.mu.Unlock()
 	env.pollStarted() // an idle environment is frozen now, with the runtime waiting here
 	defer env.pollEnded()
 	if r.ContentLength == 0 {
