@@ -85,7 +85,7 @@ type externalExtension struct {
 type extensionState struct {
 	external   []*externalExtension
 	byID       map[string]*extension
-	order      []*extension // in order of registration
+	order      []*extension  // in order of registration
 	registered chan struct{} // closed when every external extension has registered
 	closed     bool          // registration is over: the runtime asked for its first event
 	runtimeUp  bool          // the runtime asked for its first event

@@ -118,6 +118,7 @@ type subscriber struct {
 	queue     []*telemetryRecord
 	size      int // bytes queued, about
 	dropped   int
+	posting   bool          // a batch is on its way
 	kick      chan struct{} // buffered 1: deliver now
 	delivered chan struct{} // poked (buffered 1) after each delivery
 }
@@ -197,6 +198,7 @@ func (s *subscriber) deliver() {
 		for _, r := range s.queue {
 			s.size += approximateSize(r)
 		}
+		s.posting = len(batch) > 0
 		s.mu.Unlock()
 		if len(batch) == 0 {
 			return
@@ -230,22 +232,24 @@ func (s *subscriber) post(batch []*telemetryRecord) {
 	}
 }
 
-// flushBy delivers what is queued now and waits for it until deadline.
+// flushBy delivers what is queued and waits until nothing is queued or on
+// its way, or until deadline.
 func (s *subscriber) flushBy(deadline time.Time) {
-	s.mu.Lock()
-	empty := len(s.queue) == 0 && s.dropped == 0
-	s.mu.Unlock()
-	if empty {
-		return
-	}
-	select { // a delivery in progress may have started before these records
-	case <-s.delivered:
-	default:
-	}
-	s.poke()
-	select {
-	case <-s.delivered:
-	case <-time.After(time.Until(deadline)):
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		idle := len(s.queue) == 0 && s.dropped == 0 && !s.posting
+		s.mu.Unlock()
+		if idle {
+			return
+		}
+		s.poke()
+		select {
+		case <-s.delivered:
+		case <-timer.C:
+			return
+		}
 	}
 }
 
