@@ -20,7 +20,34 @@ type Invocation struct {
 	TraceID         string
 	// Tail asks for the last 4 KB of the invocation's log in the result.
 	Tail bool
+	// Stream, when set, receives the response as the function streams it
+	// (InvokeWithResponseStream, function URLs in RESPONSE_STREAM mode).
+	// It is not plain data: a remote worker relays what its own worker
+	// writes to it (Start once, then each chunk in order) back to the
+	// caller's Stream. Without it a streamed response is buffered as any
+	// other, within MaxSyncPayload.
+	Stream ResponseStream `json:"-"`
 }
+
+// ResponseStream receives a response the runtime streams, as it streams it.
+// A worker calls Start once, then Write for each chunk in the order the
+// runtime sent them, all from one goroutine, and nothing after the
+// invocation has ended. A Write error means the caller has gone: the rest of
+// the response is discarded, and the function runs on to its end, as on
+// Lambda.
+type ResponseStream interface {
+	// Start announces the response and its content type, as the runtime
+	// gave it ("application/vnd.awslambda.http-integration-response" for a
+	// response that starts with an HTTP prelude).
+	Start(contentType string)
+	// Write passes on one chunk of the response.
+	Write(chunk []byte) (int, error)
+}
+
+// MaxStreamedResponse is how many bytes of a streamed response reach the
+// caller; the response is cut there and the invocation fails with
+// Function.ResponseSizeTooLarge.
+const MaxStreamedResponse = 20 << 20
 
 // Invocation errors a runtime or the platform reports, as errorType values.
 const (
@@ -45,6 +72,10 @@ type InvocationResult struct {
 	// "application/vnd.awslambda.http-integration-response" marks a
 	// streamed HTTP response with its prelude.
 	ContentType string
+	// Streamed reports that the response went to the invocation's Stream:
+	// Payload is then empty, unless the function failed (its error JSON;
+	// part of the response may have been streamed before).
+	Streamed bool
 	// FunctionError is "Unhandled" when the function failed (an error, a
 	// timeout, a crash), else empty.
 	FunctionError string

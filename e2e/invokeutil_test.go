@@ -465,7 +465,7 @@ func (ts *testServer) createNode(t *testing.T, name, handler string) {
 	})
 }
 
-// goBuilds caches the Go test functions built by goFunctionZip, by package.
+// goBuilds caches the Go programs built by goBinary, by package.
 var goBuilds struct {
 	mu    sync.Mutex
 	byPkg map[string]*goBuild
@@ -473,15 +473,27 @@ var goBuilds struct {
 
 type goBuild struct {
 	once sync.Once
-	zip  []byte
+	bin  []byte
 	err  error
 }
 
 // goFunctionZip returns the deployment package of a Go test function: pkg
 // is a package of the module in testdata/gofn ("." for gofn itself,
-// "./rapiprobe"), built once per test binary as a provided.al2023
-// `bootstrap` (CGO_ENABLED=0, -tags lambda.norpc) at the zip's root.
+// "./rapiprobe") built by goBinary, as a provided.al2023 `bootstrap` at the
+// zip's root.
 func goFunctionZip(t *testing.T, pkg string) []byte {
+	t.Helper()
+	data, err := zipBootstrap(goBinary(t, pkg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// goBinary returns the executable of pkg, a package of the module in
+// testdata/gofn, built once per test binary (CGO_ENABLED=0, -tags
+// lambda.norpc).
+func goBinary(t *testing.T, pkg string) []byte {
 	t.Helper()
 	goBuilds.mu.Lock()
 	if goBuilds.byPkg == nil {
@@ -509,17 +521,12 @@ func goFunctionZip(t *testing.T, pkg string) []byte {
 			b.err = fmt.Errorf("building %s in testdata/gofn: %v\n%s", pkg, err, output)
 			return
 		}
-		data, err := os.ReadFile(out)
-		if err != nil {
-			b.err = err
-			return
-		}
-		b.zip, b.err = zipBootstrap(data)
+		b.bin, b.err = os.ReadFile(out)
 	})
 	if b.err != nil {
 		t.Fatal(b.err)
 	}
-	return b.zip
+	return b.bin
 }
 
 // zipBootstrap is a zip holding one executable, bootstrap, at its root.

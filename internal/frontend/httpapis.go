@@ -290,6 +290,6 @@ func (f *Frontend) serveAPI(w http.ResponseWriter, r *http.Request) bool {
 	ev.RequestContext.AccountID = f.cfg.AccountID
 	ev.RequestContext.APIID, ev.RequestContext.DomainPrefix = api.APIID, api.APIID
 	ev.RequestContext.DomainName = api.APIID + ".execute-api." + f.cfg.Region + ".amazonaws.com"
-	f.invokeHTTP(w, r, route.Function, route.Qualifier, requestID, ev)
+	f.invokeHTTP(w, r, route.Function, route.Qualifier, requestID, ev, false)
 	return true
 }

@@ -20,6 +20,8 @@ func (f *Frontend) routes() {
 
 	f.handle("POST /2015-03-31/functions/{name}/invocations", operation{name: "Invoke", maxBody: lamina.MaxSyncPayload, tooLarge: invokeTooLarge, handle: f.invoke})
 
+	f.handle("POST /2021-11-15/functions/{name}/response-streaming-invocations", operation{name: "InvokeWithResponseStream", maxBody: lamina.MaxSyncPayload, tooLarge: invokeTooLarge, handle: f.invokeWithResponseStream})
+
 	f.handle("POST /2014-11-13/functions/{name}/invoke-async", operation{name: "InvokeAsync", maxBody: lamina.MaxInvokeAsyncPayload, tooLarge: invokeTooLarge, handle: f.invokeAsync})
 
 	const eventInvokeConfig = "/2019-09-25/functions/{name}/event-invoke-config"

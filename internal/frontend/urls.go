@@ -99,7 +99,7 @@ func (f *Frontend) serveURL(w http.ResponseWriter, r *http.Request) {
 		ev.RequestContext.Authorizer = f.urlAuthorizer(auth)
 	}
 	addCORS(w, r, u.Cors)
-	f.invokeHTTP(w, r, u.Function, u.Qualifier, requestID, ev)
+	f.invokeHTTP(w, r, u.Function, u.Qualifier, requestID, ev, u.InvokeMode == "RESPONSE_STREAM")
 }
 
 // authenticateURL checks from its headers the SigV4 authentication of a
@@ -125,8 +125,10 @@ func (f *Frontend) urlAuthorizer(auth *sigv4.Auth) map[string]any {
 }
 
 // invokeHTTP runs the function a request routes to with its event and
-// writes the function's answer as the HTTP response.
-func (f *Frontend) invokeHTTP(w http.ResponseWriter, r *http.Request, function, qualifier, requestID string, ev *httpEvent) {
+// writes the function's answer as the HTTP response: at once, as the
+// function streams it, when stream is set (a function URL in
+// RESPONSE_STREAM mode).
+func (f *Frontend) invokeHTTP(w http.ResponseWriter, r *http.Request, function, qualifier, requestID string, ev *httpEvent, stream bool) {
 	fn, err := f.manager.Resolve(r.Context(), function, qualifier)
 	if err != nil {
 		writeHTTPError(w, http.StatusNotFound, "Not Found")
@@ -136,12 +138,22 @@ func (f *Frontend) invokeHTTP(w http.ResponseWriter, r *http.Request, function, 
 	if qualifier != "" {
 		invoked += ":" + qualifier
 	}
-	res, err := f.manager.Invoke(r.Context(), &lamina.Invocation{
+	inv := &lamina.Invocation{
 		RequestID: requestID, Function: fn, InvokedARN: invoked, Payload: []byte(jsonString(ev)),
 		TraceID: newTraceID(),
-	})
+	}
+	var out *urlStream
+	if stream {
+		out = &urlStream{w: w, rc: http.NewResponseController(w)}
+		inv.Stream = out
+	}
+	res, err := f.manager.Invoke(r.Context(), inv)
 	var le *lamina.Error
 	switch {
+	case out != nil && out.started && (err != nil || res.FunctionError != ""):
+		// Status and headers are gone: cut the response short, so that the
+		// client sees it failed, as Lambda does.
+		panic(http.ErrAbortHandler)
 	case errors.As(err, &le) && le.Status == http.StatusTooManyRequests:
 		writeHTTPError(w, http.StatusTooManyRequests, "Rate Exceeded.")
 	case err != nil:
@@ -149,6 +161,8 @@ func (f *Frontend) invokeHTTP(w http.ResponseWriter, r *http.Request, function, 
 		writeHTTPError(w, http.StatusInternalServerError, "Internal Server Error")
 	case res.FunctionError != "":
 		writeHTTPError(w, http.StatusBadGateway, "Internal Server Error")
+	case res.Streamed:
+		out.finish()
 	default:
 		writeFunctionResponse(w, res.Payload, res.ContentType)
 	}

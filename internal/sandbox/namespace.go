@@ -470,7 +470,7 @@ func preparedPlan(rootDir, resolvConf string) []string {
 		"sbx_user1051:x:993:990::/home/sbx_user1051:/sbin/nologin\n"+
 		"nobody:x:65534:65534:nobody:/:/sbin/nologin\n")
 	file("/etc/group", "0644", "root:x:0:\nsbx_user1051:x:990:\nnobody:x:65534:\n")
-	file("/etc/hosts", "0644", "127.0.0.1\tlocalhost\n::1\tlocalhost\n")
+	file("/etc/hosts", "0644", "127.0.0.1\tlocalhost sandbox.localdomain\n::1\tlocalhost\n")
 	file("/etc/nsswitch.conf", "0644", "passwd: files\ngroup: files\nhosts: files dns\n")
 	file("/etc/resolv.conf", "0644", resolvConf)
 	symlink("/usr/share/zoneinfo/UTC", "/etc/localtime")
@@ -620,15 +620,48 @@ func (s *namespaceSandbox) Paths() Paths { return namespacePaths }
 
 func (s *namespaceSandbox) RuntimeAPI() (net.Listener, string) { return s.ln, runtimeAPIAddr }
 
-// Start has the init fork the runtime into its own user namespace, as the
-// sandbox user, with no privileges left.
-func (s *namespaceSandbox) Start(p Process) error {
-	fields := []string{"start", strconv.Itoa(sandboxUID), strconv.Itoa(sandboxGID), strconv.Itoa(s.uidBase),
+// processFields is the message that has the init fork p: verb "start" or
+// "spawn".
+func (s *namespaceSandbox) processFields(verb string, p Process) []string {
+	fields := []string{verb, strconv.Itoa(sandboxUID), strconv.Itoa(sandboxGID), strconv.Itoa(s.uidBase),
 		strconv.Itoa(maxOpenFiles), p.Dir, strconv.Itoa(len(p.Argv))}
 	fields = append(fields, p.Argv...)
 	fields = append(fields, strconv.Itoa(len(p.Env)))
 	fields = append(fields, p.Env...)
-	fields = append(fields, string(s.seccomp))
+	return append(fields, string(s.seccomp))
+}
+
+// Spawn has the init fork a process beside the runtime, as it forks the
+// runtime; only before Start.
+func (s *namespaceSandbox) Spawn(p Process) error {
+	if err := s.send([]*os.File{p.Output}, s.processFields("spawn", p)...); err != nil {
+		return err
+	}
+	reply, err := s.receive(time.Now().Add(setupTimeout))
+	switch {
+	case err != nil:
+		return fmt.Errorf("sandbox init: spawn: %w", err)
+	case reply[0] == "spawned":
+		return nil
+	case reply[0] == "error" && len(reply) > 1 && strings.HasPrefix(reply[1], "exec "):
+		path, cause, _ := strings.Cut(strings.TrimPrefix(reply[1], "exec "), ": ")
+		return &ExecError{Path: path, Err: errors.New(cause)}
+	case reply[0] == "error" && len(reply) > 1:
+		return errors.New(reply[1])
+	}
+	return fmt.Errorf("sandbox init: unexpected %q", reply[0])
+}
+
+// Dial connects to addr ("host:port") in the sandbox's network namespace,
+// as a process of the sandbox would.
+func (s *namespaceSandbox) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	return dialInNetns(ctx, s.init.Process.Pid, addr)
+}
+
+// Start has the init fork the runtime into its own user namespace, as the
+// sandbox user, with no privileges left.
+func (s *namespaceSandbox) Start(p Process) error {
+	fields := s.processFields("start", p)
 	s.mu.Lock()
 	s.reported = make(chan struct{})
 	s.mu.Unlock()

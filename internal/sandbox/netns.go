@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -29,6 +30,28 @@ func listenInNetns(pid int, addr string) (ln net.Listener, err error) {
 		return err
 	})
 	return ln, err
+}
+
+// dialInNetns connects to addr from inside the network namespace of process
+// pid; the connection keeps that namespace for its whole life.
+func dialInNetns(ctx context.Context, pid int, addr string) (conn net.Conn, err error) {
+	enter := func() error {
+		target, err := unix.Open(fmt.Sprintf("/proc/%d/ns/net", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open network namespace: %w", err)
+		}
+		defer unix.Close(target)
+		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("enter network namespace: %w", err)
+		}
+		return nil
+	}
+	err = inNetns(enter, func() (err error) {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", addr)
+		return err
+	})
+	return conn, err
 }
 
 // newNetns creates a network namespace, runs setup in it (netlink sockets

@@ -26,6 +26,9 @@
 //                          detached, ride along, and each "attach" puts the
 //                          next in place. Then init makes / read-only.
 //   init -> host  "ready" | "error" message
+//   host -> init  "spawn"  (any number, before "start") as "start", for a
+//                          process beside the runtime (a Lambda extension)
+//   init -> host  "spawned" pid | "error" message
 //   host -> init  "start"  uid, gid, host uid base, open-files limit,
 //                          working directory, argv, envp, seccomp program;
 //                          the runtime's output fd rides along (SCM_RIGHTS).
@@ -354,9 +357,12 @@ fail:
 	_exit(127);
 }
 
-// start carries out a "start" message and then waits for the runtime.
-static void start(int outfd) {
-	// start uid gid hostbase nofile cwd argc argv... envc envp... seccomp
+// fork_process forks the process a "start" or "spawn" message describes
+// (fields from 1 on: uid gid hostbase nofile cwd argc argv... envc envp...
+// seccomp), with outfd as its stdout and stderr, and returns its pid. When
+// the exec fails it reports "error" to the host, reaps the child and
+// returns -1.
+static pid_t fork_process(int outfd) {
 	if (nfields < 8 || outfd < 0) {
 		errno = EPROTO;
 		fail("start");
@@ -398,6 +404,8 @@ static void start(int outfd) {
 		child(outfd, to_parent[1], from_parent[0], errpipe[1], uid, gid, nofile, cwd, argv_copy, envp_copy, &prog);
 	}
 	close(outfd);
+	close(to_parent[1]);
+	close(from_parent[0]);
 	close(errpipe[1]);
 	char c;
 	if (read(to_parent[0], &c, 1) == 1) {
@@ -412,11 +420,36 @@ static void start(int outfd) {
 	do {
 		n = read(errpipe[0], &err, sizeof(err));
 	} while (n < 0 && errno == EINTR);
+	close(to_parent[0]);
+	close(from_parent[1]);
+	close(errpipe[0]);
 	if (n == sizeof(err)) {
 		char msg[512];
 		snprintf(msg, sizeof(msg), "exec %s: %s", argv_copy[0], strerror(err));
 		send_msg(2, "error", msg);
 		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
+// spawn carries out a "spawn" message: a process that runs beside the
+// runtime (a Lambda extension), started before it. Its end is not
+// reported; the reaping loop of start collects it.
+static void spawn(int outfd) {
+	pid_t pid = fork_process(outfd);
+	if (pid < 0) {
+		return;
+	}
+	char pidstr[32];
+	snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+	send_msg(2, "spawned", pidstr);
+}
+
+// start carries out a "start" message and then waits for the runtime.
+static void start(int outfd) {
+	pid_t pid = fork_process(outfd);
+	if (pid < 0) {
 		_exit(1);
 	}
 	char pidstr[32];
@@ -464,6 +497,10 @@ __attribute__((constructor)) static void lamina_sandbox_init(void) {
 	}
 	setup();
 	int outfd = recv_msg();
+	while (nfields >= 1 && strcmp(fields[0], "spawn") == 0) {
+		spawn(outfd);
+		outfd = recv_msg();
+	}
 	if (nfields < 1 || strcmp(fields[0], "start") != 0) {
 		errno = EPROTO;
 		fail("expected start");

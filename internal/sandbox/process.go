@@ -60,6 +60,7 @@ type processSandbox struct {
 	exited chan struct{}
 
 	mu        sync.Mutex
+	pgid      int // the process group of everything started in it
 	cmd       *exec.Cmd
 	status    *os.File // /proc/PID/status, for VmHWM
 	clearRefs *os.File // /proc/PID/clear_refs, to reset VmHWM
@@ -71,19 +72,53 @@ func (s *processSandbox) Paths() Paths { return s.paths }
 
 func (s *processSandbox) RuntimeAPI() (net.Listener, string) { return s.ln, s.ln.Addr().String() }
 
-func (s *processSandbox) Start(p Process) error {
+// command returns the command of p, in the sandbox's process group (the
+// first process started leads it). The caller holds s.mu.
+func (s *processSandbox) command(p Process) *exec.Cmd {
 	cmd := exec.Command(p.Argv[0], p.Argv[1:]...)
 	cmd.Env = append(p.Env, "TMPDIR="+s.paths.Tmp)
 	cmd.Dir = p.Dir
 	cmd.Stdout, cmd.Stderr = p.Output, p.Output
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: s.pgid, Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// Spawn starts a process beside the runtime, in its process group.
+func (s *processSandbox) Spawn(p Process) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
 		return fmt.Errorf("sandbox: runtime already started")
 	}
+	cmd := s.command(p)
 	if err := startProcess(cmd); err != nil {
 		return &ExecError{Path: p.Argv[0], Err: err}
+	}
+	if s.pgid == 0 {
+		s.pgid = cmd.Process.Pid
+	}
+	go cmd.Wait() // reaped; its end shows as end of file on its output
+	return nil
+}
+
+// Dial connects to addr on the host: a process sandbox shares its network.
+func (s *processSandbox) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+func (s *processSandbox) Start(p Process) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return fmt.Errorf("sandbox: runtime already started")
+	}
+	cmd := s.command(p)
+	if err := startProcess(cmd); err != nil {
+		return &ExecError{Path: p.Argv[0], Err: err}
+	}
+	if s.pgid == 0 {
+		s.pgid = cmd.Process.Pid
 	}
 	s.cmd = cmd
 	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
@@ -148,19 +183,22 @@ func (s *processSandbox) Freeze() error { return s.signalGroup(syscall.SIGSTOP) 
 // Thaw continues the runtime's process group with SIGCONT.
 func (s *processSandbox) Thaw() error { return s.signalGroup(syscall.SIGCONT) }
 
-// signalGroup sends sig to the runtime's process group, if it started and
-// has not exited (its group id may then be another's).
+// signalGroup sends sig to the sandbox's process group, if the runtime
+// started and has not exited (the group id may then be another's).
 func (s *processSandbox) signalGroup(sig syscall.Signal) error {
 	pid := s.pid()
 	if pid == 0 {
 		return nil
 	}
+	s.mu.Lock()
+	pgid := s.pgid
+	s.mu.Unlock()
 	select {
 	case <-s.exited:
 		return errors.New("sandbox: the runtime has exited")
 	default:
 	}
-	return syscall.Kill(-pid, sig)
+	return syscall.Kill(-pgid, sig)
 }
 
 func (s *processSandbox) pid() int {
@@ -177,8 +215,13 @@ func (s *processSandbox) pid() int {
 func (s *processSandbox) Destroy() error {
 	s.destroy.Do(func() {
 		s.ln.Close()
-		if pid := s.pid(); pid != 0 {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		s.mu.Lock()
+		pgid := s.pgid
+		s.mu.Unlock()
+		if pgid != 0 {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+		if s.pid() != 0 {
 			<-s.exited
 		}
 		os.RemoveAll(s.paths.Tmp)

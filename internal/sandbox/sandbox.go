@@ -5,7 +5,7 @@
 //
 // The contract every implementation keeps:
 //   - Create returns a sandbox in which nothing runs yet; Start runs exactly
-//     one runtime process in it.
+//     one runtime process in it, after any processes Spawn runs beside it.
 //   - RuntimeAPI's listener is reachable by the processes of this sandbox and
 //     by no other sandbox.
 //   - Exited is closed once the runtime process has ended (by itself or by
@@ -93,8 +93,16 @@ type Sandbox interface {
 	// environment's Runtime API, and the address ("host:port") that the
 	// runtime inside uses to reach it (AWS_LAMBDA_RUNTIME_API).
 	RuntimeAPI() (net.Listener, string)
+	// Spawn runs a process beside the runtime (a Lambda extension), before
+	// Start; it ends with the sandbox. Its end is not reported: its Output
+	// reaches end of file then.
+	Spawn(p Process) error
 	// Start runs the runtime process.
 	Start(p Process) error
+	// Dial connects to a TCP address ("host:port", host an address) as a
+	// process of the sandbox would: on the sandbox's own loopback, when it
+	// has its own network.
+	Dial(ctx context.Context, addr string) (net.Conn, error)
 	// Exited is closed when the runtime process has ended.
 	Exited() <-chan struct{}
 	// ExitError describes how the runtime process ended ("exit status 1",

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -43,6 +45,15 @@ type environment struct {
 	state     runtimeState // of the runtime, as its Runtime API calls show it
 	current   *invocation  // handed to the runtime, not yet answered
 	eventConn net.Conn     // the open connection that got the last event
+	ext       extensionState
+	// shutdownReason is what SHUTDOWN tells the extensions: spindown,
+	// timeout or failure.
+	shutdownReason string
+
+	telemetry telemetry
+	// publish appends log events of env's function (what extensions write
+	// while the environment shuts down).
+	publish func([]logs.Event)
 
 	// Owned by the worker's lock.
 	lastUsed time.Time
@@ -69,7 +80,8 @@ func keyOf(fn *lamina.Function) envKey {
 type invocation struct {
 	req      *lamina.Invocation
 	deadline time.Time
-	answers  chan answer // buffered: the Runtime API never blocks on it
+	answers  chan answer  // buffered: the Runtime API never blocks on it
+	stream   *streamGuard // where a streamed response goes; nil to buffer it
 }
 
 // answer is what the runtime said about an invocation (or its init).
@@ -116,6 +128,12 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		destroyed:   make(chan struct{}),
 		provisioned: provisioned,
 		freezer:     freezer{log: w.log},
+		publish:     func(events []logs.Event) { w.cfg.Logs.Append(c.FunctionName, events...) },
+	}
+	env.ext = extensionState{byID: map[string]*extension{}, registered: make(chan struct{}), changed: make(chan struct{})}
+	extensions, err := discoverExtensions(layerDirs)
+	if err != nil {
+		return nil, &runtimes.EntrypointError{Message: err.Error()}
 	}
 	ephemeral := lamina.DefaultEphemeralStorage
 	if c.EphemeralStorage != nil {
@@ -143,18 +161,32 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		env.sb.Destroy()
 		return nil, err
 	}
+	env.telemetry = telemetry{keep: true, dial: env.sb.Dial, done: env.destroyed}
+	env.telemetry.emit("platform.initStart", map[string]any{
+		"initializationType": initializationType(provisioned), "phase": "init",
+		"runtimeVersion": runtimeVersion(w.cfg.Runtimes.Runs(c.Runtime)), "functionName": c.FunctionName, "functionVersion": c.Version,
+	})
 	ln, apiAddr := env.sb.RuntimeAPI()
-	if env.api, err = env.serveRuntimeAPI(ln, runtimeAPILimits, w.log); err != nil {
+	limits := runtimeAPILimits
+	limits.maxConns += connsPerExtension * len(extensions)
+	if env.api, err = env.serveRuntimeAPI(ln, limits, w.log); err != nil {
 		env.destroy()
 		return nil, err
 	}
 
-	err = env.sb.Start(sandbox.Process{
+	vars := w.environment(env, paths, apiAddr)
+	runtime := sandbox.Process{
 		Argv:   launch.Argv,
-		Env:    append(w.environment(env, paths, apiAddr), launch.Env...),
+		Env:    append(vars, launch.Env...),
 		Dir:    paths.TaskRoot,
 		Output: env.out.writer(),
-	})
+	}
+	if len(extensions) > 0 {
+		err = env.launchExtensions(extensions, paths.Opt, vars, runtime)
+	} else {
+		close(env.ext.registered)
+		err = env.sb.Start(runtime)
+	}
 	if err != nil {
 		env.destroy()
 		var execErr *sandbox.ExecError
@@ -218,6 +250,7 @@ func (env *environment) waitInit(started time.Time, limit time.Duration) initOut
 	defer timer.Stop()
 	select {
 	case <-env.ready:
+		env.telemetry.endBacklog()
 		return initOutcome{duration: time.Since(started)}
 	case a := <-env.initFailed:
 		return initOutcome{duration: time.Since(started), failure: &a}
@@ -270,14 +303,22 @@ type outcome struct {
 	// never started and can run in another environment.
 	stale  bool
 	memory int64 // peak bytes during the invocation
+	// streamed: the response (or its start) went to the invocation's
+	// stream.
+	streamed bool
+	deadline time.Time // of the invocation
 }
 
 // invoke runs one invocation in env and waits for its end: the runtime's
 // answer, its exit, or the function's timeout.
-func (env *environment) invoke(req *lamina.Invocation) outcome {
+func (env *environment) invoke(req *lamina.Invocation) (out outcome) {
 	timeout := time.Duration(env.fn.Configuration.Timeout) * time.Second
 	started := time.Now()
 	inv := &invocation{req: req, deadline: started.Add(timeout), answers: make(chan answer, 1)}
+	if req.Stream != nil {
+		inv.stream = &streamGuard{to: req.Stream}
+		defer func() { out.streamed = inv.stream.end() }()
+	}
 	select {
 	case <-env.sb.Exited(): // it exited while idle: it cannot take the event
 		return outcome{stale: true}
@@ -291,7 +332,10 @@ func (env *environment) invoke(req *lamina.Invocation) outcome {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 
-	var out outcome
+	out.deadline = inv.deadline
+	if env.hasExtensions() {
+		env.sendExtensions(eventInvoke, invokeEvent(inv))
+	}
 	select {
 	case env.next <- inv:
 		if thawLater {
@@ -324,12 +368,28 @@ func (env *environment) invoke(req *lamina.Invocation) outcome {
 	return out
 }
 
-// collect waits for the runtime's output so far and returns it as log
-// events of env's stream.
+// collect waits for the output of the runtime and of the extensions so far
+// and returns it as log events of env's stream, in time order; it passes
+// it on to telemetry subscribers as function and extension records.
 func (env *environment) collect() ([]logs.Event, int) {
 	events, dropped := env.out.take()
 	for i := range events {
 		events[i].Stream = env.logStream
+		env.telemetry.emitAt(time.UnixMilli(events[i].Timestamp), "function", events[i].Message)
+	}
+	env.mu.Lock()
+	external := env.ext.external
+	env.mu.Unlock()
+	for _, ext := range external {
+		more, n := ext.out.take()
+		for i := range more {
+			more[i].Stream = env.logStream
+			env.telemetry.emitAt(time.UnixMilli(more[i].Timestamp), "extension", more[i].Message)
+		}
+		events, dropped = append(events, more...), dropped+n
+	}
+	if len(external) > 0 {
+		slices.SortStableFunc(events, func(a, b logs.Event) int { return cmp.Compare(a.Timestamp, b.Timestamp) })
 	}
 	return events, dropped
 }
@@ -338,6 +398,9 @@ func (env *environment) collect() ([]logs.Event, int) {
 // it, the Runtime API, the output pipe.
 func (env *environment) destroy() {
 	env.destroying.Do(func() {
+		if env.hasExtensions() {
+			env.shutdown()
+		}
 		close(env.destroyed)
 		if env.api != nil {
 			env.api.Close()
@@ -347,6 +410,33 @@ func (env *environment) destroy() {
 			env.out.close()
 		}
 	})
+}
+
+// shutdown ends an environment with extensions as Lambda does: thawed,
+// telemetry delivered, SHUTDOWN to the extensions registered for it, and
+// what they write meanwhile logged.
+func (env *environment) shutdown() {
+	if env.thaw() != nil {
+		return
+	}
+	env.mu.Lock()
+	reason := env.shutdownReason
+	env.mu.Unlock()
+	if reason == "" {
+		reason = "spindown"
+	}
+	env.telemetry.flush(time.Now().Add(shutdownTimeout / 4))
+	env.shutdownExtensions(reason)
+	if events, _ := env.collect(); len(events) > 0 {
+		env.publish(events)
+	}
+}
+
+// retireFor notes why env is retired (SHUTDOWN's shutdownReason).
+func (env *environment) retireFor(reason string) {
+	env.mu.Lock()
+	env.shutdownReason = reason
+	env.mu.Unlock()
 }
 
 func decodeBase64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }

@@ -32,6 +32,7 @@ const (
 type output struct {
 	r, w *os.File
 	raw  syscall.RawConn // of r, which Go's poller watches
+	eof  chan struct{}   // closed once every writer has closed the pipe
 
 	mu      sync.Mutex
 	events  []logs.Event
@@ -51,7 +52,7 @@ func newOutput() (*output, error) {
 		w.Close()
 		return nil, err
 	}
-	o := &output{r: r, w: w, raw: raw}
+	o := &output{r: r, w: w, raw: raw, eof: make(chan struct{})}
 	go o.read()
 	return o, nil
 }
@@ -80,6 +81,7 @@ func (o *output) read() {
 		}
 	})
 	o.r.Close()
+	close(o.eof)
 }
 
 // addLocked splits data into lines and records each as an event; with

@@ -94,15 +94,22 @@ func (r *record) initLog(env *environment, init initOutcome) {
 	started := time.Now().Add(-init.duration)
 	r.line(started, fmt.Sprintf("INIT_START Runtime Version: %s\tRuntime Version ARN: arn:aws:lambda:%s::runtime:%s",
 		runtimeVersion(r.w.cfg.Runtimes.Runs(c.Runtime)), r.w.cfg.Region, strings.Repeat("0", 64)))
-	output, dropped := env.collect()
-	r.events = append(r.events, output...)
-	r.noteDropped(dropped)
+	r.collect(env)
+	status := "success"
+	switch {
+	case init.failure == nil:
+	case init.failure.errorType == lamina.ErrorTypeTimeout:
+		status = "timeout"
+	default:
+		status = "error"
+	}
+	now := time.Now()
+	kind := initializationType(env.provisioned)
+	env.telemetry.emitAt(now, "platform.initRuntimeDone", map[string]any{"initializationType": kind, "phase": "init", "status": status})
+	env.telemetry.emitAt(now, "platform.initReport", map[string]any{"initializationType": kind, "phase": "init", "status": status,
+		"metrics": map[string]any{"durationMs": ms(init.duration)}})
 	if init.failure == nil {
 		return
-	}
-	status := "error"
-	if init.failure.errorType == lamina.ErrorTypeTimeout {
-		status = "timeout"
 	}
 	r.line(time.Now(), fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s\tError Type: %s",
 		ms(init.duration), status, init.failure.errorType))
@@ -110,22 +117,75 @@ func (r *record) initLog(env *environment, init initOutcome) {
 
 // invoked records an invoke phase.
 func (r *record) invoked(env *environment, out outcome) {
+	r.answered(env, out)
+	r.ended(env, out)
+}
+
+// answered records the start of an invoke phase up to the runtime's
+// answer: START, the output so far, the result.
+func (r *record) answered(env *environment, out outcome) {
 	r.stream = env.logStream
 	c := &r.req.Function.Configuration
 	end := time.Now()
+	started := end.Add(-out.duration)
 	// START goes first: output events carry the time they were written.
-	r.line(end.Add(-out.duration), "START RequestId: "+r.req.RequestID+" Version: "+c.Version)
-	output, dropped := env.collect()
-	r.events = append(r.events, output...)
-	r.noteDropped(dropped)
-	r.res.Payload, r.res.ContentType = out.answer.payload, out.answer.contentType
+	r.line(started, "START RequestId: "+r.req.RequestID+" Version: "+c.Version)
+	env.telemetry.emitAt(started, "platform.start", map[string]any{"requestId": r.req.RequestID, "version": c.Version})
+	r.collect(env)
+	r.res.Payload, r.res.ContentType, r.res.Streamed = out.answer.payload, out.answer.contentType, out.streamed
 	if out.answer.errorType != "" {
 		r.fail(out.answer.errorType, out.answer.payload)
 	}
+	env.telemetry.emitAt(end, "platform.runtimeDone", map[string]any{"requestId": r.req.RequestID, "status": telemetryStatus(out),
+		"metrics": map[string]any{"durationMs": ms(out.duration), "producedBytes": len(out.answer.payload)}})
+}
+
+// ended records the end of an invoke phase: what was written since the
+// answer, END and REPORT. out.duration is the whole phase's.
+func (r *record) ended(env *environment, out outcome) {
+	end := time.Now()
+	r.collect(env)
 	if out.crashed {
 		r.line(end, fmt.Sprintf("RequestId: %s Error: %s\n%s", r.req.RequestID, exitReason(env), out.answer.errorType))
 	}
 	r.finish(end, out.duration, out.memory, out.answer.errorType, out.timedOut)
+	c := &r.req.Function.Configuration
+	metrics := map[string]any{"durationMs": ms(out.duration), "billedDurationMs": billed(out.duration + r.initDuration),
+		"memorySizeMB": c.MemorySize, "maxMemoryUsedMB": int64(math.Ceil(float64(out.memory) / (1 << 20)))}
+	if r.initDuration > 0 {
+		metrics["initDurationMs"] = ms(r.initDuration)
+	}
+	env.telemetry.emitAt(end, "platform.report", map[string]any{"requestId": r.req.RequestID, "status": telemetryStatus(out), "metrics": metrics})
+}
+
+// collect records the output of env written so far.
+func (r *record) collect(env *environment) {
+	output, dropped := env.collect()
+	r.events = append(r.events, output...)
+	r.noteDropped(dropped)
+}
+
+// telemetryStatus is the status of an invoke phase in telemetry records.
+func telemetryStatus(out outcome) string {
+	switch {
+	case out.timedOut:
+		return "timeout"
+	case out.answer.errorType != "":
+		return "error"
+	}
+	return "success"
+}
+
+// early returns the result of an invocation whose runtime has answered
+// while its extensions still work: the log tail (if asked) holds what was
+// logged so far. The record goes on to its end separately.
+func (r *record) early(out outcome) *lamina.InvocationResult {
+	res := r.res
+	res.Duration, res.InitDuration, res.ExecutedVersion = out.duration, r.initDuration, r.req.Function.Configuration.Version
+	if r.req.Tail {
+		res.LogTail = tail(r.events, logTailSize)
+	}
+	return &res
 }
 
 func (r *record) noteDropped(n int) {
@@ -160,14 +220,19 @@ func (r *record) finish(end time.Time, d time.Duration, memory int64, errorType 
 	}
 }
 
+// publish publishes the log and the metrics of the invocation.
+func (r *record) publish() {
+	fn := r.req.Function.Configuration.FunctionName
+	r.w.cfg.Logs.Append(fn, r.events...)
+	r.w.cfg.Metrics.invoked(fn, &r.res)
+}
+
 // result publishes the log and returns the result (or Lamina's error).
 func (r *record) result() (*lamina.InvocationResult, error) {
-	fn := r.req.Function.Configuration.FunctionName
 	if r.err != nil {
 		return nil, r.err
 	}
-	r.w.cfg.Logs.Append(fn, r.events...)
-	r.w.cfg.Metrics.invoked(fn, &r.res)
+	r.publish()
 	if r.req.Tail {
 		r.res.LogTail = tail(r.events, logTailSize)
 	}

@@ -158,6 +158,12 @@ func (env *environment) runtimeAPIHandler() http.Handler {
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", env.handleResponse)
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", env.handleError)
 	mux.HandleFunc("POST /2018-06-01/runtime/init/error", env.handleInitError)
+	mux.HandleFunc("POST /2020-01-01/extension/register", env.handleRegister)
+	mux.HandleFunc("GET /2020-01-01/extension/event/next", env.handleExtensionNext)
+	mux.HandleFunc("POST /2020-01-01/extension/init/error", env.handleExtensionError("init"))
+	mux.HandleFunc("POST /2020-01-01/extension/exit/error", env.handleExtensionError("exit"))
+	mux.HandleFunc("PUT /2022-07-01/telemetry", env.handleSubscribe)
+	mux.HandleFunc("PUT /2020-08-15/logs", env.handleSubscribe)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		runtimeAPIError(w, http.StatusNotFound, "NotFound", "Unknown Runtime API path "+r.URL.Path)
 	})
@@ -216,10 +222,11 @@ func (env *environment) handleNext(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	env.state = stateReady
-	env.mu.Unlock()
-	if from == stateStarted {
-		close(env.ready)
+	if from == stateStarted { // init ends once every extension asks too
+		env.ext.closed, env.ext.runtimeUp = true, true
+		env.checkInitLocked()
 	}
+	env.mu.Unlock()
 	env.pollStarted() // an idle environment is frozen now, with the runtime waiting here
 	defer env.pollEnded()
 	if r.ContentLength == 0 {
@@ -366,9 +373,14 @@ func (env *environment) handleResponse(w http.ResponseWriter, r *http.Request) {
 	if inv == nil {
 		return
 	}
-	if mode := r.Header.Get("Lambda-Runtime-Function-Response-Mode"); mode != "" && mode != "streaming" {
+	mode := r.Header.Get("Lambda-Runtime-Function-Response-Mode")
+	if mode != "" && mode != "streaming" {
 		runtimeAPIError(w, http.StatusBadRequest, "InvalidFunctionResponseMode", "Invalid function response mode")
 		inv.answer(answer{payload: errorPayload("Runtime.InvalidResponseModeHeader", "Invalid response mode header: "+mode), errorType: "Runtime.InvalidResponseModeHeader"})
+		return
+	}
+	if mode == "streaming" && inv.stream != nil {
+		streamResponse(w, r, inv)
 		return
 	}
 	body, err := readBody(r, lamina.MaxRuntimeAPIPayload)
@@ -390,6 +402,54 @@ func (env *environment) handleResponse(w http.ResponseWriter, r *http.Request) {
 	}
 	accepted(w)
 	inv.answer(answer{payload: body, contentType: r.Header.Get("Content-Type")})
+}
+
+// streamChunkSize is the largest chunk streamResponse passes on at once;
+// a chunk is whatever the runtime's connection delivered, up to this.
+const streamChunkSize = 32 << 10
+
+// streamedTooLarge is what the caller gets when a streamed response goes
+// over lamina.MaxStreamedResponse.
+var streamedTooLarge = mustJSON(map[string]string{
+	"errorMessage": "Response payload size exceeded maximum allowed payload size (" + strconv.Itoa(lamina.MaxStreamedResponse) + " bytes).",
+	"errorType":    lamina.ErrorTypeResponseTooLarge,
+})
+
+// streamResponse passes a streamed response on to the invocation's stream
+// as it arrives, chunk by chunk, up to lamina.MaxStreamedResponse: the rest
+// is refused (413) and the invocation fails. A failure the runtime reports
+// in the trailers ends it as the function's error.
+func streamResponse(w http.ResponseWriter, r *http.Request, inv *invocation) {
+	inv.stream.start(r.Header.Get("Content-Type"))
+	buf := make([]byte, streamChunkSize)
+	sent := 0
+	for {
+		n, err := r.Body.Read(buf)
+		if sent+n > lamina.MaxStreamedResponse {
+			inv.stream.write(buf[:lamina.MaxStreamedResponse-sent])
+			payloadTooLarge(w, lamina.MaxStreamedResponse)
+			inv.answer(answer{payload: streamedTooLarge, errorType: lamina.ErrorTypeResponseTooLarge})
+			return
+		}
+		if n > 0 {
+			inv.stream.write(buf[:n])
+			sent += n
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			runtimeAPIError(w, http.StatusBadRequest, "TruncatedHTTPRequest", err.Error())
+			inv.answer(answer{payload: errorPayload("Runtime.TruncatedResponse", "the runtime's response was cut short"), errorType: "Runtime.TruncatedResponse"})
+			return
+		}
+	}
+	accepted(w)
+	if typ := r.Trailer.Get("Lambda-Runtime-Function-Error-Type"); typ != "" {
+		inv.answer(answer{payload: streamedError(typ, r.Trailer.Get("Lambda-Runtime-Function-Error-Body")), errorType: typ})
+		return
+	}
+	inv.answer(answer{})
 }
 
 func (env *environment) handleError(w http.ResponseWriter, r *http.Request) {

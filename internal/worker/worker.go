@@ -75,6 +75,7 @@ type Worker struct {
 	provisioned map[string]*provisionSet // by provisioned concurrency config
 	closed      bool
 	destroying  sync.WaitGroup // environments being destroyed in the background
+	background  sync.WaitGroup // invocations ending in the background (extensions)
 }
 
 var _ manager.Worker = (*Worker)(nil)
@@ -141,13 +142,52 @@ func (w *Worker) Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.In
 		env.collect() // what it wrote before exiting belongs to no invocation
 		w.retire(env)
 	}
+	if !out.timedOut && !out.crashed && env.hasExtensions() {
+		return w.finishWithExtensions(env, rec, out), nil
+	}
 	rec.invoked(env, out)
-	if out.timedOut || out.crashed {
+	switch {
+	case out.timedOut:
+		env.retireFor("timeout")
 		w.retire(env)
-	} else {
+	case out.crashed:
+		env.retireFor("failure")
+		w.retire(env)
+	default:
 		w.release(env)
 	}
 	return rec.result()
+}
+
+// finishWithExtensions returns the result of an invocation whose runtime
+// has answered, as Lambda answers the caller at once, and ends its invoke
+// phase in the background once every extension has finished it (asked for
+// its next event), or at the invocation's deadline: then the log gets END
+// and REPORT, whose Duration includes the extensions' time after the
+// runtime's answer, and the environment is released, or retired if an
+// extension did not finish or ended.
+func (w *Worker) finishWithExtensions(env *environment, rec *record, out outcome) *lamina.InvocationResult {
+	rec.answered(env, out)
+	res := rec.early(out)
+	answered := time.Now()
+	w.background.Add(1)
+	go func() {
+		defer w.background.Done()
+		finished := env.awaitExtensions(out.deadline)
+		out.duration += time.Since(answered)
+		if !finished {
+			rec.line(time.Now(), "[lamina] the extensions did not finish the invocation by its deadline: the environment is stopped")
+		}
+		rec.ended(env, out)
+		rec.publish()
+		if crashed := env.crashedExtension(); !finished || crashed != "" {
+			env.retireFor("failure")
+			w.retire(env)
+			return
+		}
+		w.release(env)
+	}()
+	return res
 }
 
 // coldStart creates and initialises an environment for rec's invocation.
@@ -330,11 +370,16 @@ func (w *Worker) release(env *environment) {
 	w.mu.Unlock()
 }
 
-// retire stops an environment that must not be reused.
+// retire stops an environment that must not be reused; one with
+// extensions in the background, as they get time to shut down.
 func (w *Worker) retire(env *environment) {
 	w.mu.Lock()
 	w.forget(env)
 	w.mu.Unlock()
+	if env.hasExtensions() {
+		w.destroyLater(env)
+		return
+	}
 	env.destroy()
 }
 
@@ -432,7 +477,11 @@ func (w *Worker) expireIdle(cutoff time.Time) {
 	}
 	w.mu.Unlock()
 	for _, env := range expired {
-		env.destroy()
+		if env.hasExtensions() {
+			w.destroyLater(env) // they get time to shut down
+		} else {
+			env.destroy()
+		}
 	}
 	if len(expired) > 0 {
 		w.log.Debug("idle environments stopped", "count", len(expired))
@@ -452,6 +501,7 @@ func (w *Worker) Close() {
 	for _, env := range envs {
 		w.destroyLater(env)
 	}
+	w.background.Wait()
 	w.destroying.Wait()
 }
 

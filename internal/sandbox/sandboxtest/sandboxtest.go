@@ -16,6 +16,7 @@ package sandboxtest
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -167,6 +168,17 @@ func (s *Sandbox) Start(p sandbox.Process) error {
 		s.script(rt)
 	}()
 	return nil
+}
+
+// Spawn refuses: fake sandboxes run no extensions.
+func (s *Sandbox) Spawn(p sandbox.Process) error {
+	return errors.New("sandboxtest: extensions are not supported")
+}
+
+// Dial connects to addr on the host's loopback.
+func (s *Sandbox) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // Process is what Start was given (zero before Start).
