@@ -157,10 +157,12 @@ func TestAbuseForkBombs(t *testing.T) {
 	if most[0] > nodePids {
 		t.Errorf("%d tasks in the node, over its pids.max %d", most[0], nodePids)
 	}
-	// The bombs reached the node's limit: it, not the sandboxes' own, held.
+	// The bombs together went past what one sandbox may have, up to the
+	// node's limit (on a busy machine they may not reach it before their
+	// timeout): the node's limit, not the sandboxes' own, is what bounds them.
 	if peak := filepath.Join(node, "pids.peak"); fileExists(peak) {
-		if got := readCgroupInt(t, peak); got != nodePids {
-			t.Errorf("the node's pids.peak is %d, want its pids.max %d", got, nodePids)
+		if got := readCgroupInt(t, peak); got > nodePids || got <= 1024 {
+			t.Errorf("the node's pids.peak is %d, want above one sandbox's 1024 and at most its pids.max %d", got, nodePids)
 		}
 	} else if most[0] <= 1024 {
 		t.Errorf("at most %d tasks seen in the node: the bombs never went past one sandbox's limit", most[0])
