@@ -468,13 +468,18 @@ func (m *Membership) apply(e jetstream.KeyValueEntry, initial bool) {
 		return
 	}
 	m.members[id] = member{node: n, revision: e.Revision(), seen: seen}
-	m.mu.Unlock()
-	if !known || old.node.Instance != n.Instance {
+	joined := !known || old.node.Instance != n.Instance
+	if joined {
+		// Told under the lock that changed the members, so that a watcher
+		// that saw the members already hears of nothing older.
 		if known {
-			m.notify(Event{Kind: Left, Node: old.node})
+			m.notifyLocked(Event{Kind: Left, Node: old.node})
 		}
+		m.notifyLocked(Event{Kind: Joined, Node: n})
+	}
+	m.mu.Unlock()
+	if joined {
 		m.log.Info("node joined", "node", id, "api", n.APIEndpoint)
-		m.notify(Event{Kind: Joined, Node: n})
 	}
 }
 
@@ -498,17 +503,18 @@ func (m *Membership) remove(id, why string) {
 	m.mu.Lock()
 	mb, known := m.members[id]
 	delete(m.members, id)
+	if known {
+		m.notifyLocked(Event{Kind: Left, Node: mb.node})
+	}
 	m.mu.Unlock()
 	if known {
 		m.log.Info("node left", "node", id, "why", why)
-		m.notify(Event{Kind: Left, Node: mb.node})
 	}
 }
 
-// notify sends ev to every watcher that has room for it.
-func (m *Membership) notify(ev Event) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// notifyLocked sends ev to every watcher that has room for it; m.mu is
+// held.
+func (m *Membership) notifyLocked(ev Event) {
 	for ch := range m.watchers {
 		select {
 		case ch <- ev:
