@@ -163,7 +163,9 @@ func TestValidate(t *testing.T) {
 		{"account", with(func(p *lamina.Permission) { p.Principal = "111111111111" }), "", ""},
 		{"IAM ARN", with(func(p *lamina.Permission) { p.Principal = "arn:aws:iam::111111111111:role/x" }), "", ""},
 		{"Alexa", with(func(p *lamina.Permission) { p.Principal = "alexa-appkit.amazon.com" }), "", ""},
-		{"URL permission", with(func(p *lamina.Permission) { p.Action, p.Principal, p.FunctionUrlAuthType = ActionInvokeFunctionURL, "*", "NONE" }), "", ""},
+		{"URL permission", with(func(p *lamina.Permission) {
+			p.Action, p.Principal, p.FunctionUrlAuthType = ActionInvokeFunctionURL, "*", "NONE"
+		}), "", ""},
 		{"URL invoke permission", with(func(p *lamina.Permission) { p.Principal, p.InvokedViaFunctionUrl = "*", true }), "", ""},
 		{"statement ID with a dot", with(func(p *lamina.Permission) { p.Sid = "example.com" }), "ValidationException",
 			"1 validation error detected: Value 'example.com' at 'statementId' failed to satisfy constraint: Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)"},
