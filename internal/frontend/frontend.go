@@ -20,6 +20,7 @@ import (
 	"github.com/lamina-project/lamina/internal/async"
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/netlimit"
+	"github.com/lamina-project/lamina/internal/policy"
 	"github.com/lamina-project/lamina/internal/sigv4"
 	"github.com/lamina-project/lamina/internal/store"
 )
@@ -97,6 +98,7 @@ type Frontend struct {
 	async     Async
 	runtimes  Runtimes
 	cluster   Cluster
+	policies  *policy.Checker
 	verifiers map[string]*sigv4.Verifier // by signing service name
 	targets   map[string]http.Handler    // JSON 1.1 operations by X-Amz-Target
 	log       *slog.Logger
@@ -124,6 +126,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		async:     deps.Async,
 		runtimes:  deps.Runtimes,
 		cluster:   deps.Cluster,
+		policies:  &policy.Checker{Store: deps.Store},
 		verifiers: map[string]*sigv4.Verifier{},
 		targets:   map[string]http.Handler{},
 		log:       cfg.Logger,

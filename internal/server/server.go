@@ -21,6 +21,7 @@ import (
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/manager"
 	"github.com/lamina-project/lamina/internal/netlimit"
+	"github.com/lamina-project/lamina/internal/policy"
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
@@ -325,7 +326,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() { stopBackground(); <-logsDone }()
 	go mgr.Run(background)
 	go scheduler.New(scheduler.Config{
-		Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit,
+		Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit, Policies: &policy.Checker{Store: st},
 		TimeScale: cfg.ScheduleTimeScale, Logger: log,
 	}).Run(background)
 	asyncDone := make(chan struct{})
