@@ -104,7 +104,9 @@ func TestPermissionAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct{ Statement []struct{ Sid, Resource string } }
+	var doc struct {
+		Statement []struct{ Sid, Resource string }
+	}
 	if err := json.Unmarshal([]byte(aws.ToString(pol.Policy)), &doc); err != nil || len(doc.Statement) != 1 || doc.Statement[0].Resource != arn+":live" {
 		t.Errorf("the alias's policy: %s (%v)", aws.ToString(pol.Policy), err)
 	}
