@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/netlimit"
 	"github.com/lamina-project/lamina/internal/sigv4"
 )
@@ -58,6 +59,9 @@ func (f *Frontend) admit(rq *request, op operation) (release func(), err error) 
 		if auth, err = f.verifiers[service].Authenticate(rq.r); err != nil {
 			return release, authError(err)
 		}
+		if err := f.authorize(auth, service, op.name); err != nil {
+			return release, err
+		}
 	}
 	tooLarge := func() error {
 		if op.tooLarge != nil {
@@ -87,6 +91,21 @@ func (f *Frontend) admit(rq *request, op operation) (release func(), err error) 
 		}
 	}
 	return release, nil
+}
+
+// authorize refuses, before its body is read, a request whose caller may
+// not call the operation: a function's temporary credentials reach only
+// the data operations of their scope (credentials.Allows). Every service
+// the API serves passes here, keyed by its signing name and AWS's name of
+// the operation.
+func (f *Frontend) authorize(auth *sigv4.Auth, service, operation string) error {
+	if credentials.Allows(auth.Identity(), service, operation) {
+		return nil
+	}
+	s, _ := auth.Identity().(*credentials.Session) // only temporary credentials are refused
+	action := service + ":" + operation
+	return &lamina.Error{Status: http.StatusForbidden, Code: "AccessDeniedException", Type: "User",
+		Message: "User: " + s.AssumedRoleARN(f.cfg.AccountID) + " is not authorized to perform: " + action + " because no identity-based policy allows the " + action + " action"}
 }
 
 // authError turns a SigV4 refusal into AWS's error.

@@ -32,9 +32,11 @@ type Config struct {
 	// ConcurrencyLimit is the account's concurrent executions limit, shown by
 	// GetAccountSettings.
 	ConcurrencyLimit int
-	// Credentials returns the secret of an access key ID, or false when the key
-	// is unknown.
-	Credentials func(accessKeyID string) (secret string, ok bool)
+	// Credentials returns what is known of an access key ID presented with
+	// a session token ("" for none): its secret and who it belongs to (a
+	// *credentials.Session for a function's temporary credentials), or the
+	// error that refuses it.
+	Credentials func(accessKeyID, sessionToken string) (sigv4.Key, *sigv4.Error)
 	// CodeURLKey signs the temporary download URLs of function code.
 	CodeURLKey []byte
 	// Logger receives request failures; nil means slog.Default().

@@ -117,14 +117,15 @@ func (f *Frontend) serveURL(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticateURL checks from its headers the SigV4 authentication of a
-// request to an AWS_IAM URL; the signature is checked by the returned
-// Auth once the body is read. A NONE URL needs nothing (nil, true).
+// request to an AWS_IAM URL, and that its caller may invoke function URLs;
+// the signature is checked by the returned Auth once the body is read. A
+// NONE URL needs nothing (nil, true).
 func (f *Frontend) authenticateURL(r *http.Request, u *lamina.FunctionURL) (*sigv4.Auth, bool) {
 	if u.AuthType != "AWS_IAM" {
 		return nil, true
 	}
 	auth, err := f.verifiers[serviceLambda].Authenticate(r)
-	return auth, err == nil
+	return auth, err == nil && f.authorize(auth, serviceLambda, "InvokeFunctionUrl") == nil
 }
 
 // publicURLAllowed reports whether the policy of the function (or alias)

@@ -29,8 +29,9 @@ const (
 	sandboxUID = 993
 	sandboxGID = 990
 	// runtimeAPIAddr is where each sandbox's Runtime API answers, on the
-	// sandbox's own loopback.
+	// sandbox's own loopback, and endpointAddr its AWS endpoint.
 	runtimeAPIAddr = "127.0.0.1:9001"
+	endpointAddr   = "127.0.0.1:9002"
 	// setupTimeout bounds building a sandbox's root file system.
 	setupTimeout = 10 * time.Second
 )
@@ -162,19 +163,20 @@ func (p *NamespaceProvider) Create(ctx context.Context, spec Spec) (Sandbox, err
 }
 
 // namespaceSandbox is one sandbox: its init process (PID 1 inside), its
-// cgroups and its Runtime API listener.
+// cgroups and its Runtime API and AWS endpoint listeners.
 type namespaceSandbox struct {
-	uidBase int
-	seccomp []byte
-	uids    *uidRangeAllocator
-	init    *exec.Cmd
-	ctl     *net.UnixConn // control socket to the init
-	cg      sandboxCgroup
-	tmp     *tmpDisk // the disk of /tmp, or nil for a tmpfs
-	ln      net.Listener
-	network *Network
-	net     *netLease // nil without a network
-	exited  chan struct{}
+	uidBase  int
+	seccomp  []byte
+	uids     *uidRangeAllocator
+	init     *exec.Cmd
+	ctl      *net.UnixConn // control socket to the init
+	cg       sandboxCgroup
+	tmp      *tmpDisk // the disk of /tmp, or nil for a tmpfs
+	ln       net.Listener
+	endpoint net.Listener
+	network  *Network
+	net      *netLease // nil without a network
+	exited   chan struct{}
 	// reported is closed once the init's exit report has been read (or
 	// cannot be); it exists only after Start.
 	reported chan struct{}
@@ -249,8 +251,12 @@ func (s *namespaceSandbox) create(node cgroupNode, rootDir string, spec Spec) er
 	if _, err := s.expect("ready", time.Now().Add(setupTimeout)); err != nil {
 		return err
 	}
-	s.ln, err = listenInNetns(pid, runtimeAPIAddr)
-	return err
+	lns, err := listenInNetns(pid, runtimeAPIAddr, endpointAddr)
+	if err != nil {
+		return err
+	}
+	s.ln, s.endpoint = lns[0], lns[1]
+	return nil
 }
 
 // setupPlan is the "setup" message: the root file system of a sandbox,
@@ -431,6 +437,8 @@ func (s *namespaceSandbox) Paths() Paths { return namespacePaths }
 
 func (s *namespaceSandbox) RuntimeAPI() (net.Listener, string) { return s.ln, runtimeAPIAddr }
 
+func (s *namespaceSandbox) Endpoint() (net.Listener, string) { return s.endpoint, endpointAddr }
+
 // Start has the init fork the runtime into its own user namespace, as the
 // sandbox user, with no privileges left.
 func (s *namespaceSandbox) Start(p Process) error {
@@ -547,6 +555,7 @@ func (s *namespaceSandbox) Destroy() error {
 		s.freezeMu.Unlock()
 		if s.ln != nil {
 			s.ln.Close()
+			s.endpoint.Close()
 		}
 		if s.cg != nil {
 			_ = s.cg.kill()
