@@ -256,7 +256,9 @@ func TestFunctionCallsTheAPIWithTheJavaScriptSDK(t *testing.T) {
 	ts := startServer(t, withArgs("--sdk", "nodejs="+nodeSDKDir(t)))
 	ts.createPy(t, "callee", "echo")
 	ts.createFunction(t, "caller", zipFiles(t, map[string]string{"index.js": nodeCaller}), withRuntime("nodejs20.x"),
-		func(in *lambda.CreateFunctionInput) { in.Handler, in.Timeout = aws.String("index.handler"), aws.Int32(30) })
+		func(in *lambda.CreateFunctionInput) {
+			in.Handler, in.Timeout = aws.String("index.handler"), aws.Int32(30)
+		})
 	res := ts.invokeOK(t, "caller", `{"callee":"callee"}`)
 	var got callerResult
 	if err := json.Unmarshal(res.Payload, &got); err != nil {
