@@ -40,6 +40,7 @@ type Set struct {
 	mapped    map[string]string    // --runtime-map: runtime → the runtime that runs it
 	sdks      map[string]string    // --sdk: family → directory
 	discovery *discovery
+	bytecode  *bytecodeCache // the Python runtime compiled by each interpreter
 }
 
 // Options say where a node finds interpreters beyond the usual places and
@@ -57,6 +58,9 @@ type Options struct {
 	// SDKs are --sdk values, "python=/srv/sdk/python": the AWS SDK the
 	// runtimes of a family offer functions (sdk.go).
 	SDKs []string
+	// Logger receives what goes wrong later, such as an interpreter that
+	// cannot compile the Python runtime; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Install writes the embedded runtime files under cacheDir (once per content
@@ -113,7 +117,8 @@ func newSet(root string, p places, opts Options) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{root: root, archs: d.archs, archNotes: d.archNotes, interps: d.chosen, mapped: map[string]string{}, sdks: sdks, discovery: d}
+	s := &Set{root: root, archs: d.archs, archNotes: d.archNotes, interps: d.chosen, mapped: map[string]string{}, sdks: sdks, discovery: d,
+		bytecode: newBytecodeCache(filepath.Join(root, lamina.FamilyPython), opts.Logger)}
 	for _, m := range maps {
 		if !slices.ContainsFunc(s.archs, func(arch string) bool { return s.interps[key{m.value, arch}] != nil }) {
 			return nil, fmt.Errorf("--runtime-map %s=%s: this node has no interpreter for %s", m.name, m.value, m.value)
@@ -367,8 +372,12 @@ func (s *Set) Launch(fn *lamina.Function, paths sandbox.Paths, hostTaskDir strin
 	}
 	switch family {
 	case lamina.FamilyPython:
+		script := paths.RuntimeDir + "/bootstrap.py"
+		if name := s.bytecode.file(interp, paths.RuntimeDir); name != "" {
+			script = paths.RuntimeDir + "/" + name
+		}
 		return Launch{
-			Argv: []string{interp.Path, "-s", paths.RuntimeDir + "/bootstrap.py"},
+			Argv: []string{interp.Path, "-s", script},
 			Env:  append([]string{"AWS_EXECUTION_ENV=AWS_Lambda_" + runtime}, s.sdkEnv(family)...),
 		}, nil
 	case lamina.FamilyNode:
