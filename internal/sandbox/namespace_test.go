@@ -428,7 +428,7 @@ func TestNamespaceSandboxCreateFailingAfterStart(t *testing.T) {
 	p := newProvider(t)
 	task := t.TempDir()
 	runTrue(t, p, Spec{ID: "leak-warmup", TaskDir: task, MemoryMB: 128}).Destroy() // the spawner thread
-	settle(t, p) // the pool is full: nothing else prepares meanwhile
+	settle(t, p)                                                                   // the pool is full: nothing else prepares meanwhile
 	before := countResources(t, p)
 	node := p.node
 	p.node = addRefusingNode{node}
