@@ -30,15 +30,6 @@ type Request struct {
 	EventSourceToken string
 }
 
-// ServiceInvoke is the request of a service that invokes a function on
-// behalf of one of its resources: S3 for a bucket notification
-// ("s3.amazonaws.com", the bucket's ARN), SNS for a subscription
-// ("sns.amazonaws.com", the topic's ARN), EventBridge for a rule target
-// ("events.amazonaws.com", the rule's ARN). account owns that resource.
-func ServiceInvoke(service, sourceArn, account string) Request {
-	return Request{Action: ActionInvokeFunction, Principal: service, SourceArn: sourceArn, SourceAccount: account}
-}
-
 // Allows reports whether one of statements allows r. Function policies
 // hold only Allow statements, so one that matches is enough.
 func Allows(statements []lamina.Permission, r Request) bool {

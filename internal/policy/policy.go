@@ -2,8 +2,8 @@
 // statements AddPermission adds (lamina.Permission), rendered as the IAM
 // policy JSON GetPolicy shows, checked as AddPermission checks them, and
 // evaluated for the calls that need one: services invoking a function
-// (S3 notifications, SNS subscriptions, EventBridge rules) and public
-// function URLs.
+// (S3 notifications, SNS subscriptions, EventBridge rules), which ask
+// Checker.MayInvoke before each invocation, and public function URLs.
 //
 // The rendering is AWS's, down to the order of keys (recorded from AWS by
 // LocalStack's snapshot tests):

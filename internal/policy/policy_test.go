@@ -62,7 +62,7 @@ func TestDocumentWrapsTheStatementsInOrder(t *testing.T) {
 // Every condition kind, and principals and actions, allow exactly what
 // IAM's evaluation allows.
 func TestAllows(t *testing.T) {
-	s3 := ServiceInvoke("s3.amazonaws.com", "arn:aws:s3:::photos", "111111111111")
+	s3 := serviceRequest("s3.amazonaws.com", "arn:aws:s3:::photos", "111111111111")
 	url := Request{Action: ActionInvokeFunctionURL, FunctionURLAuthType: "NONE"}
 	viaURL := Request{Action: ActionInvokeFunction, ViaFunctionURL: true, FunctionURLAuthType: "NONE"}
 	with := func(r Request, change func(*Request)) Request { change(&r); return r }
@@ -85,9 +85,9 @@ func TestAllows(t *testing.T) {
 		{"source ARN with a star", lamina.Permission{Action: ActionInvokeFunction, Principal: "s3.amazonaws.com", SourceArn: "arn:aws:s3:::ph*"}, s3, true},
 		{"source ARN with a question mark", lamina.Permission{Action: ActionInvokeFunction, Principal: "s3.amazonaws.com", SourceArn: "arn:aws:s3:::phot?s"}, s3, true},
 		{"source ARN star per field", lamina.Permission{Action: ActionInvokeFunction, Principal: "events.amazonaws.com", SourceArn: "arn:aws:events:*:111111111111:rule/*"},
-			ServiceInvoke("events.amazonaws.com", "arn:aws:events:us-east-1:111111111111:rule/tick", "111111111111"), true},
+			serviceRequest("events.amazonaws.com", "arn:aws:events:us-east-1:111111111111:rule/tick", "111111111111"), true},
 		{"source ARN star does not cross into another field", lamina.Permission{Action: ActionInvokeFunction, Principal: "events.amazonaws.com", SourceArn: "arn:aws:events:*:rule/tick"},
-			ServiceInvoke("events.amazonaws.com", "arn:aws:events:us-east-1:111111111111:rule/tick", "111111111111"), false},
+			serviceRequest("events.amazonaws.com", "arn:aws:events:us-east-1:111111111111:rule/tick", "111111111111"), false},
 		{"source ARN absent from the call", lamina.Permission{Action: ActionInvokeFunction, Principal: "s3.amazonaws.com", SourceArn: "arn:aws:s3:::*"}, with(s3, func(r *Request) { r.SourceArn = "" }), false},
 
 		{"source account equal", lamina.Permission{Action: ActionInvokeFunction, Principal: "s3.amazonaws.com", SourceAccount: "111111111111"}, s3, true},
@@ -209,7 +209,7 @@ func (s fakeStore) GetFunctionPolicy(_ context.Context, function, qualifier stri
 func TestCheckerReadsTheQualifiersOwnPolicy(t *testing.T) {
 	allowS3 := []lamina.Permission{{Action: ActionInvokeFunction, Principal: "s3.amazonaws.com"}}
 	c := &Checker{Store: fakeStore{"fn:": {Statements: allowS3}, "fn:live": {}}}
-	s3 := ServiceInvoke("s3.amazonaws.com", "arn:aws:s3:::b", "111111111111")
+	s3 := serviceRequest("s3.amazonaws.com", "arn:aws:s3:::b", "111111111111")
 	for _, q := range []struct {
 		qualifier string
 		want      bool
@@ -222,4 +222,10 @@ func TestCheckerReadsTheQualifiersOwnPolicy(t *testing.T) {
 	if got, err := c.Allows(context.Background(), "other", "", s3); got || err != nil {
 		t.Errorf("a function without a policy: %v, %v", got, err)
 	}
+}
+
+// serviceRequest is the request a service makes to invoke a function for
+// sourceArn, owned by account.
+func serviceRequest(service, sourceArn, account string) Request {
+	return Request{Action: ActionInvokeFunction, Principal: service, SourceArn: sourceArn, SourceAccount: account}
 }

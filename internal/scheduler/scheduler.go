@@ -212,7 +212,8 @@ func (s *Scheduler) fire(ctx context.Context, rule *lamina.Rule, target lamina.T
 		s.log.Warn("rule target is not a function; skipped", "rule", rule.Name, "target", target.Arn)
 		return nil
 	}
-	allowed, err := s.cfg.Policies.Allows(ctx, function, qualifier, policy.ServiceInvoke(eventsPrincipal, rule.Arn, s.cfg.AccountID))
+	allowed, err := s.cfg.Policies.MayInvoke(ctx, policy.ServiceInvocation{Service: policy.PrincipalEvents,
+		Function: target.Arn, SourceArn: rule.Arn, SourceAccount: s.cfg.AccountID})
 	if err != nil {
 		return err
 	}
@@ -228,9 +229,6 @@ func (s *Scheduler) fire(ctx context.Context, rule *lamina.Rule, target lamina.T
 	}
 	return s.cfg.Submit(ctx, &async.Event{RequestID: id, Function: function, Qualifier: qualifier, Payload: payload})
 }
-
-// eventsPrincipal is the service principal of EventBridge.
-const eventsPrincipal = "events.amazonaws.com"
 
 // tickID derives a stable UUID from a rule, target and tick.
 func tickID(rule, target string, due time.Time) string {

@@ -346,8 +346,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-logsDone }()
 	go mgr.Run(background)
+	// Functions' resource-based policies: what every service that invokes
+	// functions on behalf of its resources asks before it invokes
+	// (policies.MayInvoke).
+	policies := &policy.Checker{Store: st, Region: cfg.Region, AccountID: cfg.AccountID}
 	go scheduler.New(scheduler.Config{
-		Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit, Policies: &policy.Checker{Store: st},
+		Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit, Policies: policies,
 		TimeScale: cfg.ScheduleTimeScale, Logger: log,
 	}).Run(background)
 	asyncDone := make(chan struct{})
