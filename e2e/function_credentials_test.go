@@ -143,16 +143,32 @@ func testFunctionCallsTheAPIWithBoto3(t *testing.T, ts *testServer) {
 	if !strings.HasPrefix(creds.AccessKeyID, "ASIA") || creds.SessionToken == "" {
 		t.Fatalf("the function's credentials: %+v", creds)
 	}
-	asFunction := ts.LambdaWith(func(o *lambda.Options) {
-		o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, SessionToken: creds.SessionToken}, nil
+	clientWith := func(key, secret, token string) *lambda.Client {
+		return ts.LambdaWith(func(o *lambda.Options) {
+			o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{AccessKeyID: key, SecretAccessKey: secret, SessionToken: token}, nil
+			})
 		})
-	})
+	}
+	asFunction := clientWith(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)
 	if _, err := asFunction.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("callee"), Payload: []byte(`{}`)}); err != nil {
 		t.Errorf("Invoke with the function's credentials: %v", err)
 	}
 	_, err := asFunction.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("callee")})
 	requireAPIError(t, err, "AccessDeniedException", http.StatusForbidden)
+
+	// Forged tokens are refused: one whose MAC was changed, the function's
+	// key without its token, the admin key with a token.
+	adminID, adminSecret := ts.Credentials()
+	for name, forged := range map[string]*lambda.Client{
+		"a forged token":                   clientWith(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken[:len(creds.SessionToken)-2]+"AA"),
+		"the function's key without token": clientWith(creds.AccessKeyID, creds.SecretAccessKey, ""),
+		"the admin key with a token":       clientWith(adminID, adminSecret, creds.SessionToken),
+	} {
+		_, err := forged.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("callee"), Payload: []byte(`{}`)})
+		t.Logf("%s: %v", name, err)
+		requireAPIError(t, err, "UnrecognizedClientException", http.StatusForbidden, "The security token included in the request is invalid.")
+	}
 
 	// Once the environment is gone, so are its credentials.
 	if _, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("caller")}); err != nil {

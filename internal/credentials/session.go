@@ -125,10 +125,6 @@ func (i *Issuer) Verify(accessKeyID, token string) (*Session, string, error) {
 	return s, i.secret(accessKeyID), nil
 }
 
-// IsSessionKey reports whether an access key ID is one of temporary
-// credentials (AWS's and Lamina's start with "ASIA").
-func IsSessionKey(accessKeyID string) bool { return strings.HasPrefix(accessKeyID, "ASIA") }
-
 // secret derives the secret access key of an access key ID: 40
 // characters, as AWS's.
 func (i *Issuer) secret(accessKeyID string) string {
