@@ -286,4 +286,41 @@ func TestFunctionCallsTheAPIWithTheJavaScriptSDK(t *testing.T) {
 	if got.Create.Name != "AccessDeniedException" || got.Create.Status != http.StatusForbidden {
 		t.Errorf("CreateFunction from inside the function: %+v, want 403 AccessDeniedException", got.Create)
 	}
+
+	// An ES module imports it too.
+	ts.createFunction(t, "esm-caller", zipFiles(t, map[string]string{"index.mjs": esmCaller}), withRuntime("nodejs20.x"),
+		func(in *lambda.CreateFunctionInput) {
+			in.Handler, in.Timeout = aws.String("index.handler"), aws.Int32(30)
+		})
+	if res := ts.invokeOK(t, "esm-caller", `{"callee":"callee"}`); !strings.Contains(string(res.Payload), `"from":"esm"`) {
+		t.Errorf("an ES module with the JavaScript SDK: %s", res.Payload)
+	}
+
+	// A function that bundles its own SDK runs with it, as CommonJS and as
+	// an ES module.
+	for file, code := range map[string]string{
+		"index.js":  `const sdk = require("@aws-sdk/client-lambda"); exports.handler = async () => ({ sdk: sdk.bundled });`,
+		"index.mjs": `import { bundled } from "@aws-sdk/client-lambda"; export const handler = async () => ({ sdk: bundled });`,
+	} {
+		name := "bundled-" + strings.TrimPrefix(filepath.Ext(file), ".")
+		ts.createFunction(t, name, zipFiles(t, map[string]string{file: code,
+			"node_modules/@aws-sdk/client-lambda/package.json": `{"name":"@aws-sdk/client-lambda","main":"index.js","exports":{"import":"./index.mjs","require":"./index.js"}}`,
+			"node_modules/@aws-sdk/client-lambda/index.js":     `exports.bundled = "by-the-function";`,
+			"node_modules/@aws-sdk/client-lambda/index.mjs":    `export const bundled = "by-the-function";`,
+		}), withRuntime("nodejs20.x"), func(in *lambda.CreateFunctionInput) { in.Handler = aws.String("index.handler") })
+		if res := ts.invokeOK(t, name, `{}`); string(res.Payload) != `{"sdk":"by-the-function"}` {
+			t.Errorf("%s bundling its own SDK ran with %s", file, res.Payload)
+		}
+	}
 }
+
+// esmCaller invokes the function event.callee from an ES module.
+const esmCaller = `import { LambdaClient, InvokeCommand } from "@aws-sdk/client-lambda";
+
+const client = new LambdaClient({});
+
+export const handler = async (event) => {
+  const reply = await client.send(new InvokeCommand({ FunctionName: event.callee, Payload: Buffer.from(JSON.stringify({ from: "esm" })) }));
+  return JSON.parse(Buffer.from(reply.Payload).toString());
+};
+`
