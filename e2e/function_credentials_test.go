@@ -76,21 +76,64 @@ type callerResult struct {
 	}
 }
 
+// boto3Check exits 0 in an interpreter that has a boto3 that reads
+// AWS_ENDPOINT_URL (botocore 1.31.57 and later; Debian 12's is older), and
+// prints the site-packages directory it is in.
+const boto3Check = `import os, sys, boto3, botocore.configprovider as c
+if "ignore_configured_endpoint_urls" not in c.BOTOCORE_DEFAUT_SESSION_VARIABLES:
+    sys.exit(1)
+print(os.path.dirname(os.path.dirname(boto3.__file__)))`
+
 // pythonWithBoto3 returns a Python runtime of the server whose interpreter
-// has boto3 in its own site-packages, and that site-packages directory.
-func pythonWithBoto3(t *testing.T, ts *testServer) (runtime, sitePackages string) {
+// has boto3 in its own site-packages, and that site-packages directory; ok
+// is false when none has.
+func pythonWithBoto3(t *testing.T, ts *testServer) (runtime, sitePackages string, ok bool) {
 	t.Helper()
 	for _, rd := range ts.describeRuntimes(t).Runtimes {
 		if !strings.HasPrefix(rd.Runtime, "python") || rd.Interpreter == "" {
 			continue
 		}
-		out, err := exec.Command(rd.Interpreter, "-c", "import boto3, os; print(os.path.dirname(os.path.dirname(boto3.__file__)))").Output()
-		if err == nil {
-			return rd.Runtime, strings.TrimSpace(string(out))
+		if out, err := exec.Command(rd.Interpreter, "-c", boto3Check).Output(); err == nil {
+			return rd.Runtime, strings.TrimSpace(string(out)), true
 		}
 	}
-	t.Skip("no interpreter of this machine has boto3 in its site-packages (pyenv's 3.11.7 has on the reference machine)")
-	return "", ""
+	return "", "", false
+}
+
+// pythonSDKDir is a directory of boto3 for --sdk python=DIR:
+// LAMINA_TEST_PYTHON_SDK, or the one .ci/run makes when no interpreter has
+// boto3 (pip install --target). "" when there is none.
+func pythonSDKDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("LAMINA_TEST_PYTHON_SDK")
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(cache, "lamina-e2e", "python-sdk")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "boto3", "__init__.py")); err != nil {
+		return ""
+	}
+	return dir
+}
+
+// boto3Offered returns how a server offers functions boto3: a runtime
+// whose interpreter has it (no flag), or python3.12 with --sdk python=DIR.
+// It skips the test when this machine has neither.
+func boto3Offered(t *testing.T) (runtime string, args []string) {
+	t.Helper()
+	probe := startServer(t)
+	defer probe.Stop()
+	if runtime, _, ok := pythonWithBoto3(t, probe); ok {
+		return runtime, nil
+	}
+	if dir := pythonSDKDir(t); dir != "" {
+		return "python3.12", []string{"--sdk", "python=" + dir}
+	}
+	t.Skip("no interpreter of this machine has a boto3 that reads AWS_ENDPOINT_URL, and there is no directory of one (.ci/run makes it: pip install --target ~/.cache/lamina-e2e/python-sdk boto3)")
+	return "", nil
 }
 
 // TestFunctionCallsTheAPIWithBoto3, in the namespace sandbox (the default;
@@ -98,21 +141,21 @@ func pythonWithBoto3(t *testing.T, ts *testServer) (runtime, sitePackages string
 // process sandbox.
 func TestFunctionCallsTheAPIWithBoto3(t *testing.T) {
 	t.Parallel()
+	runtime, sdkArgs := boto3Offered(t)
 	for _, sandbox := range []struct {
 		name string
 		args []string
 	}{{"default", nil}, {"process", []string{"--sandbox", "process"}}} {
 		t.Run(sandbox.name, func(t *testing.T) {
 			t.Parallel()
-			testFunctionCallsTheAPIWithBoto3(t, startServer(t, withArgs(sandbox.args...)))
+			testFunctionCallsTheAPIWithBoto3(t, startServer(t, withArgs(append(sandbox.args, sdkArgs...)...)), runtime)
 		})
 	}
 }
 
-func testFunctionCallsTheAPIWithBoto3(t *testing.T, ts *testServer) {
+func testFunctionCallsTheAPIWithBoto3(t *testing.T, ts *testServer, runtime string) {
 	c := ts.Lambda()
 	ctx := t.Context()
-	runtime, _ := pythonWithBoto3(t, ts)
 	ts.createPy(t, "callee", "echo")
 	ts.createFunction(t, "caller", zipFiles(t, map[string]string{"app.py": boto3Caller}), withRuntime(runtime),
 		func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(30) })
@@ -200,9 +243,15 @@ func testFunctionCallsTheAPIWithBoto3(t *testing.T, ts *testServer) {
 // runtime with neither runs functions that bring their own.
 func TestSDKFromAnOperatorDirectory(t *testing.T) {
 	t.Parallel()
-	probe := startServer(t)
-	_, sitePackages := pythonWithBoto3(t, probe)
-	probe.Stop()
+	sitePackages := pythonSDKDir(t)
+	if sitePackages == "" {
+		probe := startServer(t)
+		_, sitePackages, _ = pythonWithBoto3(t, probe)
+		probe.Stop()
+	}
+	if sitePackages == "" {
+		t.Skip("no directory of a boto3 that reads AWS_ENDPOINT_URL on this machine (.ci/run makes one)")
+	}
 
 	ts := startServer(t, withArgs("--sdk", "python="+sitePackages))
 	ts.createPy(t, "callee", "echo")
@@ -225,6 +274,9 @@ func TestSDKFromAnOperatorDirectory(t *testing.T) {
 	ts.Restart()
 	if res := ts.invokeOK(t, "bundled", `{}`); !strings.Contains(string(res.Payload), `"boto3": "bundled-by-the-function"`) {
 		t.Errorf("without an SDK, a function with its own boto3 ran with %s", res.Payload)
+	}
+	if runtime, _, ok := pythonWithBoto3(t, ts); ok && runtime == "python3.12" {
+		return // python3.12's interpreter has boto3 of its own here
 	}
 	if res := ts.invoke(t, "caller", `{"callee":"callee"}`); res.FunctionError == "" || !strings.Contains(string(res.Payload), "No module named 'boto3'") {
 		t.Errorf("without an SDK, a function that imports boto3: %s %s", res.FunctionError, res.Payload)
