@@ -77,7 +77,7 @@ type callerResult struct {
 }
 
 // boto3Check exits 0 in an interpreter that has a boto3 that reads
-// AWS_ENDPOINT_URL (botocore 1.31.57 and later; Debian 12's is older), and
+// AWS_ENDPOINT_URL (the releases since late 2023; Debian 12's does not), and
 // prints the site-packages directory it is in.
 const boto3Check = `import os, sys, boto3, botocore.configprovider as c
 if "ignore_configured_endpoint_urls" not in c.BOTOCORE_DEFAUT_SESSION_VARIABLES:
