@@ -65,3 +65,23 @@ func TestSessionCredentials(t *testing.T) {
 		t.Errorf("at expiration: %v, %v; want ErrExpired with the session", s, err)
 	}
 }
+
+// BenchmarkIssue: what an environment's start spends on its credentials.
+func BenchmarkIssue(b *testing.B) {
+	issuer := NewIssuer([]byte("0123456789abcdef0123456789abcdef"))
+	for b.Loop() {
+		issuer.Issue(Session{Function: "fn", Role: "arn:aws:iam::000000000000:role/lambda-role", Environment: "env-1"})
+	}
+}
+
+// BenchmarkVerify: what each request signed with a function's credentials
+// spends on its session token, beside SigV4.
+func BenchmarkVerify(b *testing.B) {
+	issuer := NewIssuer([]byte("0123456789abcdef0123456789abcdef"))
+	tmp := issuer.Issue(Session{Function: "fn", Role: "arn:aws:iam::000000000000:role/lambda-role", Environment: "env-1"})
+	for b.Loop() {
+		if _, _, err := issuer.Verify(tmp.AccessKeyID, tmp.SessionToken); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
