@@ -353,6 +353,7 @@ func TestCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		allowPublicURL(t, a.Lambda(), "urled", "")
 		target := c.URLEndpoint() + "/" + functionURLID(t, aws.ToString(cfg.FunctionUrl)) + "/hi?x=1"
 		eventually(t, "the URL made on n1 answers on n3's URL listener", func() error {
 			resp, err := http.Get(target)
@@ -444,9 +445,11 @@ func TestCluster(t *testing.T) {
 	t.Run("schedule", func(t *testing.T) {
 		a.createPy(t, "ticked", "echo")
 		ev := b.eventsClient()
-		if _, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("tick"), ScheduleExpression: aws.String("rate(1 minute)")}); err != nil {
+		rule, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("tick"), ScheduleExpression: aws.String("rate(1 minute)")})
+		if err != nil {
 			t.Fatal(err)
 		}
+		allowRule(t, a.Lambda(), "ticked", aws.ToString(rule.RuleArn))
 		if out, err := ev.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("tick"), Targets: []ebtypes.Target{
 			{Id: aws.String("fn"), Arn: aws.String(functionARN("ticked"))}}}); err != nil || out.FailedEntryCount != 0 {
 			t.Fatalf("PutTargets: %v %v", out, err)

@@ -226,10 +226,7 @@ func TestReservedConcurrencyThrottles(t *testing.T) {
 	}
 	ts.invokeOK(t, "unreserved", `{"seconds":0}`)
 	// Through its function URL, a throttled call is a 429.
-	u, err := ts.Lambda().CreateFunctionUrlConfig(t.Context(), &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("reserved-zero"), AuthType: types.FunctionUrlAuthTypeNone})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := ts.createURL(t, "reserved-zero", "", types.FunctionUrlAuthTypeNone, nil)
 	if r := urlRequest(t, "GET", ts.URLEndpoint()+"/"+urlID(t, aws.ToString(u.FunctionUrl))+"/", "", nil, nil); r.Status != http.StatusTooManyRequests {
 		t.Errorf("function URL of a function with reserved concurrency 0: %d %s, want 429", r.Status, r.Body)
 	}

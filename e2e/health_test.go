@@ -130,6 +130,9 @@ func (ts *testServer) requireEveryWrite(t *testing.T) {
 	step("PutFunctionEventInvokeConfig", err)
 	_, err = client.CreateFunctionUrlConfig(ctx, &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String(name), AuthType: types.FunctionUrlAuthTypeNone})
 	step("CreateFunctionUrlConfig", err)
+	_, err = client.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String(name), StatementId: aws.String("s3"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("s3.amazonaws.com")})
+	step("AddPermission", err)
 	_, err = client.TagResource(ctx, &lambda.TagResourceInput{Resource: created.FunctionArn, Tags: map[string]string{"after": "attack"}})
 	step("TagResource", err)
 	layerName := name + "-layer"

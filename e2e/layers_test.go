@@ -425,6 +425,20 @@ exports.handler = async (event) => ({ greeting: greet(event.name), from: require
 	if m["greeting"] != "hello lamina from a layer" || m["from"] != "/opt/nodejs/node_modules/greet/lib/greet.js" || m["versioned"] != "node20 modules" {
 		t.Errorf("node function with a layer answered %v", m)
 	}
+	// An ES module imports them too, as on Lambda.
+	ts.createFunction(t, "node-layer-esm", zipFiles(t, map[string]string{
+		"index.mjs": `import { greet } from 'greet';
+import versioned from 'versioned';
+export const handler = async (event) => ({ greeting: greet(event.name), versioned });
+`,
+	}), func(in *lambda.CreateFunctionInput) {
+		in.Runtime = types.RuntimeNodejs20x
+		in.Handler = aws.String("index.handler")
+		in.Layers = []string{nodeLayer}
+	})
+	if m := ts.invokeOK(t, "node-layer-esm", `{"name":"esm"}`).object(t); m["greeting"] != "hello esm from a layer" || m["versioned"] != "node20 modules" {
+		t.Errorf("an ES module with a layer answered %v", m)
+	}
 
 	// provided.al2023: the function's zip has no bootstrap; the layer's
 	// /opt/bootstrap (an aws-lambda-go program) runs it.

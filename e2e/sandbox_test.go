@@ -386,6 +386,7 @@ func TestSandboxNetwork(t *testing.T) {
 	targets := []string{
 		ts.Addr(), ts.urlAddr, fmt.Sprintf("127.0.0.1:%d", natsPort),
 		"127.0.0.1:9001", // its own Runtime API
+		"127.0.0.1:9002", // its own AWS endpoint
 	}
 	// The host's own addresses.
 	addrs, err := net.InterfaceAddrs()
@@ -416,9 +417,9 @@ func TestSandboxNetwork(t *testing.T) {
 	for _, target := range targets {
 		got := results[target]
 		switch {
-		case target == "127.0.0.1:9001":
+		case target == "127.0.0.1:9001" || target == "127.0.0.1:9002":
 			if got != "connected" {
-				t.Errorf("connect to its own Runtime API %s: %v, want connected", target, got)
+				t.Errorf("connect to its own Runtime API or AWS endpoint %s: %v, want connected", target, got)
 			}
 		case got == "connected":
 			t.Errorf("the function connected to %s", target)
@@ -428,8 +429,8 @@ func TestSandboxNetwork(t *testing.T) {
 			t.Errorf("connect to %s: %v, want ECONNREFUSED", target, got)
 		}
 	}
-	if ports := fmt.Sprint(out["openPorts"]); ports != "[9001]" {
-		t.Errorf("open TCP ports on the sandbox's 127.0.0.1: %s, want only [9001]", ports)
+	if ports := fmt.Sprint(out["openPorts"]); ports != "[9001 9002]" {
+		t.Errorf("open TCP ports on the sandbox's 127.0.0.1: %s, want only [9001 9002] (the Runtime API and the AWS endpoint)", ports)
 	}
 	if got := out["hijack"]; got != float64(http.StatusBadRequest) {
 		t.Errorf("posting a response for another environment's invocation: %v, want 400 from its own Runtime API", got)

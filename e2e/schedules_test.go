@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	logtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 )
 
 // scheduleTimeScale compresses rate schedules: rate(1 minute) fires every
@@ -48,6 +50,18 @@ func (ts *testServer) eventsClient() *eventbridge.Client {
 // ruleARN is the ARN of a rule on the default event bus of a test server.
 func ruleARN(name string) string {
 	return "arn:aws:events:" + testRegion + ":" + testAccountID + ":rule/" + name
+}
+
+// allowRule lets the rule ruleArn invoke function (a name or an ARN), as
+// `aws lambda add-permission` does for an EventBridge target.
+func allowRule(t *testing.T, c *lambda.Client, function, ruleArn string) {
+	t.Helper()
+	_, err := c.AddPermission(t.Context(), &lambda.AddPermissionInput{FunctionName: aws.String(function),
+		StatementId: aws.String("events-" + path.Base(ruleArn)), Action: aws.String("lambda:InvokeFunction"),
+		Principal: aws.String("events.amazonaws.com"), SourceArn: aws.String(ruleArn)})
+	if err != nil {
+		t.Fatalf("AddPermission for rule %s on %s: %v", ruleArn, function, err)
+	}
 }
 
 // functionLogEvents returns every log event of a function, following
@@ -350,12 +364,17 @@ func TestScheduleFires(t *testing.T) {
 	ctx := t.Context()
 	ts.createPy(t, "ticked", "echo")
 	ts.createPy(t, "inputted", "echo")
+	ts.createPy(t, "unpermitted", "echo")
 
 	if _, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("tick"), ScheduleExpression: aws.String("rate(1 minute)")}); err != nil {
 		t.Fatal(err)
 	}
+	allowRule(t, ts.Lambda(), "ticked", ruleARN("tick"))
+	// As on AWS, PutTargets takes a function whose policy does not let
+	// EventBridge invoke it; its ticks then invoke nothing.
 	if out, err := ev.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("tick"), Targets: []ebtypes.Target{
-		{Id: aws.String("fn"), Arn: aws.String(functionARN("ticked"))}}}); err != nil || out.FailedEntryCount != 0 {
+		{Id: aws.String("fn"), Arn: aws.String(functionARN("ticked"))},
+		{Id: aws.String("unpermitted"), Arn: aws.String(functionARN("unpermitted"))}}}); err != nil || out.FailedEntryCount != 0 {
 		t.Fatalf("PutTargets: %v %v", out, err)
 	}
 	// A target with Input, made with the CLI.
@@ -379,6 +398,12 @@ func TestScheduleFires(t *testing.T) {
 			t.Errorf("two scheduled events with id %s", id)
 		}
 		ids[id] = true
+	}
+	if n := len(sawEvents(t, ts.functionLogEvents(t, ts.Logs(), "unpermitted"))); n != 0 {
+		t.Errorf("a target without permission was invoked %d times", n)
+	}
+	if !strings.Contains(ts.Output(), "rule target not invoked") {
+		t.Error("the server did not log the ticks that invoked nothing")
 	}
 	inputs := ts.waitSawEvents(t, "inputted", "two events with the target's Input", func(s []map[string]any) bool { return len(s) >= 2 })
 	for _, e := range inputs {
@@ -454,6 +479,7 @@ func TestScheduleSkipsMissedTicks(t *testing.T) {
 	if _, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("tick"), ScheduleExpression: aws.String("rate(1 minute)")}); err != nil {
 		t.Fatal(err)
 	}
+	allowRule(t, ts.Lambda(), "ticked", ruleARN("tick"))
 	if out, err := ev.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("tick"), Targets: []ebtypes.Target{
 		{Id: aws.String("fn"), Arn: aws.String(functionARN("ticked"))}}}); err != nil || out.FailedEntryCount != 0 {
 		t.Fatalf("PutTargets: %v %v", out, err)

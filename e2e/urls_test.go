@@ -141,7 +141,9 @@ func urlID(t *testing.T, functionURL string) string {
 	return id
 }
 
-// createURL creates a function URL config and returns it.
+// createURL creates a function URL config and returns it. A URL whose
+// AuthType is NONE also gets the permissions that let anyone call it, as
+// the console adds them (allowPublicURL).
 func (ts *testServer) createURL(t *testing.T, name, qualifier string, auth types.FunctionUrlAuthType, cors *types.Cors) *lambda.CreateFunctionUrlConfigOutput {
 	t.Helper()
 	in := &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String(name), AuthType: auth, Cors: cors}
@@ -152,7 +154,29 @@ func (ts *testServer) createURL(t *testing.T, name, qualifier string, auth types
 	if err != nil {
 		t.Fatalf("CreateFunctionUrlConfig %s %s: %v", name, qualifier, err)
 	}
+	if auth == types.FunctionUrlAuthTypeNone {
+		allowPublicURL(t, ts.Lambda(), name, qualifier)
+	}
 	return out
+}
+
+// allowPublicURL adds to the policy of function name (its qualifier, when
+// not empty) the two statements AWS requires before anyone may call a
+// function URL whose AuthType is NONE, as the console adds them.
+func allowPublicURL(t *testing.T, c *lambda.Client, name, qualifier string) {
+	t.Helper()
+	for _, in := range []*lambda.AddPermissionInput{
+		{StatementId: aws.String("FunctionURLAllowPublicAccess"), Action: aws.String("lambda:InvokeFunctionUrl"), FunctionUrlAuthType: types.FunctionUrlAuthTypeNone},
+		{StatementId: aws.String("FunctionURLAllowInvokeAction"), Action: aws.String("lambda:InvokeFunction"), InvokedViaFunctionUrl: aws.Bool(true)},
+	} {
+		in.FunctionName, in.Principal = aws.String(name), aws.String("*")
+		if qualifier != "" {
+			in.Qualifier = aws.String(qualifier)
+		}
+		if _, err := c.AddPermission(t.Context(), in); err != nil {
+			t.Fatalf("AddPermission %s for %s %s: %v", aws.ToString(in.StatementId), name, qualifier, err)
+		}
+	}
 }
 
 // jsonBody decodes a response body that is a JSON object.

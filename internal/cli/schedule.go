@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/lamina-project/lamina/internal/sdkhttp"
 	"github.com/spf13/cobra"
 )
@@ -22,6 +25,12 @@ func (o *clientOptions) eventsClient() (*eventbridge.Client, error) {
 	return eventbridge.New(eventbridge.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client()}), nil
 }
 
+// scheduleStatementID is the ID of the statement that lets the rule called
+// rule invoke its function: rule names may hold dots, statement IDs not.
+func scheduleStatementID(rule string) string {
+	return "events-" + strings.ReplaceAll(rule, ".", "_")
+}
+
 // newScheduleCommand groups the commands that manage schedule rules
 // through the EventBridge API.
 func newScheduleCommand(opts *clientOptions) *cobra.Command {
@@ -29,7 +38,7 @@ func newScheduleCommand(opts *clientOptions) *cobra.Command {
 	var input string
 	create := &cobra.Command{
 		Use:   "create NAME EXPRESSION FUNCTION",
-		Short: `Invoke FUNCTION on EXPRESSION, e.g. "rate(5 minutes)" or "cron(0 12 * * ? *)" (UTC)`,
+		Short: `Invoke FUNCTION on EXPRESSION, e.g. "rate(5 minutes)" or "cron(0 12 * * ? *)" (UTC); adds the permission EventBridge needs to FUNCTION's policy`,
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client, err := opts.eventsClient()
@@ -46,6 +55,16 @@ func newScheduleCommand(opts *clientOptions) *cobra.Command {
 			}
 			rule, err := client.PutRule(cmd.Context(), &eventbridge.PutRuleInput{Name: aws.String(args[0]), ScheduleExpression: aws.String(args[1])})
 			if err != nil {
+				return err
+			}
+			// As the console does when it adds a function target: let
+			// EventBridge invoke the function for this rule.
+			_, err = lc.AddPermission(cmd.Context(), &lambda.AddPermissionInput{
+				FunctionName: fn.FunctionArn, StatementId: aws.String(scheduleStatementID(args[0])),
+				Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("events.amazonaws.com"), SourceArn: rule.RuleArn,
+			})
+			var conflict *lambdatypes.ResourceConflictException
+			if err != nil && !errors.As(err, &conflict) { // a conflict: it has the permission already
 				return err
 			}
 			target := types.Target{Id: aws.String(args[0] + "-target"), Arn: fn.FunctionArn}

@@ -90,6 +90,7 @@ func newServerCommand() *cobra.Command {
 	f.StringArrayVar(&cfg.Runtimes.Interpreters, "interpreter", nil, "RUNTIME=PATH: run RUNTIME (e.g. python3.13) on the interpreter at PATH, an ELF executable in PREFIX/bin whose PREFIX functions see read-only (repeatable)")
 	f.StringArrayVar(&cfg.Runtimes.Dirs, "runtimes-dir", nil, "directory of interpreter installations, one per subdirectory with bin/python3.X or bin/node, found like pyenv's (repeatable)")
 	f.StringArrayVar(&cfg.Runtimes.Map, "runtime-map", nil, "RUNTIME=RUNTIME: run functions of the first runtime on the second's interpreter, e.g. python3.13=python3.12 (repeatable)")
+	f.StringArrayVar(&cfg.Runtimes.SDKs, "sdk", nil, "FAMILY=DIR: offer functions of the python or nodejs runtimes the AWS SDK in DIR (pip install --target DIR boto3; npm install --prefix DIR @aws-sdk/client-…), below their own code and layers (repeatable)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve GET /metrics without authentication on this host:port, for Prometheus (the API's /metrics needs SigV4)")
 	q := &cfg.Queues
 	f.IntVar(&q.MaxQueues, "queue-max-queues", sqs.DefaultLimits.MaxQueues, "SQS queues the account may have")

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/awsproto"
+	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/netlimit"
 	"github.com/lamina-project/lamina/internal/sigv4"
 )
@@ -51,13 +52,19 @@ func (f *Frontend) admit(rq *request, op operation) (release func(), err error) 
 		}
 	}()
 	var auth *sigv4.Auth
+	service := op.service
+	if service == "" {
+		service = serviceLambda
+	}
 	if !op.public {
-		service := op.service
-		if service == "" {
-			service = serviceLambda
-		}
 		if auth, err = f.verifiers[service].Authenticate(rq.r); err != nil {
 			return release, authError(err)
+		}
+		// An operation named in the body is authorized once it is read.
+		if op.resolve == nil {
+			if err := f.authorize(auth, service, op.name); err != nil {
+				return release, err
+			}
 		}
 	}
 	tooLarge := func() error {
@@ -92,6 +99,11 @@ func (f *Frontend) admit(rq *request, op operation) (release func(), err error) 
 		if rq.op, err = op.resolve(body); err != nil {
 			return release, err
 		}
+		if auth != nil {
+			if err := f.authorize(auth, service, rq.op); err != nil {
+				return release, err
+			}
+		}
 	}
 	return release, nil
 }
@@ -107,6 +119,22 @@ func (f *Frontend) Admit(w http.ResponseWriter, r *http.Request, g awsproto.Gate
 	release, err := f.admit(rq, operation{name: name, service: g.Service, resolve: g.Resolve,
 		maxBody: max(g.MaxBody, 1), bodyCopies: g.BodyCopies})
 	return &awsproto.Admitted{Body: rq.body, AccessKeyID: rq.accessKeyID, Operation: rq.op, Release: release}, err
+}
+
+// authorize refuses, before its body is read (or once it names the
+// operation, for protocols that name it there), a request whose caller may
+// not call the operation: a function's temporary credentials reach only
+// the data operations of their scope (credentials.Allows). Every service
+// the API serves passes here, keyed by its signing name and AWS's name of
+// the operation.
+func (f *Frontend) authorize(auth *sigv4.Auth, service, operation string) error {
+	if credentials.Allows(auth.Identity(), service, operation) {
+		return nil
+	}
+	s, _ := auth.Identity().(*credentials.Session) // only temporary credentials are refused
+	action := service + ":" + operation
+	return &lamina.Error{Status: http.StatusForbidden, Code: "AccessDeniedException", Type: "User",
+		Message: "User: " + s.AssumedRoleARN(f.cfg.AccountID) + " is not authorized to perform: " + action + " because no identity-based policy allows the " + action + " action"}
 }
 
 // authError turns a SigV4 refusal into AWS's error.

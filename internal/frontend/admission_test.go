@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/netlimit"
 )
 
@@ -25,13 +26,20 @@ const (
 	testSecret = "admission-test-secret"
 )
 
+// testIssuer issues the temporary credentials of the tests; those of
+// environment "env-live" are live.
+var testIssuer = credentials.NewIssuer([]byte("admission-test-key-0123456789abc"))
+
 // newAdmissionFrontend is a frontend without a node behind it, enough to
 // admit requests: admission needs only the credentials and the bounds.
 func newAdmissionFrontend(budget int64) *Frontend {
+	keys := &credentials.Keys{Admin: credentials.Pair{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, Issuer: testIssuer,
+		Live: func(environment string) bool { return environment == "env-live" }}
 	return New(Config{
 		Region: "us-east-1", AccountID: "000000000000",
-		Credentials: func(id string) (string, bool) { return testSecret, id == testKeyID },
+		Credentials: keys.Lookup,
 		APIBodies:   netlimit.NewBodies(budget, netlimit.MinRate{Grace: time.Second, BytesPerSecond: 1 << 20}, nil),
+		Metrics:     http.NotFoundHandler(),
 	}, Deps{})
 }
 
@@ -54,15 +62,29 @@ func (b *countingBody) Close() error { return nil }
 // counting the bytes read.
 func serverRequest(t testing.TB, path string, body []byte, secret string) (*http.Request, *countingBody) {
 	t.Helper()
-	r, err := http.NewRequest(http.MethodPost, "http://127.0.0.1:9000"+path, bytes.NewReader(body))
+	var creds *aws.Credentials
+	if secret != "" {
+		creds = &aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: secret}
+	}
+	return signedServerRequest(t, http.MethodPost, path, "lambda", nil, body, creds)
+}
+
+// signedServerRequest builds a request as net/http's server would hand it
+// over, with header, signed now for service with creds unless they are
+// nil, and with its body counting the bytes read.
+func signedServerRequest(t testing.TB, method, path, service string, header http.Header, body []byte, creds *aws.Credentials) (*http.Request, *countingBody) {
+	t.Helper()
+	r, err := http.NewRequest(method, "http://127.0.0.1:9000"+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Header.Set("Content-Type", "application/json")
-	if secret != "" {
+	for k, v := range header {
+		r.Header[k] = v
+	}
+	if creds != nil {
 		sum := sha256.Sum256(body)
-		creds := aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: secret}
-		if err := v4.NewSigner().SignHTTP(context.Background(), creds, r, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now()); err != nil {
+		if err := v4.NewSigner().SignHTTP(context.Background(), *creds, r, hex.EncodeToString(sum[:]), service, "us-east-1", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -226,6 +248,98 @@ func TestAdmitBodyLimit(t *testing.T) {
 	requireCode(t, err, http.StatusRequestEntityTooLarge, "RequestTooLargeException")
 	if used := f.cfg.APIBodies.Used(); used != 0 {
 		t.Errorf("%d bytes still reserved", used)
+	}
+}
+
+// TestFunctionCredentialsReachDataOperationsOnly: a function's temporary
+// credentials pass admission for invocations, and are refused, before the
+// body is read, every other operation of every route family the API
+// serves: function management, policies, layers, configurations, tags,
+// logs, rules, Lamina's own routes, metrics. The admin key's power is
+// unchanged. Credentials of an environment that is gone are refused.
+func TestFunctionCredentialsReachDataOperationsOnly(t *testing.T) {
+	f := newAdmissionFrontend(1 << 20)
+	tmp := testIssuer.Issue(credentials.Session{Function: "fn", Role: "arn:aws:iam::000000000000:role/lambda-role", Environment: "env-live"})
+	session := &aws.Credentials{AccessKeyID: tmp.AccessKeyID, SecretAccessKey: tmp.SecretAccessKey, SessionToken: tmp.SessionToken}
+	admin := &aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}
+	body := []byte(`{"a":1}`)
+
+	for _, op := range []operation{{name: "Invoke", maxBody: 1 << 20}, {name: "InvokeAsync", maxBody: 1 << 20}} {
+		r, _ := signedServerRequest(t, http.MethodPost, "/2015-03-31/functions/f/invocations", "lambda", nil, body, session)
+		if rq, _, release, err := admitted(f, r, op); err != nil || !bytes.Equal(rq.body, body) {
+			t.Errorf("%s with the function's credentials: %v", op.name, err)
+		} else {
+			release()
+		}
+	}
+
+	refused := []struct {
+		method, path, service, target, action string
+	}{
+		{"POST", "/2015-03-31/functions", "lambda", "", "lambda:CreateFunction"},
+		{"GET", "/2015-03-31/functions", "lambda", "", "lambda:ListFunctions"},
+		{"GET", "/2015-03-31/functions/f", "lambda", "", "lambda:GetFunction"},
+		{"PUT", "/2015-03-31/functions/f/code", "lambda", "", "lambda:UpdateFunctionCode"},
+		{"DELETE", "/2015-03-31/functions/f", "lambda", "", "lambda:DeleteFunction"},
+		{"POST", "/2015-03-31/functions/f/policy", "lambda", "", "lambda:AddPermission"},
+		{"GET", "/2015-03-31/functions/f/policy", "lambda", "", "lambda:GetPolicy"},
+		{"POST", "/2015-03-31/functions/f/versions", "lambda", "", "lambda:PublishVersion"},
+		{"POST", "/2015-03-31/functions/f/aliases", "lambda", "", "lambda:CreateAlias"},
+		{"POST", "/2018-10-31/layers/l/versions", "lambda", "", "lambda:PublishLayerVersion"},
+		{"PUT", "/2017-10-31/functions/f/concurrency", "lambda", "", "lambda:PutFunctionConcurrency"},
+		{"POST", "/2021-10-31/functions/f/url", "lambda", "", "lambda:CreateFunctionUrlConfig"},
+		{"PUT", "/2019-09-25/functions/f/event-invoke-config", "lambda", "", "lambda:PutFunctionEventInvokeConfig"},
+		{"GET", "/2016-08-19/account-settings", "lambda", "", "lambda:GetAccountSettings"},
+		{"POST", "/2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af", "lambda", "", "lambda:TagResource"},
+		{"GET", "/_lamina/runtimes", "lambda", "", "lambda:ListRuntimes"},
+		{"GET", "/_lamina/nodes", "lambda", "", "lambda:ListNodes"},
+		{"POST", "/_lamina/apis", "lambda", "", "lambda:CreateHttpApi"},
+		{"GET", "/metrics", "lambda", "", "lambda:GetMetrics"},
+		{"POST", "/", "logs", "Logs_20140328.FilterLogEvents", "logs:FilterLogEvents"},
+		{"POST", "/", "events", "AWSEvents.PutRule", "events:PutRule"},
+	}
+	for _, c := range refused {
+		var header http.Header
+		if c.target != "" {
+			header = http.Header{"X-Amz-Target": {c.target}}
+		}
+		r, counted := signedServerRequest(t, c.method, c.path, c.service, header, body, session)
+		w := httptest.NewRecorder()
+		f.Handler().ServeHTTP(w, r)
+		want := "User: arn:aws:sts::000000000000:assumed-role/lambda-role/fn is not authorized to perform: " + c.action +
+			" because no identity-based policy allows the " + c.action + " action"
+		if w.Code != http.StatusForbidden || w.Header().Get("X-Amzn-ErrorType") != "AccessDeniedException" || !strings.Contains(w.Body.String(), want) {
+			t.Errorf("%s %s %s with the function's credentials: %d %s %s", c.method, c.path, c.target, w.Code, w.Header().Get("X-Amzn-ErrorType"), w.Body)
+		}
+		if counted.read != 0 {
+			t.Errorf("%s %s: %d bytes of the body read before the refusal", c.method, c.path, counted.read)
+		}
+	}
+
+	// The admin key is admitted to what the function's credentials are not.
+	r, _ := signedServerRequest(t, http.MethodPost, "/2015-03-31/functions", "lambda", nil, body, admin)
+	if _, _, release, err := admitted(f, r, createOp); err != nil {
+		t.Errorf("CreateFunction with the admin key: %v", err)
+	} else {
+		release()
+	}
+	// The admin key with a session token is no session.
+	withToken := *admin
+	withToken.SessionToken = tmp.SessionToken
+	r, _ = signedServerRequest(t, http.MethodPost, "/2015-03-31/functions", "lambda", nil, body, &withToken)
+	_, _, release, err := admitted(f, r, createOp)
+	release()
+	requireCode(t, err, http.StatusForbidden, "UnrecognizedClientException")
+
+	// Credentials of an environment that is gone.
+	gone := testIssuer.Issue(credentials.Session{Function: "fn", Role: "arn:aws:iam::000000000000:role/lambda-role", Environment: "env-gone"})
+	r, counted := signedServerRequest(t, http.MethodPost, "/2015-03-31/functions/f/invocations", "lambda", nil, body,
+		&aws.Credentials{AccessKeyID: gone.AccessKeyID, SecretAccessKey: gone.SecretAccessKey, SessionToken: gone.SessionToken})
+	_, _, release, err = admitted(f, r, operation{name: "Invoke", maxBody: 1 << 20})
+	release()
+	requireCode(t, err, http.StatusForbidden, "ExpiredTokenException")
+	if counted.read != 0 {
+		t.Errorf("%d bytes of the body of expired credentials read", counted.read)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/netlimit"
+	"github.com/lamina-project/lamina/internal/policy"
 	"github.com/lamina-project/lamina/internal/sigv4"
 	"github.com/lamina-project/lamina/internal/store"
 )
@@ -32,9 +33,11 @@ type Config struct {
 	// ConcurrencyLimit is the account's concurrent executions limit, shown by
 	// GetAccountSettings.
 	ConcurrencyLimit int
-	// Credentials returns the secret of an access key ID, or false when the key
-	// is unknown.
-	Credentials func(accessKeyID string) (secret string, ok bool)
+	// Credentials returns what is known of an access key ID presented with
+	// a session token ("" for none): its secret and who it belongs to (a
+	// *credentials.Session for a function's temporary credentials), or the
+	// error that refuses it.
+	Credentials func(accessKeyID, sessionToken string) (sigv4.Key, *sigv4.Error)
 	// CodeURLKey signs the temporary download URLs of function code.
 	CodeURLKey []byte
 	// Logger receives request failures; nil means slog.Default().
@@ -105,6 +108,7 @@ type Frontend struct {
 	async     Async
 	runtimes  Runtimes
 	cluster   Cluster
+	policies  *policy.Checker
 	verifiers map[string]*sigv4.Verifier // by signing service name
 	log       *slog.Logger
 	mux       *http.ServeMux // the Lambda API's routes
@@ -134,6 +138,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		runtimes:  deps.Runtimes,
 		cluster:   deps.Cluster,
 		sources:   deps.EventSources,
+		policies:  &policy.Checker{Store: deps.Store},
 		verifiers: map[string]*sigv4.Verifier{},
 		log:       cfg.Logger,
 		mux:       http.NewServeMux(),

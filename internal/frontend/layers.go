@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/policy"
 	"github.com/lamina-project/lamina/internal/store"
 )
 
@@ -441,19 +442,12 @@ func (f *Frontend) addLayerVersionPermission(rq *request) error {
 
 // policyStatement renders a statement as IAM policy JSON.
 func (f *Frontend) policyStatement(lv *lamina.LayerVersion, s lamina.LayerStatement) map[string]any {
-	stmt := map[string]any{"Sid": s.Sid, "Effect": s.Effect, "Principal": principalJSON(s.Principal),
+	stmt := map[string]any{"Sid": s.Sid, "Effect": s.Effect, "Principal": policy.PrincipalJSON(s.Principal),
 		"Action": s.Action, "Resource": f.layerVersionARN(lv)}
 	if s.OrganizationId != "" {
 		stmt["Condition"] = map[string]any{"StringEquals": map[string]string{"aws:PrincipalOrgID": s.OrganizationId}}
 	}
 	return stmt
-}
-
-func principalJSON(p string) any {
-	if p == "*" {
-		return "*"
-	}
-	return map[string]string{"AWS": "arn:aws:iam::" + p + ":root"}
 }
 
 func (f *Frontend) getLayerVersionPolicy(rq *request) error {

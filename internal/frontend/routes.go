@@ -42,6 +42,9 @@ func (f *Frontend) routes() {
 	f.handle("GET "+functions+"/aliases/{alias}", operation{name: "GetAlias", handle: f.getAlias})
 	f.handle("PUT "+functions+"/aliases/{alias}", operation{name: "UpdateAlias", handle: f.updateAlias})
 	f.handle("DELETE "+functions+"/aliases/{alias}", operation{name: "DeleteAlias", handle: f.deleteAlias})
+	f.handle("POST "+functions+"/policy", operation{name: "AddPermission", handle: f.addPermission})
+	f.handle("GET "+functions+"/policy", operation{name: "GetPolicy", handle: f.getPolicy})
+	f.handle("DELETE "+functions+"/policy/{sid}", operation{name: "RemovePermission", handle: f.removePermission})
 
 	const layers = "/2018-10-31/layers"
 	const layerVersion = layers + "/{layer}/versions/{version}"

@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/policy"
 	"github.com/lamina-project/lamina/internal/sigv4"
 )
 
@@ -81,6 +83,18 @@ func (f *Frontend) serveURL(w http.ResponseWriter, r *http.Request) {
 		refuseURL(w, r, http.StatusForbidden, "Forbidden")
 		return
 	}
+	if auth == nil {
+		public, err := f.publicURLAllowed(r.Context(), u)
+		if err != nil {
+			f.log.Error("function URL policy check failed", "function", u.Function, "request_id", requestID, "err", err)
+			refuseURL(w, r, http.StatusInternalServerError, "Internal Server Error")
+			return
+		}
+		if !public {
+			refuseURL(w, r, http.StatusForbidden, "Forbidden")
+			return
+		}
+	}
 	body, release, ok := f.readURLBody(w, r, auth)
 	if !ok {
 		return
@@ -103,14 +117,34 @@ func (f *Frontend) serveURL(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticateURL checks from its headers the SigV4 authentication of a
-// request to an AWS_IAM URL; the signature is checked by the returned
-// Auth once the body is read. A NONE URL needs nothing (nil, true).
+// request to an AWS_IAM URL, and that its caller may invoke function URLs;
+// the signature is checked by the returned Auth once the body is read. A
+// NONE URL needs nothing (nil, true).
 func (f *Frontend) authenticateURL(r *http.Request, u *lamina.FunctionURL) (*sigv4.Auth, bool) {
 	if u.AuthType != "AWS_IAM" {
 		return nil, true
 	}
 	auth, err := f.verifiers[serviceLambda].Authenticate(r)
-	return auth, err == nil
+	return auth, err == nil && f.authorize(auth, serviceLambda, "InvokeFunctionUrl") == nil
+}
+
+// publicURLAllowed reports whether the policy of the function (or alias)
+// of a URL whose AuthType is NONE lets anyone call it, as AWS requires of
+// function URLs created since October 2025: lambda:InvokeFunctionUrl for
+// principal "*" (AddPermission with FunctionUrlAuthType NONE, the
+// statement the console adds as FunctionURLAllowPublicAccess), and
+// lambda:InvokeFunction for "*" through a function URL (AddPermission
+// with InvokedViaFunctionUrl, the console's FunctionURLAllowInvokeAction).
+func (f *Frontend) publicURLAllowed(ctx context.Context, u *lamina.FunctionURL) (bool, error) {
+	for _, r := range []policy.Request{
+		{Action: policy.ActionInvokeFunctionURL, FunctionURLAuthType: u.AuthType},
+		{Action: policy.ActionInvokeFunction, FunctionURLAuthType: u.AuthType, ViaFunctionURL: true},
+	} {
+		if ok, err := f.policies.Allows(ctx, u.Function, u.Qualifier, r); !ok || err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // urlAuthorizer is the authorizer context the function of an AWS_IAM URL

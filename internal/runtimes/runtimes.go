@@ -38,6 +38,7 @@ type Set struct {
 	archNotes map[string]string    // why it cannot run another architecture
 	interps   map[key]*Interpreter // the interpreter of each runtime and architecture
 	mapped    map[string]string    // --runtime-map: runtime → the runtime that runs it
+	sdks      map[string]string    // --sdk: family → directory
 	discovery *discovery
 	bytecode  *bytecodeCache // the Python runtime compiled by each interpreter
 }
@@ -54,6 +55,9 @@ type Options struct {
 	// Map are --runtime-map values, "python3.13=python3.12": run functions of
 	// the first runtime on the second's interpreter.
 	Map []string
+	// SDKs are --sdk values, "python=/srv/sdk/python": the AWS SDK the
+	// runtimes of a family offer functions (sdk.go).
+	SDKs []string
 	// Logger receives what goes wrong later, such as an interpreter that
 	// cannot compile the Python runtime; nil means slog.Default().
 	Logger *slog.Logger
@@ -109,7 +113,11 @@ func newSet(root string, p places, opts Options) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{root: root, archs: d.archs, archNotes: d.archNotes, interps: d.chosen, mapped: map[string]string{}, discovery: d,
+	sdks, err := parseSDKs(opts.SDKs)
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{root: root, archs: d.archs, archNotes: d.archNotes, interps: d.chosen, mapped: map[string]string{}, sdks: sdks, discovery: d,
 		bytecode: newBytecodeCache(filepath.Join(root, lamina.FamilyPython), opts.Logger)}
 	for _, m := range maps {
 		if !slices.ContainsFunc(s.archs, func(arch string) bool { return s.interps[key{m.value, arch}] != nil }) {
@@ -319,10 +327,14 @@ func (s *Set) runnable(arch string) []string {
 // ReadOnlyDirs returns the host directories that a sandbox shows read-only
 // for fn's interpreter (see sandbox.Spec).
 func (s *Set) ReadOnlyDirs(fn *lamina.Function) []string {
+	var dirs []string
 	if interp := s.interpreter(fn.Configuration.Runtime, Architecture(fn)); interp != nil {
-		return interp.Dirs
+		dirs = interp.Dirs
 	}
-	return nil
+	if sdk := s.sdks[fn.Family()]; sdk != "" {
+		dirs = append(slices.Clip(dirs), sdk)
+	}
+	return dirs
 }
 
 // Dir returns the host directory of a family's runtime files, or "" for the
@@ -366,7 +378,7 @@ func (s *Set) Launch(fn *lamina.Function, paths sandbox.Paths, hostTaskDir strin
 		}
 		return Launch{
 			Argv: []string{interp.Path, "-s", script},
-			Env:  []string{"AWS_EXECUTION_ENV=AWS_Lambda_" + runtime},
+			Env:  append([]string{"AWS_EXECUTION_ENV=AWS_Lambda_" + runtime}, s.sdkEnv(family)...),
 		}, nil
 	case lamina.FamilyNode:
 		major := strings.TrimSuffix(strings.TrimPrefix(runtime, "nodejs"), ".x")
@@ -378,11 +390,11 @@ func (s *Set) Launch(fn *lamina.Function, paths sandbox.Paths, hostTaskDir strin
 			Argv: []string{interp.Path, "--expose-gc", "--max-old-space-size=" + strconv.Itoa(heapMB), paths.RuntimeDir + "/index.mjs"},
 			Env: []string{
 				"AWS_EXECUTION_ENV=AWS_Lambda_" + runtime,
-				"NODE_PATH=" + strings.Join([]string{
+				"NODE_PATH=" + strings.Join(append([]string{
 					paths.Opt + "/nodejs/node" + major + "/node_modules",
 					paths.Opt + "/nodejs/node_modules",
 					paths.RuntimeDir + "/node_modules",
-				}, ":"),
+				}, s.sdkNodePath()...), ":"),
 			},
 		}, nil
 	case lamina.FamilyProvided:
@@ -497,4 +509,5 @@ func (s *Set) Log(log *slog.Logger) {
 	}
 	log.Info("runtimes", "runs", strings.Join(runs, " "), "unavailable", strings.Join(unavailable, " "),
 		"architectures", strings.Join(s.archs, " "), "interpreters_probed", d.probed, "discovery", d.took.Round(time.Microsecond))
+	s.logSDKs(log)
 }

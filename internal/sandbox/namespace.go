@@ -30,8 +30,9 @@ const (
 	sandboxUID = 993
 	sandboxGID = 990
 	// runtimeAPIAddr is where each sandbox's Runtime API answers, on the
-	// sandbox's own loopback.
+	// sandbox's own loopback, and endpointAddr its AWS endpoint.
 	runtimeAPIAddr = "127.0.0.1:9001"
+	endpointAddr   = "127.0.0.1:9002"
 	// setupTimeout bounds building a sandbox's root file system.
 	setupTimeout = 10 * time.Second
 )
@@ -203,7 +204,7 @@ func (p *NamespaceProvider) prepare(name string) (*namespaceSandbox, error) {
 }
 
 // namespaceSandbox is one sandbox: its init process (PID 1 inside), its
-// cgroups and its Runtime API listener.
+// cgroups and its Runtime API and AWS endpoint listeners.
 type namespaceSandbox struct {
 	name     string // of its cgroups
 	uidBase  int
@@ -215,6 +216,7 @@ type namespaceSandbox struct {
 	memoryMB int      // the memory size the cgroups have limits for
 	tmp      *tmpDisk // the disk of /tmp, or nil for a tmpfs
 	ln       net.Listener
+	endpoint net.Listener
 	network  *Network
 	net      *netLease // nil without a network
 	exited   chan struct{}
@@ -296,8 +298,12 @@ func (s *namespaceSandbox) prepare(node cgroupNode, rootDir string) error {
 	if _, err := s.expect("prepared", time.Now().Add(setupTimeout)); err != nil {
 		return err
 	}
-	s.ln, err = listenInNetns(pid, runtimeAPIAddr)
-	return err
+	lns, err := listenInNetns(pid, runtimeAPIAddr, endpointAddr)
+	if err != nil {
+		return err
+	}
+	s.ln, s.endpoint = lns[0], lns[1]
+	return nil
 }
 
 // finish gives a prepared sandbox spec's memory limits, if they are not
@@ -620,6 +626,8 @@ func (s *namespaceSandbox) Paths() Paths { return namespacePaths }
 
 func (s *namespaceSandbox) RuntimeAPI() (net.Listener, string) { return s.ln, runtimeAPIAddr }
 
+func (s *namespaceSandbox) Endpoint() (net.Listener, string) { return s.endpoint, endpointAddr }
+
 // processFields is the message that has the init fork p: verb "start" or
 // "spawn".
 func (s *namespaceSandbox) processFields(verb string, p Process) []string {
@@ -769,6 +777,7 @@ func (s *namespaceSandbox) Destroy() error {
 		s.freezeMu.Unlock()
 		if s.ln != nil {
 			s.ln.Close()
+			s.endpoint.Close()
 		}
 		if s.cg != nil {
 			_ = s.cg.kill()

@@ -10,10 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listenInNetns opens a TCP listener on addr inside the network namespace of
-// process pid. The socket keeps that namespace for its whole life, so the
-// worker can serve a sandbox's Runtime API on the sandbox's own loopback.
-func listenInNetns(pid int, addr string) (ln net.Listener, err error) {
+// listenInNetns opens a TCP listener on each of addrs inside the network
+// namespace of process pid, in one visit. A socket keeps that namespace for
+// its whole life, so the worker can serve a sandbox's Runtime API and AWS
+// endpoint on the sandbox's own loopback.
+func listenInNetns(pid int, addrs ...string) (lns []net.Listener, err error) {
 	enter := func() error {
 		target, err := unix.Open(fmt.Sprintf("/proc/%d/ns/net", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -25,11 +26,23 @@ func listenInNetns(pid int, addr string) (ln net.Listener, err error) {
 		}
 		return nil
 	}
-	err = inNetns(enter, func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
+	err = inNetns(enter, func() error {
+		for _, addr := range addrs {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				for _, opened := range lns {
+					opened.Close()
+				}
+				return err
+			}
+			lns = append(lns, ln)
+		}
+		return nil
 	})
-	return ln, err
+	if err != nil {
+		return nil, err
+	}
+	return lns, nil
 }
 
 // dialInNetns connects to addr from inside the network namespace of process

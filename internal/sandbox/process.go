@@ -16,9 +16,9 @@ import (
 
 // ProcessProvider runs each environment as a plain child process group on
 // the host, without isolation: the runtime sees host paths and shares the
-// host's network (its Runtime API listens on a free loopback port). It has no
-// cgroups: no memory, process or CPU limits, alone or for all sandboxes
-// together. It freezes a sandbox by stopping the runtime's process group
+// host's network (its Runtime API and AWS endpoint listen on free loopback
+// ports). It has no cgroups: no memory, process or CPU limits, alone or for
+// all sandboxes together. It freezes a sandbox by stopping the runtime's process group
 // (SIGSTOP), which misses processes that leave the group. It is for hosts
 // where the namespace sandbox cannot run, and for debugging.
 type ProcessProvider struct {
@@ -32,7 +32,8 @@ func (p *ProcessProvider) Name() string { return "process" }
 // Close does nothing: a process provider holds nothing on the host.
 func (p *ProcessProvider) Close() error { return nil }
 
-// Create opens the sandbox's Runtime API listener and scratch directory.
+// Create opens the sandbox's Runtime API and AWS endpoint listeners and its
+// scratch directory.
 func (p *ProcessProvider) Create(ctx context.Context, spec Spec) (Sandbox, error) {
 	tmp := filepath.Join(p.ScratchDir, spec.ID)
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
@@ -43,21 +44,29 @@ func (p *ProcessProvider) Create(ctx context.Context, spec Spec) (Sandbox, error
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("sandbox %s: runtime API listener: %w", spec.ID, err)
 	}
+	endpoint, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("sandbox %s: AWS endpoint listener: %w", spec.ID, err)
+	}
 	opt := ""
 	if len(spec.LayerDirs) > 0 {
 		opt = spec.LayerDirs[len(spec.LayerDirs)-1]
 	}
 	return &processSandbox{
-		paths:  Paths{TaskRoot: spec.TaskDir, RuntimeDir: spec.RuntimeDir, Opt: opt, Tmp: tmp},
-		ln:     ln,
-		exited: make(chan struct{}),
+		paths:    Paths{TaskRoot: spec.TaskDir, RuntimeDir: spec.RuntimeDir, Opt: opt, Tmp: tmp},
+		ln:       ln,
+		endpoint: endpoint,
+		exited:   make(chan struct{}),
 	}, nil
 }
 
 type processSandbox struct {
-	paths  Paths
-	ln     net.Listener
-	exited chan struct{}
+	paths    Paths
+	ln       net.Listener
+	endpoint net.Listener
+	exited   chan struct{}
 
 	mu        sync.Mutex
 	pgid      int // the process group of everything started in it
@@ -71,6 +80,10 @@ type processSandbox struct {
 func (s *processSandbox) Paths() Paths { return s.paths }
 
 func (s *processSandbox) RuntimeAPI() (net.Listener, string) { return s.ln, s.ln.Addr().String() }
+
+func (s *processSandbox) Endpoint() (net.Listener, string) {
+	return s.endpoint, s.endpoint.Addr().String()
+}
 
 // command returns the command of p, in the sandbox's process group (the
 // first process started leads it). The caller holds s.mu.
@@ -215,6 +228,7 @@ func (s *processSandbox) pid() int {
 func (s *processSandbox) Destroy() error {
 	s.destroy.Do(func() {
 		s.ln.Close()
+		s.endpoint.Close()
 		s.mu.Lock()
 		pgid := s.pgid
 		s.mu.Unlock()

@@ -6,8 +6,8 @@
 // The contract every implementation keeps:
 //   - Create returns a sandbox in which nothing runs yet; Start runs exactly
 //     one runtime process in it, after any processes Spawn runs beside it.
-//   - RuntimeAPI's listener is reachable by the processes of this sandbox and
-//     by no other sandbox.
+//   - The listeners of RuntimeAPI and Endpoint are reachable by the
+//     processes of this sandbox and by no other sandbox.
 //   - Exited is closed once the runtime process has ended (by itself or by
 //     Destroy), and ExitError then tells how it ended.
 //   - Freeze stops every process of the sandbox (the runtime and whatever it
@@ -97,6 +97,11 @@ type Sandbox interface {
 	// Start; it ends with the sandbox. Its end is not reported: its Output
 	// reaches end of file then.
 	Spawn(p Process) error
+	// Endpoint returns the listener on which the worker serves this
+	// environment's AWS endpoint (the API as the environment's own
+	// credentials reach it), and the address ("host:port") the runtime
+	// inside uses to reach it (AWS_ENDPOINT_URL).
+	Endpoint() (net.Listener, string)
 	// Start runs the runtime process.
 	Start(p Process) error
 	// Dial connects to a TCP address ("host:port", host an address) as a

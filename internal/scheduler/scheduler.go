@@ -1,6 +1,9 @@
 // Package scheduler fires EventBridge schedule rules: each tick of an
 // enabled rule invokes its targets asynchronously with the Scheduled Event
-// payload (or the target's Input).
+// payload (or the target's Input). As on AWS, a target is invoked only if
+// its function's resource-based policy lets events.amazonaws.com invoke it
+// for the rule (PutTargets does not check; a tick without the permission
+// invokes nothing and is logged).
 //
 // One node of a deployment owns the ticks at a time, through a lease in the
 // store; each tick is recorded with a compare-and-set, and its events carry
@@ -21,6 +24,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
+	"github.com/lamina-project/lamina/internal/policy"
 	"github.com/lamina-project/lamina/internal/schedule"
 	"github.com/lamina-project/lamina/internal/store"
 )
@@ -40,6 +44,9 @@ type Config struct {
 	Store     *store.Store
 	// Submit queues an asynchronous invocation (the async dispatcher).
 	Submit func(ctx context.Context, ev *async.Event) error
+	// Policies says whether a target's policy allows the rule to invoke
+	// it.
+	Policies *policy.Checker
 	// TimeScale multiplies the period of rate schedules; tests compress
 	// time with it. Zero means 1.
 	TimeScale float64
@@ -203,6 +210,16 @@ func (s *Scheduler) fire(ctx context.Context, rule *lamina.Rule, target lamina.T
 	_, _, function, qualifier, ok := lamina.ParseFunctionARN(target.Arn)
 	if !ok {
 		s.log.Warn("rule target is not a function; skipped", "rule", rule.Name, "target", target.Arn)
+		return nil
+	}
+	allowed, err := s.cfg.Policies.MayInvoke(ctx, policy.ServiceInvocation{Service: policy.PrincipalEvents,
+		Function: target.Arn, SourceArn: rule.Arn, SourceAccount: s.cfg.AccountID})
+	if err != nil {
+		return err
+	}
+	if !allowed {
+		s.log.Warn("rule target not invoked: its resource-based policy does not allow events.amazonaws.com to invoke it for the rule (aws lambda add-permission)",
+			"rule", rule.Name, "target", target.Arn)
 		return nil
 	}
 	id := tickID(rule.Name, target.Id, due)

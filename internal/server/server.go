@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/lamina-project/lamina"
@@ -23,6 +24,7 @@ import (
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/manager"
 	"github.com/lamina-project/lamina/internal/netlimit"
+	"github.com/lamina-project/lamina/internal/policy"
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
@@ -241,13 +243,17 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	var codeURLKey []byte
+	var codeURLKey, sessionKey []byte
 	if err := open("secrets", func(ctx context.Context) (err error) {
-		codeURLKey, err = st.Secret(ctx, "code-url", 32)
+		if codeURLKey, err = st.Secret(ctx, "code-url", 32); err != nil {
+			return err
+		}
+		sessionKey, err = st.Secret(ctx, "function-credentials", 32)
 		return err
 	}); err != nil {
 		return err
 	}
+	sessions := credentials.NewIssuer(sessionKey)
 	var logStore *logs.Store
 	if err := open("logs", func(ctx context.Context) (err error) {
 		logStore, err = logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, MaxBytes: storeLimits.Logs, Replicas: replicas, Logger: log, Health: health})
@@ -284,6 +290,17 @@ func Run(ctx context.Context, cfg Config) error {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	netMetrics := netlimit.NewMetrics(registry)
+	// Environments' AWS endpoints serve the API in process once it exists:
+	// the frontend is made after the worker.
+	var api atomic.Pointer[http.Handler]
+	endpointAPI := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := api.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "Lamina is starting", http.StatusServiceUnavailable)
+	})
 	wk := worker.New(worker.Config{
 		Region:         cfg.Region,
 		CacheDir:       cacheDir,
@@ -294,6 +311,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Metrics:        worker.NewMetrics(registry),
 		IdleTimeout:    cfg.IdleTimeout,
 		MemoryBudgetMB: budget,
+		Endpoint:       &worker.Endpoint{Credentials: sessions, API: endpointAPI},
 		Logger:         log,
 	})
 	defer wk.Close()
@@ -343,8 +361,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-logsDone }()
 	go mgr.Run(background)
+	// Functions' resource-based policies: what every service that invokes
+	// functions on behalf of its resources asks before it invokes
+	// (policies.MayInvoke).
+	policies := &policy.Checker{Store: st, Region: cfg.Region, AccountID: cfg.AccountID}
 	go scheduler.New(scheduler.Config{
-		Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit,
+		Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit, Policies: policies,
 		TimeScale: cfg.ScheduleTimeScale, Logger: log,
 	}).Run(background)
 	asyncDone := make(chan struct{})
@@ -398,22 +420,19 @@ func Run(ctx context.Context, cfg Config) error {
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
 		ConcurrencyLimit: cfg.ConcurrencyLimit,
-		Credentials: func(id string) (string, bool) {
-			if id == creds.AccessKeyID {
-				return creds.SecretAccessKey, true
-			}
-			return "", false
-		},
-		CodeURLKey: codeURLKey,
-		Logger:     log,
-		Metrics:    promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
-		URLListen:  urlLn.Addr().String(),
-		APIBodies:  limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
-		URLBodies:  limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
+		Credentials:      (&credentials.Keys{Admin: creds, Issuer: sessions, Live: wk.Live}).Lookup,
+		CodeURLKey:       codeURLKey,
+		Logger:           log,
+		Metrics:          promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+		URLListen:        urlLn.Addr().String(),
+		APIBodies:        limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
+		URLBodies:        limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
 		Services: []*awsproto.Service{queues.API()}, EventSources: mappings})
 
-	httpServer := limits.httpServer(fe.Handler(), log)
+	apiHandler := fe.Handler()
+	api.Store(&apiHandler)
+	httpServer := limits.httpServer(apiHandler, log)
 	urlServer := limits.httpServer(fe.URLHandler(), log)
 	servers := []*http.Server{httpServer, urlServer}
 	served := make(chan error, 2)

@@ -62,12 +62,14 @@ const (
 	codeUnrecognizedClient         = "UnrecognizedClientException"
 	codeInvalidSignature           = "InvalidSignatureException"
 	codeAccessDenied               = "AccessDeniedException"
+	codeExpiredToken               = "ExpiredTokenException"
 )
 
 // AWS error messages that do not depend on the request.
 const (
 	msgMissingAuthenticationToken = "Missing Authentication Token"
 	msgUnrecognizedClient         = "The security token included in the request is invalid."
+	msgExpiredToken               = "The security token included in the request is expired"
 	msgSignatureMismatch          = "The request signature we calculated does not match the signature you provided. " +
 		"Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 	msgHostNotSigned         = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
@@ -96,9 +98,12 @@ type Verifier struct {
 	Service string
 	// Region is the region requests must be scoped to, e.g. "us-east-1".
 	Region string
-	// Lookup returns the secret access key of an access key ID, or ok=false
-	// if the access key ID is unknown.
-	Lookup func(accessKeyID string) (secret string, ok bool)
+	// Lookup returns what it knows of an access key ID presented with
+	// sessionToken (the request's X-Amz-Security-Token, "" when it has
+	// none), or the *Error that refuses it: ErrUnrecognizedClient for an
+	// unknown key or a token that is not the key's, ErrExpiredToken for
+	// temporary credentials that have ended.
+	Lookup func(accessKeyID, sessionToken string) (Key, *Error)
 	// MaxSkew is how far the signing time of a request may be from Now;
 	// zero means 5 minutes, like AWS.
 	MaxSkew time.Duration
@@ -107,6 +112,25 @@ type Verifier struct {
 
 	keys keyCache
 }
+
+// Key is what a Verifier's Lookup knows of an access key.
+type Key struct {
+	Secret string
+	// Identity is who the key belongs to, in the Lookup's own terms; the
+	// Verifier hands it on unread (Auth.Identity).
+	Identity any
+}
+
+// SecurityTokenHeader carries the session token of temporary credentials
+// (X-Amz-Security-Token, also a query parameter of presigned requests).
+const SecurityTokenHeader = "X-Amz-Security-Token"
+
+// ErrUnrecognizedClient refuses an unknown access key, or a session token
+// that is not the key's.
+func ErrUnrecognizedClient() *Error { return authError(codeUnrecognizedClient, msgUnrecognizedClient) }
+
+// ErrExpiredToken refuses temporary credentials that have ended.
+func ErrExpiredToken() *Error { return authError(codeExpiredToken, msgExpiredToken) }
 
 // Error is an authentication failure in AWS's terms: Code is the AWS error
 // code (sent as X-Amzn-ErrorType), Status the HTTP status, Message the AWS
@@ -177,8 +201,9 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 // (for presigned requests: not later than Now+MaxSkew and not older than
 // X-Amz-Expires). With an X-Amz-Content-Sha256 of UNSIGNED-PAYLOAD, and for
 // presigned requests without that header, the body is not covered by the
-// signature. An X-Amz-Security-Token is covered by the signature when the
-// client signs it (the SDKs do) but is not otherwise checked.
+// signature. The X-Amz-Security-Token of temporary credentials goes to
+// Lookup with the access key; it is covered by the signature when the
+// client signs it, as the SDKs do.
 func (v *Verifier) Authenticate(r *http.Request) (*Auth, error) {
 	a := new(Auth)
 	if err := v.authenticate(r, a); err != nil {
@@ -190,10 +215,11 @@ func (v *Verifier) Authenticate(r *http.Request) (*Auth, error) {
 // Auth is a request that passed every check of Authenticate. Write its body
 // to it (it is an io.Writer that hashes), then call Verify.
 type Auth struct {
-	v      *Verifier
-	r      *http.Request
-	params authParams
-	secret string
+	v        *Verifier
+	r        *http.Request
+	params   authParams
+	secret   string
+	identity any
 	// unsignedPayload: the body is not covered by the signature.
 	unsignedPayload bool
 	body            hash.Hash         // of what was written, from the first Write
@@ -202,6 +228,9 @@ type Auth struct {
 
 // AccessKeyID is the access key the request is signed with.
 func (a *Auth) AccessKeyID() string { return a.params.accessKeyID }
+
+// Identity is what Lookup said the access key belongs to.
+func (a *Auth) Identity() any { return a.identity }
 
 // Write adds p to the request body being hashed. It never fails.
 func (a *Auth) Write(p []byte) (int, error) {
@@ -250,16 +279,22 @@ func (v *Verifier) authenticate(r *http.Request, a *Auth) *Error {
 	if authErr != nil {
 		return authErr
 	}
-	secret, ok := v.Lookup(a.params.accessKeyID)
-	if !ok {
-		return authError(codeUnrecognizedClient, msgUnrecognizedClient)
+	token := r.Header.Get(SecurityTokenHeader)
+	if a.params.presigned {
+		if t, ok := queryParam(r.URL.RawQuery, SecurityTokenHeader); ok {
+			token = t
+		}
+	}
+	key, err := v.Lookup(a.params.accessKeyID, token)
+	if err != nil {
+		return err
 	}
 	claimed := r.Header.Get("X-Amz-Content-Sha256")
 	a.unsignedPayload = claimed == unsignedPayload || (claimed == "" && a.params.presigned)
 	if !a.unsignedPayload && claimed != "" && (len(claimed) != 2*sha256.Size || !isHex(claimed)) {
 		return authError(codeInvalidSignature, msgInvalidContentSHA256)
 	}
-	a.v, a.r, a.secret = v, r, secret
+	a.v, a.r, a.secret, a.identity = v, r, key.Secret, key.Identity
 	return nil
 }
 

@@ -44,15 +44,17 @@ var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 var testCredentials = aws.Credentials{AccessKeyID: testAccessKeyID, SecretAccessKey: testSecret}
 
+// newTestVerifier verifies requests signed with testCredentials, with or
+// without a session token; the token is the Identity of the key.
 func newTestVerifier(service string, now func() time.Time) *Verifier {
 	return &Verifier{
 		Service: service,
 		Region:  testRegion,
-		Lookup: func(accessKeyID string) (string, bool) {
+		Lookup: func(accessKeyID, sessionToken string) (Key, *Error) {
 			if accessKeyID == testAccessKeyID {
-				return testSecret, true
+				return Key{Secret: testSecret, Identity: sessionToken}, nil
 			}
-			return "", false
+			return Key{}, ErrUnrecognizedClient()
 		},
 		Now: now,
 	}
@@ -61,6 +63,7 @@ func newTestVerifier(service string, now func() time.Time) *Verifier {
 // outcome is what the verifying server's handler concluded for one request.
 type outcome struct {
 	accessKeyID string
+	identity    any // what Lookup said of the key
 	err         *Error
 	// bodyRead tells whether the body was read before the outcome: false
 	// when Authenticate refused the request from its headers.
@@ -86,7 +89,7 @@ func startVerifyingServer(t *testing.T, v *Verifier) (*httptest.Server, <-chan o
 				t.Errorf("reading body: %v", err)
 			}
 			if err = auth.Verify(); err == nil {
-				o.accessKeyID = auth.AccessKeyID()
+				o.accessKeyID, o.identity = auth.AccessKeyID(), auth.Identity()
 			}
 		}
 		if err != nil {
@@ -659,8 +662,13 @@ func TestRecordedVectors(t *testing.T) {
 				v := &Verifier{
 					Service: vec.Service,
 					Region:  vec.Region,
-					Lookup: func(accessKeyID string) (string, bool) {
-						return vec.SecretKey, accessKeyID == vec.AccessKeyID
+					Lookup: func(accessKeyID, sessionToken string) (Key, *Error) {
+						// A vector signed with temporary credentials
+						// carries its token; the key takes that one only.
+						if accessKeyID != vec.AccessKeyID || sessionToken != headerValue(vec.Headers, SecurityTokenHeader) {
+							return Key{}, ErrUnrecognizedClient()
+						}
+						return Key{Secret: vec.SecretKey}, nil
 					},
 					Now: func() time.Time { return now.Add(time.Minute) },
 				}
@@ -684,8 +692,94 @@ func TestRecordedVectors(t *testing.T) {
 				}
 				sendRaw(t, srv, rawRequest(vec.Method, vec.Target, tampered, body))
 				checkError(t, receive(t, outcomes).err, codeInvalidSignature, msgSignatureMismatch, false)
+
+				// With another session token it is refused too.
+				if headerValue(vec.Headers, SecurityTokenHeader) != "" {
+					other := slices.Clone(vec.Headers)
+					for i, h := range other {
+						if strings.EqualFold(h[0], SecurityTokenHeader) {
+							other[i][1] = "another" + h[1]
+						}
+					}
+					sendRaw(t, srv, rawRequest(vec.Method, vec.Target, other, body))
+					checkError(t, receive(t, outcomes).err, codeUnrecognizedClient, msgUnrecognizedClient, false)
+				}
 			})
 		}
+	}
+}
+
+// headerValue returns the value of the header called name in headers, or
+// "".
+func headerValue(headers [][2]string, name string) string {
+	for _, h := range headers {
+		if strings.EqualFold(h[0], name) {
+			return h[1]
+		}
+	}
+	return ""
+}
+
+// TestSessionTokens: the session token of temporary credentials, in the
+// header or in a presigned query, goes to Lookup with the access key;
+// what Lookup refuses is refused with its error; and the token, which the
+// SDKs sign, cannot be swapped after signing.
+func TestSessionTokens(t *testing.T) {
+	const token = "FQoGZXIvYXdz//token+with=chars"
+	creds := aws.Credentials{AccessKeyID: testAccessKeyID, SecretAccessKey: testSecret, SessionToken: token}
+	srv, outcomes := startVerifyingServer(t, newTestVerifier(testService, nil))
+	if o := signAndSend(t, srv, outcomes, goRequest{target: invokePath, body: []byte(`{}`), creds: creds}); o.err != nil || o.identity != token {
+		t.Errorf("signed with a session token: %+v, want the token given to Lookup", o)
+	}
+	if o := signAndSend(t, srv, outcomes, goRequest{target: invokePath, body: []byte(`{}`)}); o.err != nil || o.identity != "" {
+		t.Errorf("signed without a session token: %+v, want no token given to Lookup", o)
+	}
+
+	// A token swapped after signing breaks the signature.
+	r, err := http.NewRequest(http.MethodPost, srv.URL+invokePath, strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, r, payloadHash([]byte(`{}`)), testService, testRegion, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Header.Get("Authorization"), "x-amz-security-token") {
+		t.Fatalf("the Go signer did not sign the token: %s", r.Header.Get("Authorization"))
+	}
+	r.Header.Set(SecurityTokenHeader, "swapped")
+	resp, err := srv.Client().Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	checkError(t, receive(t, outcomes).err, codeInvalidSignature, msgSignatureMismatch, false)
+
+	// Presigned, the token is a query parameter.
+	r, err = http.NewRequest(http.MethodGet, srv.URL+functionARNPath+"?X-Amz-Expires=60", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, r, unsignedPayload, testService, testRegion, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = srv.Client().Get(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if o := receive(t, outcomes); o.err != nil || o.identity != token {
+		t.Errorf("presigned with a session token: %+v (%v), want the token given to Lookup", o, o.err)
+	}
+
+	// What Lookup refuses, with its error.
+	expired := newTestVerifier(testService, nil)
+	expired.Lookup = func(string, string) (Key, *Error) { return Key{}, ErrExpiredToken() }
+	srv, outcomes = startVerifyingServer(t, expired)
+	o := signAndSend(t, srv, outcomes, goRequest{target: invokePath, body: []byte(`{}`), creds: creds})
+	checkError(t, o.err, codeExpiredToken, msgExpiredToken, false)
+	if o.bodyRead {
+		t.Error("the body of a request with expired credentials was read")
 	}
 }
 

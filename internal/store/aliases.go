@@ -69,8 +69,14 @@ func (s *Store) UpdateAlias(ctx context.Context, function, alias string, change 
 	return &a.AliasConfiguration, nil
 }
 
-// DeleteAlias removes an alias, or returns ErrNotFound.
+// DeleteAlias removes an alias with its policy, or returns ErrNotFound.
+// The policy goes first: should the alias's removal fail, the alias is
+// left without the permissions it had, never an alias of the same name
+// created later with them.
 func (s *Store) DeleteAlias(ctx context.Context, function, alias string) error {
+	if err := s.deleteFunctionPolicy(ctx, function, alias); err != nil {
+		return err
+	}
 	_, err := removeOwned(ctx, s, s.aliases, function, aliasKey(function, alias))
 	return err
 }

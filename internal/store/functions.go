@@ -166,9 +166,9 @@ func (s *Store) PublishVersion(ctx context.Context, function string, prepare fun
 // errReuse aborts a publish that found nothing new to publish.
 var errReuse = errors.New("store: reuse the last version")
 
-// DeleteVersion removes published version n of function, or returns
-// ErrNotFound. It refuses with a *ReferencedError while aliases point at the
-// version.
+// DeleteVersion removes published version n of function with its policy,
+// or returns ErrNotFound. It refuses with a *ReferencedError while aliases
+// point at the version.
 func (s *Store) DeleteVersion(ctx context.Context, function string, n int) error {
 	var users []string
 	for _, a := range s.ListAliases(ctx, function) {
@@ -179,6 +179,9 @@ func (s *Store) DeleteVersion(ctx context.Context, function string, n int) error
 	}
 	if len(users) > 0 {
 		return &ReferencedError{Aliases: users}
+	}
+	if err := s.deleteFunctionPolicy(ctx, function, strconv.Itoa(n)); err != nil {
+		return err
 	}
 	_, err := removeOwned(ctx, s, s.versions, function, versionKey(function, n))
 	return err

@@ -12,8 +12,9 @@ import (
 // A function's name can be reused: deleted, then created again. Each
 // creation is an incarnation with an ID of its own (functionRecord's
 // Incarnation), and every record that belongs to a function — its versions,
-// aliases, URLs, provisioned concurrency and event invoke configs — carries
-// the ID of the incarnation it was written for:
+// aliases, URLs, provisioned concurrency, event invoke configs and
+// resource-based policies — carries the ID of the incarnation it was
+// written for:
 //
 //   - reads show only the records of the live incarnation, so records left
 //     by a dead one are never seen;
@@ -58,7 +59,14 @@ type eventInvokeRecord struct {
 	Incarnation string `json:",omitempty"`
 }
 
+// policyRecord is the stored resource-based policy of a qualifier.
+type policyRecord struct {
+	lamina.FunctionPolicy
+	Incarnation string `json:",omitempty"`
+}
+
 func (r *functionRecord) incarnation() string    { return r.Incarnation }
+func (r *policyRecord) incarnation() string      { return r.Incarnation }
 func (r *aliasRecord) incarnation() string       { return r.Incarnation }
 func (r *urlRecord) incarnation() string         { return r.Incarnation }
 func (r *provisionedRecord) incarnation() string { return r.Incarnation }
@@ -268,5 +276,6 @@ func (s *Store) dependents() []dependent {
 		ownedRecords[urlRecord, *urlRecord]{s, s.urls},
 		ownedRecords[provisionedRecord, *provisionedRecord]{s, s.provisioned},
 		ownedRecords[eventInvokeRecord, *eventInvokeRecord]{s, s.eventInvoke},
+		ownedRecords[policyRecord, *policyRecord]{s, s.policies},
 	}
 }

@@ -33,6 +33,7 @@ const (
 	apisBucket          = "lamina_http_apis"
 	rulesBucket         = "lamina_rules"
 	eventInvokeBucket   = "lamina_event_invoke_configs"
+	policiesBucket      = "lamina_function_policies"
 	codeBucket          = "lamina_code"
 	systemBucket        = "lamina_system"
 )
@@ -71,6 +72,7 @@ type Store struct {
 	apis          *records[lamina.HTTPAPI]
 	rules         *records[lamina.Rule]
 	eventInvoke   *records[eventInvokeRecord]
+	policies      *records[policyRecord]
 	code          jetstream.ObjectStore
 	codePuts      keyedLocks          // by digest: puts of one archive, one at a time
 	codePutBudget *semaphore.Weighted // bytes of archives being put at once
@@ -104,7 +106,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	s := &Store{js: js, health: opts.Health, replicas: replicas, codePutBudget: semaphore.NewWeighted(CodePutBudget)}
 	kvs := map[string]jetstream.KeyValue{}
 	for _, bucket := range []string{functionsBucket, versionsBucket, aliasesBucket, layersBucket, layerCountersBucket,
-		provisionedBucket, urlsBucket, apisBucket, rulesBucket, eventInvokeBucket, systemBucket} {
+		provisionedBucket, urlsBucket, apisBucket, rulesBucket, eventInvokeBucket, policiesBucket, systemBucket} {
 		if kvs[bucket], err = openKV(ctx, js, bucket, replicas); err != nil {
 			return nil, err
 		}
@@ -120,6 +122,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	s.apis = newRecords[lamina.HTTPAPI](kvs[apisBucket], "HTTP API", h)
 	s.rules = newRecords[lamina.Rule](kvs[rulesBucket], "rule", h)
 	s.eventInvoke = newRecords[eventInvokeRecord](kvs[eventInvokeBucket], "event invoke config", h)
+	s.policies = newRecords[policyRecord](kvs[policiesBucket], "policy", h)
 	s.notifyFunctionChanges()
 	s.system = kvs[systemBucket]
 	maxBytes := opts.CodeMaxBytes
@@ -150,7 +153,7 @@ func (s *Store) watch(ctx context.Context) error {
 	tables := slices.Clone(s.tables)
 	s.tablesMu.Unlock()
 	for _, w := range append([]watched{s.functions, s.versions, s.aliases, s.layers, s.layerCounters,
-		s.provisioned, s.urls, s.apis, s.rules, s.eventInvoke}, tables...) {
+		s.provisioned, s.urls, s.apis, s.rules, s.eventInvoke, s.policies}, tables...) {
 		if err := w.watch(ctx, s.watchCtx); err != nil {
 			return err
 		}

@@ -72,7 +72,7 @@ func publish(t *testing.T, st *Store, name string) *lamina.Function {
 }
 
 // writeDependents gives function name a version, an alias, a URL, an event
-// invoke config and provisioned concurrency, all marked with tag.
+// invoke config, provisioned concurrency and a policy, all marked with tag.
 func writeDependents(t *testing.T, st *Store, name, tag string) {
 	t.Helper()
 	ctx := context.Background()
@@ -81,6 +81,11 @@ func writeDependents(t *testing.T, st *Store, name, tag string) {
 	must(t, st.CreateFunctionURL(ctx, &lamina.FunctionURL{URLID: tag, Function: name}))
 	must(t, st.PutEventInvokeConfig(ctx, name, "", &lamina.EventInvokeConfig{FunctionArn: tag}))
 	must(t, st.PutProvisionedConcurrency(ctx, &ProvisionedConcurrency{Function: name, Qualifier: "live", Requested: 1, LastModified: tag}))
+	_, err := st.ChangeFunctionPolicy(ctx, name, "", func(p *lamina.FunctionPolicy) error {
+		p.Statements = append(p.Statements, lamina.Permission{Sid: tag})
+		return nil
+	})
+	must(t, err)
 }
 
 // requireDependents requires name's dependents to be those writeDependents
@@ -102,6 +107,9 @@ func requireDependents(t *testing.T, st *Store, name, tag string) {
 	}
 	if pc, err := st.GetProvisionedConcurrency(ctx, name, "live"); err != nil || pc.LastModified != tag {
 		t.Errorf("provisioned concurrency of %s = %+v, %v; want the one of %s", name, pc, err, tag)
+	}
+	if p, err := st.GetFunctionPolicy(ctx, name, ""); err != nil || len(p.Statements) != 1 || p.Statements[0].Sid != tag {
+		t.Errorf("policy of %s = %+v, %v; want the one of %s", name, p, err, tag)
 	}
 }
 
@@ -174,16 +182,19 @@ func TestRecordsOfADeadIncarnationAreInvisible(t *testing.T) {
 	if got := st.ListProvisionedConcurrency(ctx, ""); len(got) != 0 {
 		t.Errorf("ListProvisionedConcurrency shows a dead incarnation's: %v", got)
 	}
-	if got := st.Orphans(ctx); len(got) != 5 {
-		t.Errorf("orphans = %v, want the 5 records of the dead incarnation", got)
+	if _, err := st.GetFunctionPolicy(ctx, "fn", ""); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetFunctionPolicy of a dead incarnation: %v, want ErrNotFound", err)
+	}
+	if got := st.Orphans(ctx); len(got) != 6 {
+		t.Errorf("orphans = %v, want the 6 records of the dead incarnation", got)
 	}
 	// The new incarnation's alias takes the key of the dead one's.
 	v := publish(t, st, "fn")
 	must(t, st.CreateAlias(ctx, "fn", &lamina.AliasConfiguration{Name: "live", FunctionVersion: v.Configuration.Version}))
 	n, err := st.SweepOrphans(ctx)
 	must(t, err)
-	if n != 3 { // URL, event invoke config, provisioned concurrency
-		t.Errorf("swept %d records, want 3", n)
+	if n != 4 { // URL, event invoke config, provisioned concurrency, policy
+		t.Errorf("swept %d records, want 4", n)
 	}
 	if got := st.Orphans(ctx); len(got) != 0 {
 		t.Errorf("orphans after the sweep: %v", got)

@@ -33,6 +33,11 @@ type environment struct {
 	sb        sandbox.Sandbox
 	out       *output
 	api       *http.Server
+	// The AWS endpoint and the temporary credentials (endpoint.go).
+	endpoint   *http.Server
+	awsVars    []string
+	retireBy   time.Time // when the credentials expire too soon to go on
+	endSession func()    // ends the credentials
 
 	ready      chan struct{}    // closed at the runtime's first /next: init is done
 	initFailed chan answer      // the runtime posted /init/error
@@ -173,6 +178,10 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		env.destroy()
 		return nil, err
 	}
+	if env.awsVars, err = w.openEndpoint(env); err != nil {
+		env.destroy()
+		return nil, err
+	}
 
 	vars := w.environment(env, paths, apiAddr)
 	runtime := sandbox.Process{
@@ -221,6 +230,7 @@ func (w *Worker) environment(env *environment, paths sandbox.Paths, apiAddr stri
 		"AWS_XRAY_CONTEXT_MISSING=LOG_ERROR",
 		"AWS_XRAY_DAEMON_ADDRESS=169.254.79.129:2000",
 	}
+	vars = append(vars, env.awsVars...)
 	if c.Environment != nil {
 		for k, v := range c.Environment.Variables {
 			vars = append(vars, k+"="+v)
@@ -395,7 +405,7 @@ func (env *environment) collect() ([]logs.Event, int) {
 }
 
 // destroy stops the environment for good: the sandbox with every process in
-// it, the Runtime API, the output pipe.
+// it, the Runtime API, the AWS endpoint and credentials, the output pipe.
 func (env *environment) destroy() {
 	env.destroying.Do(func() {
 		if env.hasExtensions() {
@@ -405,6 +415,7 @@ func (env *environment) destroy() {
 		if env.api != nil {
 			env.api.Close()
 		}
+		env.closeEndpoint()
 		env.sb.Destroy()
 		if env.out != nil {
 			env.out.close()

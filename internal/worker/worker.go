@@ -58,7 +58,10 @@ type Config struct {
 	MemoryBudgetMB int
 	// InitTimeout bounds a cold start's init; zero means 10 seconds.
 	InitTimeout time.Duration
-	Logger      *slog.Logger
+	// Endpoint gives environments temporary credentials and an AWS
+	// endpoint (endpoint.go); nil gives them neither.
+	Endpoint *Endpoint
+	Logger   *slog.Logger
 }
 
 // Worker manages the execution environments of one node: the in-process
@@ -74,6 +77,7 @@ type Worker struct {
 	memoryUsed  int                      // MB reserved by live and starting environments
 	provisioned map[string]*provisionSet // by provisioned concurrency config
 	closed      bool
+	sessions    sessions       // environments whose credentials are valid
 	destroying  sync.WaitGroup // environments being destroyed in the background
 	background  sync.WaitGroup // invocations ending in the background (extensions)
 }
@@ -350,9 +354,10 @@ func (w *Worker) destroyLater(env *environment) {
 }
 
 // release returns a healthy environment to the idle pool, unless what it
-// runs has been deleted or replaced meanwhile.
+// runs has been deleted or replaced meanwhile, or its credentials expire
+// soon.
 func (w *Worker) release(env *environment) {
-	if w.stale(env.key) {
+	if w.stale(env.key) || env.credentialsEnding(time.Now()) {
 		w.retire(env)
 		return
 	}
@@ -454,14 +459,16 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// expireIdle stops idle environments last used before cutoff.
+// expireIdle stops idle environments last used before cutoff, and those
+// (provisioned ones too) whose credentials expire soon.
 func (w *Worker) expireIdle(cutoff time.Time) {
 	var expired []*environment
+	now := time.Now()
 	w.mu.Lock()
 	for key, list := range w.idle {
 		keep := list[:0]
 		for _, env := range list {
-			if env.provisioned == "" && env.lastUsed.Before(cutoff) {
+			if env.provisioned == "" && env.lastUsed.Before(cutoff) || env.credentialsEnding(now) {
 				w.forget(env)
 				env.idle = false
 				expired = append(expired, env)

@@ -18,7 +18,7 @@
 
 import fs from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
+import nodeModule, { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -426,7 +426,60 @@ function requireIfExists(file) {
 }
 
 async function importIfExists(file) {
-  return fs.existsSync(file) ? await import(pathToFileURL(file).href) : undefined;
+  if (!fs.existsSync(file)) {
+    return undefined;
+  }
+  searchNodePathForImports();
+  return await import(pathToFileURL(file).href);
+}
+
+// ES modules, unlike require(), do not look in NODE_PATH, where layers
+// (/opt/nodejs/node_modules) and the AWS SDK the node offers are: Lambda's
+// runtime finds them for `import` too. So before the first ES module of
+// the function is imported, when a NODE_PATH directory exists, resolve
+// hooks are registered that look a bare specifier up in NODE_PATH's
+// directories, in order, once Node's own resolution (the module's
+// node_modules and those above it) has not found it. Registering starts
+// Node's loader thread, about 25 ms of a cold start, so it is done only
+// for ES modules and only when there is somewhere to look.
+const nodePathHooks = `
+import { pathToFileURL } from 'node:url';
+let parents = [];
+export function initialize(dirs) {
+  // A parent URL inside each directory: resolution looks in its
+  // node_modules, then in the directory itself.
+  parents = dirs.map((dir) => pathToFileURL(dir + '/').href);
+}
+const relativeOrURL = /^(\\.{0,2}\\/|[a-zA-Z][a-zA-Z0-9+.-]*:)/;
+export async function resolve(specifier, context, nextResolve) {
+  try {
+    return await nextResolve(specifier, context);
+  } catch (err) {
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND' || relativeOrURL.test(specifier)) {
+      throw err;
+    }
+    for (const parentURL of parents) {
+      try {
+        return await nextResolve(specifier, { ...context, parentURL });
+      } catch {}
+    }
+    throw err;
+  }
+}
+`;
+
+let nodePathSearched = false;
+
+function searchNodePathForImports() {
+  if (nodePathSearched) {
+    return;
+  }
+  nodePathSearched = true;
+  const dirs = (process.env.NODE_PATH ?? '').split(':').filter((dir) => dir && fs.existsSync(dir));
+  // module.register is in Node.js 18.19 and later.
+  if (dirs.length > 0 && typeof nodeModule.register === 'function') {
+    nodeModule.register('data:text/javascript,' + encodeURIComponent(nodePathHooks), { data: dirs });
+  }
 }
 
 // The "type" of the package.json nearest to folder is "module". The search

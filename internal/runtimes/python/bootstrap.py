@@ -643,7 +643,8 @@ def _error_from_exception(exc, invoke_id=None):
 def _setup_sys_path(task_root):
     """sys.path as Lambda's Python runtimes have it: the task root, then the
     layers' /opt/python/lib/pythonX.Y/site-packages and /opt/python (unless
-    the function sets PYTHONPATH itself), then the interpreter's own. The
+    the function sets PYTHONPATH itself), then the AWS SDK the node offers
+    (where Lambda has /var/runtime), then the interpreter's own. The
     runtime's directory is dropped so that it cannot shadow user modules.
     .pth files in the task root and the layer directories are processed."""
     here = os.path.dirname(os.path.realpath(__file__))
@@ -655,6 +656,9 @@ def _setup_sys_path(task_root):
             "/opt/python/lib/python{}.{}/site-packages".format(*sys.version_info[:2])
         )
         site_dirs.append("/opt/python")
+    sdk = os.environ.pop("_LAMINA_SDK_PATH", "")
+    if sdk:
+        site_dirs.append(sdk)
     for path in reversed(site_dirs):
         sys.path.insert(0, path)
     for path in site_dirs:

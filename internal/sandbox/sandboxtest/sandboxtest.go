@@ -1,9 +1,9 @@
 // Package sandboxtest is a sandbox.Provider for tests that runs no
-// processes. Each sandbox has a real loopback listener for the Runtime API,
-// and its "runtime" is a Go function of the test, a Script, that talks to
-// the worker's real Runtime API over it as a runtime process would: it asks
-// for events and answers them, fails its init, writes output, exits,
-// crashes, runs out of memory. A sandbox honours the sandbox contract that a
+// processes. Each sandbox has real loopback listeners for the Runtime API
+// and the AWS endpoint, and its "runtime" is a Go function of the test, a
+// Script, that talks to the worker's real Runtime API as a runtime process
+// would: it asks for events and answers them, fails its init, writes
+// output, exits, crashes, runs out of memory. A sandbox honours the sandbox contract that a
 // worker can observe: Exited closes when the script ends or the sandbox is
 // destroyed, a frozen sandbox's script makes no progress until it is thawed,
 // Destroy kills the script at its next call and is safe to repeat.
@@ -91,9 +91,10 @@ func (p *Provider) Live() []*Sandbox {
 
 // Sandbox is one sandbox of the Provider (or of NewSandbox).
 type Sandbox struct {
-	spec   sandbox.Spec
-	script Script
-	ln     *Listener
+	spec     sandbox.Spec
+	script   Script
+	ln       *Listener
+	endpoint net.Listener
 
 	started   atomic.Bool
 	process   sandbox.Process
@@ -122,6 +123,11 @@ func NewSandbox(spec sandbox.Spec, script Script) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
+	endpoint, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	killed, kill := context.WithCancel(context.Background())
 	thawed := make(chan struct{})
 	close(thawed)
@@ -129,6 +135,7 @@ func NewSandbox(spec sandbox.Spec, script Script) (*Sandbox, error) {
 		spec:      spec,
 		script:    script,
 		ln:        &Listener{TCPListener: ln.(*net.TCPListener)},
+		endpoint:  endpoint,
 		exited:    make(chan struct{}),
 		destroyed: make(chan struct{}),
 		killed:    killed,
@@ -148,6 +155,10 @@ func (s *Sandbox) Paths() sandbox.Paths {
 
 // RuntimeAPI returns the loopback listener and its address.
 func (s *Sandbox) RuntimeAPI() (net.Listener, string) { return s.ln, s.ln.Addr().String() }
+
+// Endpoint returns the loopback listener of the AWS endpoint and its
+// address.
+func (s *Sandbox) Endpoint() (net.Listener, string) { return s.endpoint, s.endpoint.Addr().String() }
 
 // Listener is the Runtime API's listener, with its connection counts.
 func (s *Sandbox) Listener() *Listener { return s.ln }
@@ -296,6 +307,7 @@ func (s *Sandbox) Destroy() error {
 		close(s.destroyed)
 		s.kill()
 		s.ln.Close()
+		s.endpoint.Close()
 		s.exit(&sandbox.ExitError{Signal: syscall.SIGKILL})
 	})
 	return nil
