@@ -12,7 +12,11 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
+	"github.com/lamina-project/lamina/internal/sdkhttp"
 )
 
 // Functions reach the API from inside their sandboxes as on Lambda: with
@@ -199,6 +203,18 @@ func testFunctionCallsTheAPIWithBoto3(t *testing.T, ts *testServer, runtime stri
 	}
 	_, err := asFunction.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("callee")})
 	requireAPIError(t, err, "AccessDeniedException", http.StatusForbidden)
+	// Queues: messages yes (the operation is named in the body), queues no.
+	queueURL := createQueue(t, ts.SQS(), "from-a-function", nil)
+	sqsAsFunction := sqs.New(sqs.Options{Region: ts.region(), BaseEndpoint: aws.String(ts.Endpoint()), HTTPClient: sdkhttp.Client(),
+		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken))})
+	if _, err := sqsAsFunction.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String("hi")}); err != nil {
+		t.Errorf("SendMessage with the function's credentials: %v", err)
+	}
+	_, err = sqsAsFunction.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("made-by-a-function")})
+	var denied smithy.APIError
+	if !errors.As(err, &denied) || denied.ErrorCode() != "AccessDeniedException" {
+		t.Errorf("CreateQueue with the function's credentials: %v, want AccessDeniedException", err)
+	}
 
 	// Forged tokens are refused: one whose MAC was changed, the function's
 	// key without its token, the admin key with a token.
