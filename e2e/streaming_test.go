@@ -203,6 +203,7 @@ func TestFunctionURLResponseStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	allowPublicURL(t, ts.Lambda(), "url-streamer", "")
 	host := urlID(t, aws.ToString(u.FunctionUrl)) + ".lambda-url.us-east-1.localhost"
 
 	t.Run("chunks arrive as they are written", func(t *testing.T) {
