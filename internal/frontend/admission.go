@@ -103,10 +103,37 @@ func (f *Frontend) Admit(w http.ResponseWriter, r *http.Request, g awsproto.Gate
 	if name == "" {
 		name = g.Service
 	}
+	if g.Stream {
+		return f.admitStream(w, r, g)
+	}
 	rq := &request{w: w, r: r, op: g.Operation}
 	release, err := f.admit(rq, operation{name: name, service: g.Service, resolve: g.Resolve,
 		maxBody: max(g.MaxBody, 1), bodyCopies: g.BodyCopies})
 	return &awsproto.Admitted{Body: rq.body, AccessKeyID: rq.accessKeyID, Operation: rq.op, Release: release}, err
+}
+
+// admitStream admits a request whose operation reads its body itself:
+// authenticated from its headers, its signature checked against the
+// payload it declares, its body left unread and handed on within the
+// listener's minimum rate.
+func (f *Frontend) admitStream(w http.ResponseWriter, r *http.Request, g awsproto.Gate) (*awsproto.Admitted, error) {
+	none := &awsproto.Admitted{Operation: g.Operation, Release: func() {}}
+	auth, err := f.verifiers[g.Service].Authenticate(r)
+	if err == nil {
+		err = auth.VerifyDeclared()
+	}
+	if err != nil {
+		boundDiscard(w, r)
+		return none, authError(err)
+	}
+	rc := http.NewResponseController(w)
+	release := func() {
+		if f.cfg.APIBodies.Rate().BytesPerSecond > 0 {
+			_ = rc.SetReadDeadline(time.Time{})
+		}
+	}
+	return &awsproto.Admitted{Operation: g.Operation, AccessKeyID: auth.AccessKeyID(), Auth: auth,
+		BodyReader: f.cfg.APIBodies.Reader(r.Body, rc.SetReadDeadline), Release: release}, nil
 }
 
 // authError turns a SigV4 refusal into AWS's error.

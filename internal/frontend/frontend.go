@@ -146,7 +146,8 @@ func New(cfg Config, deps Deps) *Frontend {
 		f.verifiers[service] = &sigv4.Verifier{Service: service, Region: cfg.Region, Lookup: cfg.Credentials}
 	}
 	for _, s := range services {
-		f.verifiers[s.SigningName] = &sigv4.Verifier{Service: s.SigningName, Region: cfg.Region, Lookup: cfg.Credentials}
+		// S3 signs its path as sent and may stream its payloads.
+		f.verifiers[s.SigningName] = &sigv4.Verifier{Service: s.SigningName, Region: cfg.Region, Lookup: cfg.Credentials, S3: s.SigningName == "s3"}
 	}
 	return f
 }
