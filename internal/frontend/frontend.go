@@ -67,6 +67,17 @@ type Deps struct {
 	// (SQS…), each on its wire protocols; the frontend admits their
 	// requests as it admits the Lambda API's.
 	Services []*awsproto.Service
+	// Objects, when set, is the S3 service that CreateFunction,
+	// UpdateFunctionCode and PublishLayerVersion read S3Bucket/S3Key code
+	// from.
+	Objects Objects
+}
+
+// Objects reads objects of the node's S3 service.
+type Objects interface {
+	// ReadObject returns a whole object of at most limit bytes; a missing
+	// bucket or key is an *awsproto.Error (NoSuchBucket, NoSuchKey).
+	ReadObject(ctx context.Context, bucket, key string, limit int64) ([]byte, error)
 }
 
 // Manager decides whether and where invocations run, and reports
@@ -102,6 +113,7 @@ type Frontend struct {
 	async     Async
 	runtimes  Runtimes
 	cluster   Cluster
+	objects   Objects
 	verifiers map[string]*sigv4.Verifier // by signing service name
 	log       *slog.Logger
 	mux       *http.ServeMux // the Lambda API's routes
@@ -129,6 +141,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		async:     deps.Async,
 		runtimes:  deps.Runtimes,
 		cluster:   deps.Cluster,
+		objects:   deps.Objects,
 		verifiers: map[string]*sigv4.Verifier{},
 		log:       cfg.Logger,
 		mux:       http.NewServeMux(),

@@ -21,6 +21,7 @@ const (
 	logsShare        = 0.20 // function logs (oldest deleted first)
 	asyncShare       = 0.10 // the asynchronous invocation queue
 	failuresShare    = 0.01 // the records of failed asynchronous events
+	objectsShare     = 0.20 // S3 object bodies (--s3-max overrides)
 	// MinStoreMB is the least the store may have: below it the node refuses
 	// to start.
 	MinStoreMB = 96
@@ -39,7 +40,7 @@ const (
 // storeLimits is how much disk JetStream and each of Lamina's streams may
 // use, in bytes.
 type storeLimits struct {
-	Max, Code, Logs, Async, Failures int64
+	Max, Code, Logs, Async, Failures, Objects int64
 }
 
 // diskSpace is the size of the filesystem holding dir and the space free
@@ -79,7 +80,8 @@ func sizeStore(dataDir, natsDir string, maxMB int) (storeLimits, error) {
 // storeShares divides a store of max bytes among the streams.
 func storeShares(max int64) storeLimits {
 	share := func(f float64) int64 { return int64(float64(max) * f) }
-	return storeLimits{Max: max, Code: share(codeShare), Logs: share(logsShare), Async: share(asyncShare), Failures: share(failuresShare)}
+	return storeLimits{Max: max, Code: share(codeShare), Logs: share(logsShare), Async: share(asyncShare), Failures: share(failuresShare),
+		Objects: share(objectsShare)}
 }
 
 // duBytes returns the bytes the files under dir take on disk; 0 if it does

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
+	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/cluster"
 	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/frontend"
@@ -24,6 +25,7 @@ import (
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
+	"github.com/lamina-project/lamina/internal/services/s3"
 	"github.com/lamina-project/lamina/internal/store"
 	"github.com/lamina-project/lamina/internal/worker"
 	"github.com/nats-io/nats.go/jetstream"
@@ -75,6 +77,12 @@ type Config struct {
 	// that run at once on this node; zero means the smaller of 32 and half
 	// the account's concurrency limit.
 	AsyncConcurrency int
+	// S3MaxMB is the disk, in MB, S3's object bodies may use; zero means
+	// their share of the store.
+	S3MaxMB int
+	// S3MaxStreams bounds the S3 object bodies streamed at once; zero
+	// means s3.DefaultMaxStreams.
+	S3MaxStreams int
 	// StoreMaxMB is the disk, in MB, the store (JetStream) may use; zero
 	// sizes it to the data directory's filesystem (see disk.go).
 	StoreMaxMB int
@@ -359,6 +367,20 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer leave()
 
+	var objects *s3.Service
+	if err := open("S3", func(ctx context.Context) (err error) {
+		maxBytes := storeLimits.Objects
+		if cfg.S3MaxMB > 0 {
+			maxBytes = int64(cfg.S3MaxMB) << 20
+		}
+		objects, err = s3.Open(ctx, s3.Config{Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit,
+			Functions: functionsOf{mgr}, MaxBytes: maxBytes, MaxStreams: cfg.S3MaxStreams, Logger: log})
+		return err
+	}); err != nil {
+		return err
+	}
+	go objects.Run(background)
+
 	fe := frontend.New(frontend.Config{
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
@@ -375,7 +397,8 @@ func Run(ctx context.Context, cfg Config) error {
 		URLListen:  urlLn.Addr().String(),
 		APIBodies:  limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:  limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
-	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members})
+	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
+		Services: []*awsproto.Service{objects.API()}, Objects: objects})
 
 	httpServer := limits.httpServer(fe.Handler(), log)
 	urlServer := limits.httpServer(fe.URLHandler(), log)
@@ -420,6 +443,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// functionsOf tells S3 which functions exist, through the manager.
+type functionsOf struct{ mgr *manager.Manager }
+
+// Exists reports whether function (at qualifier) exists.
+func (f functionsOf) Exists(ctx context.Context, function, qualifier string) error {
+	_, err := f.mgr.Resolve(ctx, function, qualifier)
+	return err
 }
 
 // sweepCode deletes unreferenced code archives, and records of deleted
