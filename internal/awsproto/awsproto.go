@@ -126,7 +126,7 @@ type Operation struct {
 	// the payload it declares (Call.Auth), reads nothing, and the operation
 	// reads Call.BodyReader and checks the body against that declaration.
 	Stream bool
-	serve      func(c *Call, w http.ResponseWriter) error
+	serve  func(c *Call, w http.ResponseWriter) error
 }
 
 func (op *Operation) maxBody() int64 {
