@@ -211,6 +211,7 @@ type Auth struct {
 	// literal is the payload line of a body the signature does not cover
 	// by its hash (UNSIGNED-PAYLOAD, STREAMING-…); empty when it does.
 	literal string
+	v2      bool // a SigV2 presigned URL (S3)
 	body    hash.Hash         // of what was written, from the first Write
 	sum     [sha256.Size]byte // of the body, once known
 }
@@ -313,6 +314,8 @@ func (v *Verifier) authenticate(r *http.Request, a *Auth) *Error {
 		a.params, authErr = parseAuthorizationHeader(header, r.Header)
 	} else if isPresigned(r.URL.RawQuery) {
 		a.params, authErr = parsePresignedQuery(r.URL.RawQuery)
+	} else if v.S3 && isPresignedV2(r.URL.RawQuery) {
+		return v.authenticateV2(r, a)
 	} else {
 		authErr = authError(codeMissingAuthenticationToken, msgMissingAuthenticationToken)
 	}
@@ -344,6 +347,9 @@ func (v *Verifier) authenticate(r *http.Request, a *Auth) *Error {
 
 // check compares the signature with the one computed from the body's hash.
 func (a *Auth) check() *Error {
+	if a.v2 {
+		return a.checkV2()
+	}
 	return a.v.checkSignature(a.r, a.sum[:], a.literal, &a.params, a.secret)
 }
 
