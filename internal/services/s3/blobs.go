@@ -140,39 +140,63 @@ func (b *blobStore) removeAll(refs []blobRef) {
 	}
 }
 
+// readAhead is how many chunks a read fetches ahead of what it writes:
+// a read holds up to readAhead+1 chunks in memory.
+const readAhead = 2
+
 // copyTo writes n bytes from offset off of the concatenation of the blobs
-// refs to w, one chunk at a time.
+// refs to w, fetching up to readAhead chunks ahead of the one it writes.
 func (b *blobStore) copyTo(ctx context.Context, w io.Writer, refs []blobRef, off, n int64) error {
-	for _, ref := range refs {
-		if n <= 0 {
-			return nil
-		}
-		if off >= ref.Size {
-			off -= ref.Size
-			continue
-		}
-		for chunk := off / chunkSize; n > 0 && chunk*chunkSize < ref.Size; chunk++ {
-			msg, err := b.stream.GetLastMsgForSubject(ctx, chunkSubject(ref.ID, chunk))
-			if err != nil {
-				return fmt.Errorf("s3: read body %s chunk %d: %w", ref.ID, chunk, b.health.Check(ctx, err))
-			}
-			data := msg.Data
-			start := off - chunk*chunkSize
-			if start > 0 {
-				data = data[start:]
-				off -= start
-			}
-			if int64(len(data)) > n {
-				data = data[:n]
-			}
-			if _, err := w.Write(data); err != nil {
-				return err
-			}
-			n -= int64(len(data))
-		}
-		off = 0
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type fetched struct {
+		data []byte
+		err  error
 	}
-	return nil
+	chunks := make(chan fetched, readAhead)
+	go func() {
+		defer close(chunks)
+		for _, ref := range refs {
+			if n <= 0 {
+				return
+			}
+			if off >= ref.Size {
+				off -= ref.Size
+				continue
+			}
+			for chunk := off / chunkSize; n > 0 && chunk*chunkSize < ref.Size; chunk++ {
+				msg, err := b.stream.GetLastMsgForSubject(ctx, chunkSubject(ref.ID, chunk))
+				if err != nil {
+					chunks <- fetched{err: fmt.Errorf("s3: read body %s chunk %d: %w", ref.ID, chunk, b.health.Check(ctx, err))}
+					return
+				}
+				data := msg.Data
+				if start := off - chunk*chunkSize; start > 0 {
+					data = data[start:]
+					off -= start
+				}
+				if int64(len(data)) > n {
+					data = data[:n]
+				}
+				n -= int64(len(data))
+				select {
+				case chunks <- fetched{data: data}:
+				case <-ctx.Done():
+					return
+				}
+			}
+			off = 0
+		}
+	}()
+	for c := range chunks {
+		if c.err != nil {
+			return c.err
+		}
+		if _, err := w.Write(c.data); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
 }
 
 // reader returns a reader of n bytes from offset off of the blobs refs,
