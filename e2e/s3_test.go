@@ -612,7 +612,9 @@ func TestS3NotificationsInvokeFunctions(t *testing.T) {
 		func(in *lambda.CreateFunctionInput) { in.Handler = aws.String("app.handler") }, withEnvironment(map[string]string{"SEEN_FILE": seen}))
 
 	mustCLI(t, ts, dir, "s3", "mb", "s3://photos")
-	arn := func(name string) string { return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", testRegion, testAccountID, name) }
+	arn := func(name string) string {
+		return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", testRegion, testAccountID, name)
+	}
 	config := fmt.Sprintf(`{"LambdaFunctionConfigurations":[
 		{"Id":"seed-uploads","LambdaFunctionArn":"%s","Events":["s3:ObjectCreated:*"],
 		 "Filter":{"Key":{"FilterRules":[{"Name":"prefix","Value":"uploads/"}]}}},

@@ -211,7 +211,7 @@ type Auth struct {
 	// literal is the payload line of a body the signature does not cover
 	// by its hash (UNSIGNED-PAYLOAD, STREAMING-…); empty when it does.
 	literal string
-	v2      bool // a SigV2 presigned URL (S3)
+	v2      bool              // a SigV2 presigned URL (S3)
 	body    hash.Hash         // of what was written, from the first Write
 	sum     [sha256.Size]byte // of the body, once known
 }
