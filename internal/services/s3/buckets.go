@@ -31,8 +31,13 @@ func writeXML(w http.ResponseWriter, status int, doc any) error {
 	return nil
 }
 
-// decodeXML reads a request's XML document into v.
-func decodeXML(c *call, v any) error {
+// decodeXML reads a request's XML document into v, holding one of the
+// service's streams while it is in memory.
+func (s *Service) decodeXML(c *call, v any) error {
+	if err := s.streams.Acquire(c.Context(), 1); err != nil {
+		return err
+	}
+	defer s.streams.Release(1)
 	data, err := readAll(c, maxXMLBody)
 	if err != nil {
 		return err
@@ -81,6 +86,9 @@ func validBucketName(name string) bool {
 		!strings.HasPrefix(name, "xn--") && !strings.HasSuffix(name, "-s3alias") && !strings.HasSuffix(name, "--ol-s3")
 }
 
+// maxBucketConfig bounds a CreateBucketConfiguration document.
+const maxBucketConfig = 64 << 10
+
 type createBucketConfiguration struct {
 	LocationConstraint string
 }
@@ -89,7 +97,7 @@ func (s *Service) createBucket(c *call) error {
 	if !validBucketName(c.bucket) {
 		return s3Error(http.StatusBadRequest, "InvalidBucketName", "The specified bucket is not valid.")
 	}
-	data, err := readAll(c, maxXMLBody)
+	data, err := readAll(c, maxBucketConfig)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -199,7 +200,7 @@ func (s *Service) completeUpload(c *call) error {
 		return err
 	}
 	var in completeRequest
-	if err := decodeXML(c, &in); err != nil {
+	if err := s.decodeXML(c, &in); err != nil {
 		return err
 	}
 	if len(in.Parts) == 0 {
@@ -404,6 +405,7 @@ func (s *Service) listUploads(c *call) error {
 	uploads := s.uploads.List("", func(u *uploadRecord) bool {
 		return u.Bucket == c.bucket && strings.HasPrefix(u.Key, prefix) && u.Key > out.KeyMarker
 	})
+	slices.SortStableFunc(uploads, func(a, b *uploadRecord) int { return strings.Compare(a.Key, b.Key) })
 	for _, u := range uploads {
 		if len(out.Uploads) >= maxKeys {
 			out.IsTruncated = true

@@ -109,7 +109,7 @@ func (s *Service) putNotification(c *call) error {
 		return err
 	}
 	var in notificationConfiguration
-	if err := decodeXML(c, &in); err != nil {
+	if err := s.decodeXML(c, &in); err != nil {
 		return err
 	}
 	if len(in.Queues) > 0 || len(in.Topics) > 0 || in.EventBridge != nil {

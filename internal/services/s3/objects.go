@@ -399,7 +399,7 @@ func (s *Service) deleteObjects(c *call) error {
 		return err
 	}
 	var in deleteRequest
-	if err := decodeXML(c, &in); err != nil {
+	if err := s.decodeXML(c, &in); err != nil {
 		return err
 	}
 	if len(in.Objects) == 0 || len(in.Objects) > maxDeleteKeys {
