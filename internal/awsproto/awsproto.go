@@ -30,9 +30,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"reflect"
+
+	"github.com/lamina-project/lamina/internal/sigv4"
 )
 
 // Protocol is an AWS wire protocol.
@@ -80,6 +83,10 @@ type Service struct {
 	Route func(r *http.Request) *Operation
 	// REST is the protocol of Route's operations: RESTJSON or RESTXML.
 	REST Protocol
+	// MapError, when set, rewrites the errors of the service's REST
+	// operations, and of their admission (authentication), into the
+	// service's own codes before they are written.
+	MapError func(*Error) *Error
 
 	ops     map[string]*Operation
 	maxBody int64 // of any operation, for query requests
@@ -114,7 +121,12 @@ type Operation struct {
 	// memory at its peak, reserved from the listener's body budget; zero
 	// means 1.
 	BodyCopies int64
-	serve      func(c *Call, w http.ResponseWriter) error
+	// Stream makes the operation read its body itself (S3's objects): the
+	// admission authenticates the request and checks its signature against
+	// the payload it declares (Call.Auth), reads nothing, and the operation
+	// reads Call.BodyReader and checks the body against that declaration.
+	Stream bool
+	serve  func(c *Call, w http.ResponseWriter) error
 }
 
 func (op *Operation) maxBody() int64 {
@@ -122,6 +134,13 @@ func (op *Operation) maxBody() int64 {
 		return op.MaxBody
 	}
 	return DefaultMaxBody
+}
+
+// Streaming makes the operation read its body itself (see Stream), and
+// returns it.
+func (op *Operation) Streaming() *Operation {
+	op.Stream = true
+	return op
 }
 
 // Bodies sets the operation's body limit and the copies of its body it
@@ -144,6 +163,12 @@ type Call struct {
 	Operation string
 	// AccessKeyID is the key the request was signed with.
 	AccessKeyID string
+	// Auth and BodyReader, for a Stream operation, are the request's
+	// authentication (whose signature was checked against the payload the
+	// request declares) and its unread body, read within the listener's
+	// minimum rate.
+	Auth       *sigv4.Auth
+	BodyReader io.Reader
 
 	form url.Values // the parameters of a query request
 }

@@ -1,6 +1,7 @@
 package awsproto
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -36,6 +37,9 @@ type Gate struct {
 	MaxBody, BodyCopies int64
 	// Resolve, when set, names the operation from the body.
 	Resolve func(body []byte) (operation string, err error)
+	// Stream leaves the body unread (Operation.Stream): the signature is
+	// checked against the payload the request declares.
+	Stream bool
 }
 
 // Admitted is a request that passed admission.
@@ -46,6 +50,10 @@ type Admitted struct {
 	Operation string
 	// Release gives back the body's reservation.
 	Release func()
+	// Auth and BodyReader are set when Gate.Stream was: the request's
+	// authentication and its unread body (see Call).
+	Auth       *sigv4.Auth
+	BodyReader io.Reader
 }
 
 // Mux routes the requests of the API listener to the services registered
@@ -199,6 +207,9 @@ func (m *Mux) serveREST(w http.ResponseWriter, r *http.Request, s *Service) {
 	id := uuid.NewString()
 	c := &Call{Request: r, RequestID: id, Protocol: s.REST, Service: s}
 	writeErr := func(e *Error) {
+		if s.MapError != nil {
+			e = s.MapError(e)
+		}
 		if s.REST == RESTXML {
 			writeRESTXMLError(w, r, id, e)
 		} else {
@@ -217,7 +228,7 @@ func (m *Mux) serveREST(w http.ResponseWriter, r *http.Request, s *Service) {
 		return
 	}
 	c.Operation = op.Name
-	err := m.admitAndServe(w, c, op, Gate{Service: s.SigningName, Operation: op.Name, MaxBody: op.maxBody(), BodyCopies: op.BodyCopies})
+	err := m.admitAndServe(w, c, op, Gate{Service: s.SigningName, Operation: op.Name, MaxBody: op.maxBody(), BodyCopies: op.BodyCopies, Stream: op.Stream})
 	if err != nil {
 		writeErr(m.answer(c, err))
 	}
@@ -235,6 +246,7 @@ func (m *Mux) admitAndServe(w http.ResponseWriter, c *Call, op *Operation, g Gat
 		return err
 	}
 	c.Body, c.AccessKeyID, c.Operation = adm.Body, adm.AccessKeyID, adm.Operation
+	c.Auth, c.BodyReader = adm.Auth, adm.BodyReader
 	if op == nil {
 		op = c.Service.ops[c.Operation]
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/server"
+	"github.com/lamina-project/lamina/internal/services/s3"
 	"github.com/lamina-project/lamina/internal/services/sqs"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -81,6 +82,8 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.MemoryBudgetMB, "memory-budget", 0, "MB of function memory this node runs at once, also the memory limit of all sandboxes together (default: 80% of the machine's memory)")
 	f.Int64Var(&cfg.NodePids, "node-pids-max", 0, "processes and threads of all sandboxes together (default: half of what the host has left at start, from kernel.pid_max and the threads running)")
 	f.IntVar(&cfg.StoreMaxMB, "store-max", 0, fmt.Sprintf("MB of disk the store may use (default: half of the data directory's filesystem, at most three quarters of its free space; at least %d)", server.MinStoreMB))
+	f.IntVar(&cfg.S3MaxMB, "s3-max", 0, "MB of disk S3 object bodies may use (default: a fifth of --store-max)")
+	f.IntVar(&cfg.S3MaxStreams, "s3-max-streams", s3.DefaultMaxStreams, "S3 object bodies streamed to or from clients at once, 1 MiB of memory each; more wait")
 	f.StringVar(&cfg.TmpDir, "tmp-dir", "", "directory of the environments' /tmp disks, sparse images that take space as functions write (default: DATA/sandboxes/images)")
 	f.DurationVar(&cfg.LogRetention, "log-retention", 7*24*time.Hour, "how long function logs are kept")
 	f.Float64Var(&cfg.AsyncTimeScale, "async-time-scale", 1, "multiply every asynchronous-invocation timing (retry waits, backoff, maximum event age) by this; tests use e.g. 0.01")

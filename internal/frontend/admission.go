@@ -115,6 +115,9 @@ func (f *Frontend) Admit(w http.ResponseWriter, r *http.Request, g awsproto.Gate
 	if name == "" {
 		name = g.Service
 	}
+	if g.Stream {
+		return f.admitStream(w, r, g)
+	}
 	rq := &request{w: w, r: r, op: g.Operation}
 	release, err := f.admit(rq, operation{name: name, service: g.Service, resolve: g.Resolve,
 		maxBody: max(g.MaxBody, 1), bodyCopies: g.BodyCopies})
@@ -135,6 +138,34 @@ func (f *Frontend) authorize(auth *sigv4.Auth, service, operation string) error 
 	action := service + ":" + operation
 	return &lamina.Error{Status: http.StatusForbidden, Code: "AccessDeniedException", Type: "User",
 		Message: "User: " + s.AssumedRoleARN(f.cfg.AccountID) + " is not authorized to perform: " + action + " because no identity-based policy allows the " + action + " action"}
+}
+
+// admitStream admits a request whose operation reads its body itself:
+// authenticated from its headers, its signature checked against the
+// payload it declares, its body left unread and handed on within the
+// listener's minimum rate.
+func (f *Frontend) admitStream(w http.ResponseWriter, r *http.Request, g awsproto.Gate) (*awsproto.Admitted, error) {
+	none := &awsproto.Admitted{Operation: g.Operation, Release: func() {}}
+	auth, err := f.verifiers[g.Service].Authenticate(r)
+	if err == nil {
+		err = auth.VerifyDeclared()
+	}
+	if err != nil {
+		boundDiscard(w, r)
+		return none, authError(err)
+	}
+	if err := f.authorize(auth, g.Service, g.Operation); err != nil {
+		boundDiscard(w, r)
+		return none, err
+	}
+	rc := http.NewResponseController(w)
+	release := func() {
+		if f.cfg.APIBodies.Rate().BytesPerSecond > 0 {
+			_ = rc.SetReadDeadline(time.Time{})
+		}
+	}
+	return &awsproto.Admitted{Operation: g.Operation, AccessKeyID: auth.AccessKeyID(), Auth: auth,
+		BodyReader: f.cfg.APIBodies.Reader(r.Body, rc.SetReadDeadline), Release: release}, nil
 }
 
 // authError turns a SigV4 refusal into AWS's error.

@@ -73,6 +73,17 @@ type Deps struct {
 	// EventSources manages event source mappings; nil answers their
 	// operations UnknownOperationException.
 	EventSources EventSources
+	// Objects, when set, is the S3 service that CreateFunction,
+	// UpdateFunctionCode and PublishLayerVersion read S3Bucket/S3Key code
+	// from.
+	Objects Objects
+}
+
+// Objects reads objects of the node's S3 service.
+type Objects interface {
+	// ReadObject returns a whole object of at most limit bytes; a missing
+	// bucket or key is an *awsproto.Error (NoSuchBucket, NoSuchKey).
+	ReadObject(ctx context.Context, bucket, key string, limit int64) ([]byte, error)
 }
 
 // Manager decides whether and where invocations run, and reports
@@ -109,6 +120,7 @@ type Frontend struct {
 	runtimes  Runtimes
 	cluster   Cluster
 	policies  *policy.Checker
+	objects   Objects
 	verifiers map[string]*sigv4.Verifier // by signing service name
 	log       *slog.Logger
 	mux       *http.ServeMux // the Lambda API's routes
@@ -139,6 +151,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		cluster:   deps.Cluster,
 		sources:   deps.EventSources,
 		policies:  &policy.Checker{Store: deps.Store},
+		objects:   deps.Objects,
 		verifiers: map[string]*sigv4.Verifier{},
 		log:       cfg.Logger,
 		mux:       http.NewServeMux(),
@@ -156,7 +169,8 @@ func New(cfg Config, deps Deps) *Frontend {
 		f.verifiers[service] = &sigv4.Verifier{Service: service, Region: cfg.Region, Lookup: cfg.Credentials}
 	}
 	for _, s := range services {
-		f.verifiers[s.SigningName] = &sigv4.Verifier{Service: s.SigningName, Region: cfg.Region, Lookup: cfg.Credentials}
+		// S3 signs its path as sent and may stream its payloads.
+		f.verifiers[s.SigningName] = &sigv4.Verifier{Service: s.SigningName, Region: cfg.Region, Lookup: cfg.Credentials, S3: s.SigningName == "s3"}
 	}
 	return f
 }

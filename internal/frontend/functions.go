@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/codezip"
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/store"
@@ -76,26 +77,68 @@ type archive struct {
 	unzipped int64  // size once unpacked
 }
 
-// checkArchive validates an uploaded zip: size limits, a real zip, nothing
-// hostile in it. Nothing is stored by it.
-func checkArchive(code functionCode) (*archive, error) {
+// checkArchive validates uploaded code, or code named in S3 (which it
+// reads): size limits, a real zip, nothing hostile in it. Nothing is
+// stored by it.
+func (f *Frontend) checkArchive(ctx context.Context, code functionCode) (*archive, error) {
 	switch {
 	case code.ImageUri != "":
 		return nil, lamina.ErrInvalidParameter("Lamina runs .zip deployment packages only; container images (ImageUri) are not supported.")
 	case code.S3Bucket != "" || code.S3Key != "":
-		return nil, lamina.ErrInvalidParameter("Lamina has no S3 service to fetch code from yet; upload the package as ZipFile.")
+		if len(code.ZipFile) > 0 {
+			return nil, lamina.ErrInvalidParameter("Please do not provide other FunctionCode parameters when providing a ZipFile.")
+		}
+		data, err := f.codeFromS3(ctx, code)
+		if err != nil {
+			return nil, err
+		}
+		return validateArchive(data)
 	case len(code.ZipFile) == 0:
 		return nil, lamina.ErrInvalidParameter("Please provide a source for function code.")
 	case len(code.ZipFile) > lamina.MaxZippedCodeSize:
 		return nil, lamina.ErrEntityTooLarge("Zipped size must be smaller than %d bytes", lamina.MaxZippedCodeSize)
 	}
-	info, err := codezip.Validate(code.ZipFile, lamina.MaxUnzippedCodeSize)
+	return validateArchive(code.ZipFile)
+}
+
+// codeFromS3 reads the archive S3Bucket/S3Key name from the node's S3
+// service, failing as Lambda does when it cannot.
+func (f *Frontend) codeFromS3(ctx context.Context, code functionCode) ([]byte, error) {
+	s3Failure := func(code, message string) error {
+		return lamina.ErrInvalidParameter("Error occurred while GetObject. S3 Error Code: %s. S3 Error Message: %s", code, message)
+	}
+	switch {
+	case code.S3Bucket == "" || code.S3Key == "":
+		return nil, lamina.ErrInvalidParameter("Please provide both S3Bucket and S3Key for the function code.")
+	case f.objects == nil:
+		return nil, lamina.ErrInvalidParameter("This node serves no S3 to read code from; upload the package as ZipFile.")
+	case code.S3ObjectVersion != "" && code.S3ObjectVersion != "null":
+		// Lamina keeps one version of each object, whose id is "null".
+		return nil, s3Failure("NoSuchVersion", "The specified version does not exist.")
+	}
+	// From S3, an archive may be as large as its unzipped limit.
+	data, err := f.objects.ReadObject(ctx, code.S3Bucket, code.S3Key, lamina.MaxUnzippedCodeSize)
+	var ae *awsproto.Error
+	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		return nil, s3Failure(ae.Code, ae.Message)
+	case errors.As(err, &ae) && ae.Code == "EntityTooLarge":
+		return nil, lamina.ErrInvalidParameter("Unzipped size must be smaller than %d bytes", lamina.MaxUnzippedCodeSize)
+	case err != nil:
+		return nil, err
+	}
+	return data, nil
+}
+
+// validateArchive checks a zip archive and describes it.
+func validateArchive(data []byte) (*archive, error) {
+	info, err := codezip.Validate(data, lamina.MaxUnzippedCodeSize)
 	if err != nil {
 		return nil, archiveError(err)
 	}
-	sum := sha256.Sum256(code.ZipFile)
+	sum := sha256.Sum256(data)
 	return &archive{
-		data:     code.ZipFile,
+		data:     data,
 		digest:   hex.EncodeToString(sum[:]),
 		sha256:   base64.StdEncoding.EncodeToString(sum[:]),
 		unzipped: info.UnzippedSize,
@@ -164,7 +207,7 @@ func (f *Frontend) createFunction(rq *request) error {
 	if err := validateTags(in.Tags); err != nil {
 		return err
 	}
-	code, err := checkArchive(*in.Code)
+	code, err := f.checkArchive(rq.r.Context(), *in.Code)
 	if err != nil {
 		return err
 	}
@@ -467,7 +510,7 @@ func (f *Frontend) updateFunctionCode(rq *request) error {
 			return err
 		}
 	}
-	code, err := checkArchive(in.functionCode)
+	code, err := f.checkArchive(rq.r.Context(), in.functionCode)
 	if err != nil {
 		return err
 	}

@@ -211,7 +211,7 @@ func (f *Frontend) publishLayerVersion(rq *request) error {
 			return err
 		}
 	}
-	code, err := checkArchive(*in.Content)
+	code, err := f.checkArchive(rq.r.Context(), *in.Content)
 	if err != nil {
 		return err
 	}

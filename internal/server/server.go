@@ -28,6 +28,7 @@ import (
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
+	"github.com/lamina-project/lamina/internal/services/s3"
 	"github.com/lamina-project/lamina/internal/services/sqs"
 	"github.com/lamina-project/lamina/internal/store"
 	"github.com/lamina-project/lamina/internal/worker"
@@ -83,6 +84,12 @@ type Config struct {
 	// Queues bound the SQS-compatible queues; zero values take
 	// sqs.DefaultLimits'.
 	Queues sqs.Limits
+	// S3MaxMB is the disk, in MB, S3's object bodies may use; zero means
+	// their share of the store.
+	S3MaxMB int
+	// S3MaxStreams bounds the S3 object bodies streamed at once; zero
+	// means s3.DefaultMaxStreams.
+	S3MaxStreams int
 	// StoreMaxMB is the disk, in MB, the store (JetStream) may use; zero
 	// sizes it to the data directory's filesystem (see disk.go).
 	StoreMaxMB int
@@ -416,6 +423,28 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer leave()
 
+	var objects *s3.Service
+	if err := open("S3", func(ctx context.Context) (err error) {
+		maxBytes := storeLimits.Objects
+		if cfg.S3MaxMB > 0 {
+			maxBytes = int64(cfg.S3MaxMB) << 20
+		}
+		objects, err = s3.Open(ctx, s3.Config{Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit,
+			Functions: functionsOf{mgr}, MaxBytes: maxBytes, MaxStreams: cfg.S3MaxStreams, Logger: log,
+			MayInvoke: func(ctx context.Context, function, sourceARN, sourceAccount string) error {
+				ok, err := policies.MayInvoke(ctx, policy.ServiceInvocation{Service: policy.PrincipalS3,
+					Function: function, SourceArn: sourceARN, SourceAccount: sourceAccount})
+				if err == nil && !ok {
+					err = fmt.Errorf("Unable to validate the following destination configurations: %s may not be invoked by s3.amazonaws.com for %s (add-permission)", function, sourceARN)
+				}
+				return err
+			}})
+		return err
+	}); err != nil {
+		return err
+	}
+	go objects.Run(background)
+
 	fe := frontend.New(frontend.Config{
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
@@ -428,7 +457,7 @@ func Run(ctx context.Context, cfg Config) error {
 		APIBodies:        limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:        limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
-		Services: []*awsproto.Service{queues.API()}, EventSources: mappings})
+		Services: []*awsproto.Service{queues.API(), objects.API()}, EventSources: mappings, Objects: objects})
 
 	apiHandler := fe.Handler()
 	api.Store(&apiHandler)
@@ -477,6 +506,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// functionsOf tells S3 which functions exist, through the manager.
+type functionsOf struct{ mgr *manager.Manager }
+
+// Exists reports whether function (at qualifier) exists.
+func (f functionsOf) Exists(ctx context.Context, function, qualifier string) error {
+	_, err := f.mgr.Resolve(ctx, function, qualifier)
+	return err
 }
 
 // sweepCode deletes unreferenced code archives, and records of deleted

@@ -39,8 +39,8 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // checkSignature compares the request's signature with the one computed
 // from secret. bodySum is the SHA-256 of the body; it is not used when the
-// payload is unsigned.
-func (v *Verifier) checkSignature(r *http.Request, bodySum []byte, unsigned bool, p *authParams, secret string) *Error {
+// payload line is a literal (UNSIGNED-PAYLOAD, S3's STREAMING-… values).
+func (v *Verifier) checkSignature(r *http.Request, bodySum []byte, literal string, p *authParams, secret string) *Error {
 	if len(p.signature) != 2*sha256.Size {
 		return authError(codeInvalidSignature, msgSignatureMismatch)
 	}
@@ -51,7 +51,7 @@ func (v *Verifier) checkSignature(r *http.Request, bodySum []byte, unsigned bool
 			scratchPool.Put(s)
 		}
 	}()
-	if err := s.setPayloadHash(r.Header.Get("X-Amz-Content-Sha256"), bodySum, unsigned); err != nil {
+	if err := s.setPayloadHash(r.Header.Get("X-Amz-Content-Sha256"), bodySum, literal); err != nil {
 		return err
 	}
 	if !s.setCanonicalQuery(r.URL.RawQuery, p.presigned) {
@@ -59,10 +59,13 @@ func (v *Verifier) checkSignature(r *http.Request, bodySum []byte, unsigned bool
 	}
 	key := v.keys.get(keyScope{secret: secret, date: p.scopeDate, region: p.scopeRegion, service: p.scopeService})
 	path := requestPath(r)
-	if s.signatureMatches(r, p, key, path) {
+	if s.signatureMatches(r, p, key, path, !v.S3) {
 		return nil
 	}
-	if normalized := removeDotSegments(path); normalized != path && s.signatureMatches(r, p, key, normalized) {
+	if v.S3 {
+		return authError(codeInvalidSignature, msgSignatureMismatch)
+	}
+	if normalized := removeDotSegments(path); normalized != path && s.signatureMatches(r, p, key, normalized, true) {
 		return nil
 	}
 	return authError(codeInvalidSignature, msgSignatureMismatch)
@@ -70,10 +73,10 @@ func (v *Verifier) checkSignature(r *http.Request, bodySum []byte, unsigned bool
 
 // setPayloadHash sets the payload line of the canonical request from the
 // X-Amz-Content-Sha256 header (claimed, whose form Authenticate checked)
-// and the body's hash.
-func (s *scratch) setPayloadHash(claimed string, bodySum []byte, unsigned bool) *Error {
-	if unsigned {
-		s.payloadLen = copy(s.payload[:], unsignedPayload)
+// and the body's hash, or to literal when it is not empty.
+func (s *scratch) setPayloadHash(claimed string, bodySum []byte, literal string) *Error {
+	if literal != "" {
+		s.payloadLen = copy(s.payload[:], literal)
 		return nil
 	}
 	s.payloadLen = hex.Encode(s.payload[:], bodySum)
@@ -167,10 +170,11 @@ func isCanonicalEncoding(s string) bool {
 	return true
 }
 
-// signatureMatches builds the canonical request with the given canonical
-// path and reports whether its signature equals the one the client sent.
-func (s *scratch) signatureMatches(r *http.Request, p *authParams, key *signingKey, path string) bool {
-	s.buf = s.appendCanonicalRequest(s.buf[:0], r, p, path)
+// signatureMatches builds the canonical request with the given path
+// (percent-encoded once more when encode is set) and reports whether its
+// signature equals the one the client sent.
+func (s *scratch) signatureMatches(r *http.Request, p *authParams, key *signingKey, path string, encode bool) bool {
+	s.buf = s.appendCanonicalRequest(s.buf[:0], r, p, path, encode)
 	requestHash := sha256.Sum256(s.buf)
 
 	s.buf = append(s.buf[:0], signingAlgorithm+"\n"...)
@@ -193,10 +197,14 @@ func (s *scratch) signatureMatches(r *http.Request, p *authParams, key *signingK
 
 // appendCanonicalRequest appends
 // METHOD\nPATH\nQUERY\nHEADERS\n\nSIGNEDHEADERS\nPAYLOADHASH.
-func (s *scratch) appendCanonicalRequest(dst []byte, r *http.Request, p *authParams, path string) []byte {
+func (s *scratch) appendCanonicalRequest(dst []byte, r *http.Request, p *authParams, path string, encode bool) []byte {
 	dst = append(dst, r.Method...)
 	dst = append(dst, '\n')
-	dst = appendURIEncoded(dst, path, true)
+	if encode {
+		dst = appendURIEncoded(dst, path, true)
+	} else {
+		dst = append(dst, path...)
+	}
 	dst = append(dst, '\n')
 	for i, pair := range s.query {
 		if i > 0 {

@@ -8,7 +8,8 @@ import (
 
 // ScopeService returns the service named in the credential scope of r's
 // SigV4 authentication — the Authorization header's Credential, or a
-// presigned URL's X-Amz-Credential — or "" when r carries neither. It reads
+// presigned URL's X-Amz-Credential; "s3" for a SigV2 presigned URL — or ""
+// when r carries none. It reads
 // the headers and the URL only, and checks nothing: it tells a dispatcher
 // which service a request is for, whose Verifier then authenticates it.
 func ScopeService(r *http.Request) string {
@@ -19,6 +20,8 @@ func ScopeService(r *http.Request) string {
 			return ""
 		}
 		credential, _, _ = strings.Cut(after, ",")
+	} else if isPresignedV2(r.URL.RawQuery) {
+		return "s3" // only S3 takes SigV2 (presigned URLs)
 	} else if strings.Contains(r.URL.RawQuery, queryCredential) {
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {

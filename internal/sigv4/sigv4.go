@@ -36,6 +36,7 @@ package sigv4
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -45,6 +46,14 @@ import (
 	"strings"
 	"time"
 )
+
+// streamingPayloads are the X-Amz-Content-Sha256 values of S3's streaming
+// (aws-chunked) payloads.
+var streamingPayloads = map[string]bool{
+	"STREAMING-AWS4-HMAC-SHA256-PAYLOAD":         true,
+	"STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER": true,
+	"STREAMING-UNSIGNED-PAYLOAD-TRAILER":         true,
+}
 
 const (
 	signingAlgorithm  = "AWS4-HMAC-SHA256"
@@ -109,6 +118,11 @@ type Verifier struct {
 	MaxSkew time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// S3 applies S3's rules: the canonical URI is the path exactly as sent,
+	// neither encoded again nor normalised, and X-Amz-Content-Sha256 may
+	// also declare a streaming payload (STREAMING-…), whose chunks the
+	// caller checks with Auth.ChunkSignature.
+	S3 bool
 
 	keys keyCache
 }
@@ -178,7 +192,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 	if err := v.authenticate(r, &a); err != nil {
 		return "", err
 	}
-	if !a.unsignedPayload {
+	if a.literal == "" {
 		a.sum = sha256.Sum256(body)
 	}
 	if err := a.check(); err != nil {
@@ -220,11 +234,73 @@ type Auth struct {
 	params   authParams
 	secret   string
 	identity any
-	// unsignedPayload: the body is not covered by the signature.
-	unsignedPayload bool
-	body            hash.Hash         // of what was written, from the first Write
-	sum             [sha256.Size]byte // of the body, once known
+	// literal is the payload line of a body the signature does not cover
+	// by its hash (UNSIGNED-PAYLOAD, STREAMING-…); empty when it does.
+	literal string
+	v2      bool              // a SigV2 presigned URL (S3)
+	body    hash.Hash         // of what was written, from the first Write
+	sum     [sha256.Size]byte // of the body, once known
 }
+
+// Payload is what the request declares its payload to be: the hex SHA-256
+// of the body, UNSIGNED-PAYLOAD, or (S3) a STREAMING-… value.
+func (a *Auth) Payload() string {
+	if a.literal != "" {
+		return a.literal
+	}
+	return a.r.Header.Get("X-Amz-Content-Sha256")
+}
+
+// VerifyDeclared checks the signature without reading the body, taking the
+// payload the request declares (Payload) for what it is; the caller then
+// checks the body against that declaration. A request that declares no
+// payload fails as a signature mismatch.
+func (a *Auth) VerifyDeclared() error {
+	if a.literal != "" {
+		return a.Verify()
+	}
+	claimed := a.r.Header.Get("X-Amz-Content-Sha256")
+	if _, err := hex.Decode(a.sum[:], []byte(claimed)); err != nil || claimed == "" {
+		return authError(codeInvalidSignature, msgSignatureMismatch)
+	}
+	if err := a.check(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Signature is the request's signature: the seed of its chunks' signatures.
+func (a *Auth) Signature() string { return a.params.signature }
+
+// ChunkSignature returns the signature of a chunk of a streaming payload
+// (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) whose data has SHA-256 dataSum and
+// that follows the chunk (or request) signed previous.
+func (a *Auth) ChunkSignature(previous string, dataSum []byte) string {
+	return a.signString("AWS4-HMAC-SHA256-PAYLOAD\n" + a.params.amzDate + "\n" + a.params.scope + "\n" +
+		previous + "\n" + emptySHA256 + "\n" + hex.EncodeToString(dataSum))
+}
+
+// TrailerSignature returns the signature of a streaming payload's trailer
+// (its header lines, each ending in "\n", with SHA-256 trailerSum) that
+// follows the final chunk signed previous.
+func (a *Auth) TrailerSignature(previous string, trailerSum []byte) string {
+	return a.signString("AWS4-HMAC-SHA256-TRAILER\n" + a.params.amzDate + "\n" + a.params.scope + "\n" +
+		previous + "\n" + hex.EncodeToString(trailerSum))
+}
+
+// signString returns the hex HMAC of s with the request's signing key.
+func (a *Auth) signString(s string) string {
+	key := a.v.keys.get(keyScope{secret: a.secret, date: a.params.scopeDate, region: a.params.scopeRegion, service: a.params.scopeService})
+	mac := key.macs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write([]byte(s))
+	sum := mac.Sum(nil)
+	key.macs.Put(mac)
+	return hex.EncodeToString(sum)
+}
+
+// emptySHA256 is the hex SHA-256 of nothing.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // AccessKeyID is the access key the request is signed with.
 func (a *Auth) AccessKeyID() string { return a.params.accessKeyID }
@@ -234,7 +310,7 @@ func (a *Auth) Identity() any { return a.identity }
 
 // Write adds p to the request body being hashed. It never fails.
 func (a *Auth) Write(p []byte) (int, error) {
-	if a.unsignedPayload {
+	if a.literal != "" {
 		return len(p), nil
 	}
 	if a.body == nil {
@@ -246,7 +322,7 @@ func (a *Auth) Write(p []byte) (int, error) {
 // Verify checks the request's signature against the body written so far,
 // which must be the whole body. It returns nil or an *Error.
 func (a *Auth) Verify() error {
-	if !a.unsignedPayload {
+	if a.literal == "" {
 		if a.body == nil {
 			a.sum = sha256.Sum256(nil)
 		} else {
@@ -267,6 +343,8 @@ func (v *Verifier) authenticate(r *http.Request, a *Auth) *Error {
 		a.params, authErr = parseAuthorizationHeader(header, r.Header)
 	} else if isPresigned(r.URL.RawQuery) {
 		a.params, authErr = parsePresignedQuery(r.URL.RawQuery)
+	} else if v.S3 && isPresignedV2(r.URL.RawQuery) {
+		return v.authenticateV2(r, a)
 	} else {
 		authErr = authError(codeMissingAuthenticationToken, msgMissingAuthenticationToken)
 	}
@@ -290,8 +368,12 @@ func (v *Verifier) authenticate(r *http.Request, a *Auth) *Error {
 		return err
 	}
 	claimed := r.Header.Get("X-Amz-Content-Sha256")
-	a.unsignedPayload = claimed == unsignedPayload || (claimed == "" && a.params.presigned)
-	if !a.unsignedPayload && claimed != "" && (len(claimed) != 2*sha256.Size || !isHex(claimed)) {
+	switch {
+	case claimed == unsignedPayload || (claimed == "" && a.params.presigned):
+		a.literal = unsignedPayload
+	case v.S3 && strings.HasPrefix(claimed, "STREAMING-") && streamingPayloads[claimed]:
+		a.literal = claimed
+	case claimed != "" && (len(claimed) != 2*sha256.Size || !isHex(claimed)):
 		return authError(codeInvalidSignature, msgInvalidContentSHA256)
 	}
 	a.v, a.r, a.secret, a.identity = v, r, key.Secret, key.Identity
@@ -300,7 +382,10 @@ func (v *Verifier) authenticate(r *http.Request, a *Auth) *Error {
 
 // check compares the signature with the one computed from the body's hash.
 func (a *Auth) check() *Error {
-	return a.v.checkSignature(a.r, a.sum[:], a.unsignedPayload, &a.params, a.secret)
+	if a.v2 {
+		return a.checkV2()
+	}
+	return a.v.checkSignature(a.r, a.sum[:], a.literal, &a.params, a.secret)
 }
 
 // checkScope requires the credential scope to name v's region and service
