@@ -843,3 +843,83 @@ func countOwed(t *testing.T, ts *testServer) int {
 	})
 	return owed
 }
+
+// copierHandler copies the object whose creation invoked it into the
+// bucket event["dest"] names, with boto3 and no endpoint configuration:
+// the environment's credentials and AWS_ENDPOINT_URL are Lambda's way.
+const copierHandler = `
+import os, urllib.parse
+import boto3
+
+s3 = boto3.client("s3")
+
+def handler(event, context):
+    record = event["Records"][0]["s3"]
+    key = urllib.parse.unquote_plus(record["object"]["key"])
+    s3.copy_object(Bucket=os.environ["DEST"], Key="copy-of/" + key,
+                   CopySource={"Bucket": record["bucket"]["name"], "Key": key})
+    try:
+        s3.create_bucket(Bucket="made-by-a-function")
+        made = "allowed"
+    except Exception as e:
+        made = e.response["Error"]["Code"]
+    s3.put_object(Bucket=os.environ["DEST"], Key="create-bucket-said", Body=made.encode())
+`
+
+// A function triggered by an upload copies the object to another bucket
+// with unmodified boto3, through its environment's endpoint and
+// credentials, and cannot create a bucket with them.
+func TestS3FunctionCopiesTheObjectThatTriggeredIt(t *testing.T) {
+	t.Parallel()
+	runtime, sdkArgs := boto3Offered(t)
+	ts := startServer(t, withArgs(sdkArgs...))
+	ctx := t.Context()
+	c := ts.s3Client(t, false)
+	for _, b := range []string{"inbox", "copies"} {
+		if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.createFunction(t, "copier", zipFiles(t, map[string]string{"app.py": copierHandler}), withRuntime(runtime),
+		func(in *lambda.CreateFunctionInput) { in.Handler = aws.String("app.handler"); in.Timeout = aws.Int32(30) },
+		withEnvironment(map[string]string{"DEST": "copies"}))
+	if _, err := ts.Lambda().AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("copier"), StatementId: aws.String("s3"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("s3.amazonaws.com"), SourceArn: aws.String("arn:aws:s3:::inbox")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String("inbox"),
+		NotificationConfiguration: &s3types.NotificationConfiguration{LambdaFunctionConfigurations: []s3types.LambdaFunctionConfiguration{{
+			LambdaFunctionArn: aws.String(fmt.Sprintf("arn:aws:lambda:%s:%s:function:copier", testRegion, testAccountID)),
+			Events:            []s3types.Event{"s3:ObjectCreated:*"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("an upload worth copying")
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("inbox"), Key: aws.String("a dir/photo 1.txt"), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	var copied []byte
+	eventually(t, "the function to copy the object", func() error {
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("copies"), Key: aws.String("create-bucket-said")})
+		if err != nil {
+			return err
+		}
+		said, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if string(said) != "AccessDenied" && string(said) != "AccessDeniedException" {
+			t.Errorf("CreateBucket with the function's credentials: %q, want it refused", said)
+		}
+		out, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("copies"), Key: aws.String("copy-of/a dir/photo 1.txt")})
+		if err != nil {
+			return err
+		}
+		defer out.Body.Close()
+		copied, err = io.ReadAll(out.Body)
+		return err
+	})
+	if !bytes.Equal(copied, body) {
+		t.Errorf("the copy holds %q, want %q", copied, body)
+	}
+	if _, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("made-by-a-function")}); err == nil {
+		t.Error("the function created a bucket")
+	}
+}
