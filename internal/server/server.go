@@ -16,6 +16,7 @@ import (
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
 	"github.com/lamina-project/lamina/internal/cluster"
+	"github.com/lamina-project/lamina/internal/console"
 	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/frontend"
 	"github.com/lamina-project/lamina/internal/logs"
@@ -48,6 +49,8 @@ type Config struct {
 	// GET /metrics without authentication, for Prometheus. The API's own
 	// /metrics requires SigV4.
 	MetricsListen string
+	// NoConsole turns the web console (/console/ on the API listener) off.
+	NoConsole bool
 	// Limits bound the API and URL listeners.
 	Limits Limits
 	// ConcurrencyLimit is the account's concurrent executions limit.
@@ -267,8 +270,11 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("functions' /tmp is a tmpfs charged to their memory", "reason", ns.TmpfsReason())
 	}
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	netMetrics := netlimit.NewMetrics(registry)
+	// Every series carries the node's name, so that a cluster's are told
+	// apart wherever they are collected.
+	metricsReg := prometheus.WrapRegistererWith(prometheus.Labels{"node": node}, registry)
+	metricsReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	netMetrics := netlimit.NewMetrics(metricsReg)
 	wk := worker.New(worker.Config{
 		Region:         cfg.Region,
 		CacheDir:       cacheDir,
@@ -276,7 +282,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Runtimes:       rts,
 		Store:          st,
 		Logs:           logStore,
-		Metrics:        worker.NewMetrics(registry),
+		Metrics:        worker.NewMetrics(metricsReg),
 		IdleTimeout:    cfg.IdleTimeout,
 		MemoryBudgetMB: budget,
 		Logger:         log,
@@ -286,7 +292,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Worker:           wk,
 		Store:            st,
 		ConcurrencyLimit: cfg.ConcurrencyLimit,
-		Metrics:          manager.NewMetrics(registry),
+		Metrics:          manager.NewMetrics(metricsReg),
 		Logger:           log,
 	})
 	var queue *async.Queue
@@ -314,7 +320,7 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		TimeScale:   cfg.AsyncTimeScale,
 		Concurrency: asyncConcurrency,
-		Metrics:     async.NewMetrics(registry),
+		Metrics:     async.NewMetrics(metricsReg),
 		Logger:      log,
 	})
 	background, stopBackground := context.WithCancel(context.Background())
@@ -367,21 +373,32 @@ func Run(ctx context.Context, cfg Config) error {
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
 		ConcurrencyLimit: cfg.ConcurrencyLimit,
-		Credentials: func(id string) (string, bool) {
-			if id == creds.AccessKeyID {
-				return creds.SecretAccessKey, true
-			}
-			return "", false
-		},
-		CodeURLKey: codeURLKey,
-		Logger:     log,
-		Metrics:    promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
-		URLListen:  urlLn.Addr().String(),
-		APIBodies:  limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
-		URLBodies:  limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
+		Credentials:      credentialsOf(creds),
+		CodeURLKey:       codeURLKey,
+		Logger:           log,
+		Metrics:          promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+		URLListen:        urlLn.Addr().String(),
+		APIBodies:        limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
+		URLBodies:        limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members})
 
-	httpServer := limits.httpServer(fe.Handler(), log)
+	apiHandler := fe.Handler()
+	if !cfg.NoConsole {
+		sampler := console.NewSampler(registry, 0)
+		go sampler.Run(background)
+		con := console.New(console.Config{
+			API: fe.Handler(), Region: cfg.Region, Credentials: credentialsOf(creds),
+			Changes: st, Sampler: sampler, Node: node, Logger: log,
+		})
+		// The console's streams end before the listener shuts down.
+		go func() { <-ctx.Done(); con.Close() }()
+		mux := http.NewServeMux()
+		mux.Handle("/console/", con.Handler())
+		mux.Handle("/console", con.Handler())
+		mux.Handle("/", fe.Handler())
+		apiHandler = mux
+	}
+	httpServer := limits.httpServer(apiHandler, log)
 	urlServer := limits.httpServer(fe.URLHandler(), log)
 	servers := []*http.Server{httpServer, urlServer}
 	served := make(chan error, 2)
@@ -424,6 +441,16 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// credentialsOf returns the lookup of the secret of the node's access key.
+func credentialsOf(creds credentials.Pair) func(id string) (string, bool) {
+	return func(id string) (string, bool) {
+		if id == creds.AccessKeyID {
+			return creds.SecretAccessKey, true
+		}
+		return "", false
+	}
 }
 
 // sweepCode deletes unreferenced code archives, and records of deleted
