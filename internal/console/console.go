@@ -54,6 +54,8 @@ type Config struct {
 	API http.Handler
 	// Region is what the console signs its calls to the API for.
 	Region string
+	// AccountID is the account the API's ARNs name.
+	AccountID string
 	// Credentials returns the secret of an access key ID, or false when the
 	// key is unknown: the same lookup the API's SigV4 uses.
 	Credentials func(accessKeyID string) (secret string, ok bool)
@@ -106,8 +108,8 @@ func New(cfg Config) *Console {
 	c.mux.HandleFunc("/console/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &lamina.Error{Status: http.StatusNotFound, Code: "UnknownOperationException", Message: "No console operation at " + r.URL.Path + "."})
 	})
-	c.mux.HandleFunc("GET /console/", c.serveStatic)
-	c.mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
+	c.mux.HandleFunc("/console/", c.serveStatic)
+	c.mux.HandleFunc("/console", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, pathPrefix, http.StatusMovedPermanently)
 	})
 	return c
@@ -138,6 +140,12 @@ func setSecurityHeaders(h http.Header) {
 // serveStatic serves the embedded application; every path that is not a
 // file is the application's index page.
 func (c *Console) serveStatic(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, &lamina.Error{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowedException", Type: "User",
+			Message: "The console's pages are read with GET."})
+		return
+	}
 	name := strings.TrimPrefix(r.URL.Path, pathPrefix)
 	if name != "" {
 		if f, err := fs.Stat(assets, "assets/"+name); err == nil && !f.IsDir() {
@@ -199,6 +207,7 @@ type sessionInfo struct {
 	AccessKeyID string `json:"accessKeyId"`
 	CSRFToken   string `json:"csrfToken"`
 	Region      string `json:"region"`
+	AccountID   string `json:"accountId"`
 	Node        string `json:"node"`
 	// SampleSeconds is the interval of the metrics' samples.
 	SampleSeconds float64 `json:"sampleSeconds"`
@@ -207,7 +216,7 @@ type sessionInfo struct {
 }
 
 func (c *Console) info(sess *session) sessionInfo {
-	info := sessionInfo{AccessKeyID: sess.keyID, CSRFToken: sess.csrf, Region: c.cfg.Region, Node: c.cfg.Node,
+	info := sessionInfo{AccessKeyID: sess.keyID, CSRFToken: sess.csrf, Region: c.cfg.Region, AccountID: c.cfg.AccountID, Node: c.cfg.Node,
 		Expires: sess.created.Add(sessionLifetime).UnixMilli()}
 	if c.cfg.Sampler != nil {
 		info.SampleSeconds = c.cfg.Sampler.interval.Seconds()

@@ -387,7 +387,7 @@ func Run(ctx context.Context, cfg Config) error {
 		sampler := console.NewSampler(registry, 0)
 		go sampler.Run(background)
 		con := console.New(console.Config{
-			API: fe.Handler(), Region: cfg.Region, Credentials: credentialsOf(creds),
+			API: fe.Handler(), Region: cfg.Region, AccountID: cfg.AccountID, Credentials: credentialsOf(creds),
 			Changes: st, Sampler: sampler, Node: node, Logger: log,
 		})
 		// The console's streams end before the listener shuts down.
