@@ -30,6 +30,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -583,8 +584,11 @@ func requireListenerMetric(t *testing.T, ts *testServer, metric string, want flo
 }
 
 // metricValue reads one sample of Prometheus text, -1 when absent.
+// Every series carries the node's label, which metric leaves out.
 func metricValue(text, metric string) float64 {
 	for line := range strings.Lines(text) {
+		line = nodeLabel.ReplaceAllString(line, "")
+		line = strings.Replace(strings.Replace(line, "{,", "{", 1), "{} ", " ", 1)
 		if rest, ok := strings.CutPrefix(line, metric+" "); ok {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
 			if err == nil {
@@ -594,6 +598,9 @@ func metricValue(text, metric string) float64 {
 	}
 	return -1
 }
+
+// nodeLabel matches the node label of a series in the text format.
+var nodeLabel = regexp.MustCompile(`,?node="[^"]*"`)
 
 // TestMetricsArePrivate checks that the API's /metrics needs SigV4 (the
 // CLI signs it), and that --metrics-listen serves Prometheus without.

@@ -881,7 +881,10 @@ func TestS3FunctionCopiesTheObjectThatTriggeredIt(t *testing.T) {
 		}
 	}
 	ts.createFunction(t, "copier", zipFiles(t, map[string]string{"app.py": copierHandler}), withRuntime(runtime),
-		func(in *lambda.CreateFunctionInput) { in.Handler = aws.String("app.handler"); in.Timeout = aws.Int32(30) },
+		func(in *lambda.CreateFunctionInput) {
+			in.Handler = aws.String("app.handler")
+			in.Timeout = aws.Int32(30)
+		},
 		withEnvironment(map[string]string{"DEST": "copies"}))
 	if _, err := ts.Lambda().AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("copier"), StatementId: aws.String("s3"),
 		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("s3.amazonaws.com"), SourceArn: aws.String("arn:aws:s3:::inbox")}); err != nil {

@@ -89,6 +89,9 @@ func NewDispatcher(cfg Config) *Dispatcher {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
+	if cfg.Metrics.reg != nil {
+		cfg.Metrics.reg.MustRegister(queueGauges{cfg.Queue})
+	}
 	return &Dispatcher{cfg: cfg, log: cfg.Logger.With("part", "async"), queues: map[string]bool{}}
 }
 

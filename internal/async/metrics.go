@@ -1,9 +1,15 @@
 package async
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics count what happens to asynchronous events, per function.
 type Metrics struct {
+	reg                 prometheus.Registerer
 	received            *prometheus.CounterVec
 	succeeded           *prometheus.CounterVec
 	retried             *prometheus.CounterVec
@@ -20,6 +26,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lamina_async_" + name + "_total", Help: help}, []string{"function"})
 	}
 	m := &Metrics{
+		reg:                 reg,
 		received:            counter("events_received", "Asynchronous events accepted into the queue."),
 		succeeded:           counter("events_succeeded", "Asynchronous events whose invocation succeeded."),
 		retried:             counter("events_retried", "Function errors retried after a delay."),
@@ -47,5 +54,43 @@ func (m *Metrics) counts(function string) Counts {
 		Received: read(m.received), Succeeded: read(m.succeeded), Retried: read(m.retried),
 		Postponed: read(m.throttled), Dropped: read(m.dropped), DeadLettered: read(m.deadLettered),
 		FailedToDestination: read(m.failedToDestination),
+	}
+}
+
+// queueScrapeTimeout bounds how long a scrape reads the queue.
+const queueScrapeTimeout = 2 * time.Second
+
+var (
+	queueDepthDesc = prometheus.NewDesc("lamina_async_queue_depth",
+		"Asynchronous events of a function waiting or running (the queue the cluster shares).", []string{"function"}, nil)
+	queueAgeDesc = prometheus.NewDesc("lamina_async_queue_oldest_age_seconds",
+		"Age of a function's oldest waiting asynchronous event.", []string{"function"}, nil)
+)
+
+// queueGauges reports the depth and age of every function's queue when
+// scraped.
+type queueGauges struct{ q *Queue }
+
+func (g queueGauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepthDesc
+	ch <- queueAgeDesc
+}
+
+func (g queueGauges) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), queueScrapeTimeout)
+	defer cancel()
+	functions, err := g.q.pendingFunctions(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(queueDepthDesc, err)
+		return
+	}
+	for _, function := range functions {
+		depth, _, oldest, err := g.q.waiting(ctx, function)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(queueDepthDesc, err)
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(depth), function)
+		ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, oldest.Seconds(), function)
 	}
 }

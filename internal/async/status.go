@@ -37,32 +37,42 @@ func (d *Dispatcher) Status(ctx context.Context, function string) (*Status, erro
 		return nil, fmt.Errorf("async: status: %w", err)
 	}
 	st.RecentFailures = failures
-	subject := subjectPrefix + function
-	info, err := d.cfg.Queue.stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+	st.Depth, st.InRetry, st.OldestAge, err = d.cfg.Queue.waiting(ctx, function)
 	if err != nil {
 		return nil, fmt.Errorf("async: status: %w", err)
 	}
-	st.Depth = int(info.State.Subjects[subject])
+	return st, nil
+}
+
+// waiting reads how many events of function wait or run, how many of them
+// failed at least once, and the age of the oldest (zero when none).
+func (q *Queue) waiting(ctx context.Context, function string) (depth, inRetry int, oldest time.Duration, err error) {
+	subject := subjectPrefix + function
+	info, err := q.stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	depth = int(info.State.Subjects[subject])
 	// Look at the events themselves (a work queue allows no read-only
 	// consumer), up to a bound.
 	now := time.Now()
-	for seq, seen := uint64(1), 0; seen < st.Depth && seen < statusScanLimit; seen++ {
-		msg, err := d.cfg.Queue.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+	for seq, seen := uint64(1), 0; seen < depth && seen < statusScanLimit; seen++ {
+		msg, err := q.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("async: status: %w", err)
+			return 0, 0, 0, err
 		}
 		if n, _ := strconv.Atoi(msg.Header.Get(hdrAttempts)); n > 0 {
-			st.InRetry++
+			inRetry++
 		}
 		if ms, err := strconv.ParseInt(msg.Header.Get(hdrReceived), 10, 64); err == nil {
-			st.OldestAge = max(st.OldestAge, now.Sub(time.UnixMilli(ms)))
+			oldest = max(oldest, now.Sub(time.UnixMilli(ms)))
 		}
 		seq = msg.Sequence + 1
 	}
-	return st, nil
+	return depth, inRetry, oldest, nil
 }
 
 // statusScanLimit bounds how many waiting events Status looks at.

@@ -24,6 +24,7 @@ var accountIDRE = regexp.MustCompile(`^\d{12}$`)
 
 func newServerCommand() *cobra.Command {
 	cfg := server.Config{}
+	var noConsole bool
 	var logLevel string
 	var fnNet functionNetworkFlags
 	cmd := &cobra.Command{
@@ -55,7 +56,11 @@ func newServerCommand() *cobra.Command {
 				fmt.Fprintf(out, "  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s\n",
 					r.Credentials.AccessKeyID, r.Credentials.SecretAccessKey, cfg.Region)
 				fmt.Fprintf(out, "  aws --endpoint-url %s lambda list-functions\n\nor with `lamina list` in another terminal.\n", r.Endpoint)
+				if !noConsole {
+					fmt.Fprintf(out, "The web console is at %s/console/ (sign in with the key pair above).\n", r.Endpoint)
+				}
 			}
+			cfg.NoConsole = noConsole
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return server.Run(ctx, cfg)
@@ -94,6 +99,7 @@ func newServerCommand() *cobra.Command {
 	f.StringArrayVar(&cfg.Runtimes.Dirs, "runtimes-dir", nil, "directory of interpreter installations, one per subdirectory with bin/python3.X or bin/node, found like pyenv's (repeatable)")
 	f.StringArrayVar(&cfg.Runtimes.Map, "runtime-map", nil, "RUNTIME=RUNTIME: run functions of the first runtime on the second's interpreter, e.g. python3.13=python3.12 (repeatable)")
 	f.StringArrayVar(&cfg.Runtimes.SDKs, "sdk", nil, "FAMILY=DIR: offer functions of the python or nodejs runtimes the AWS SDK in DIR (pip install --target DIR boto3; npm install --prefix DIR @aws-sdk/client-…), below their own code and layers (repeatable)")
+	f.BoolVar(&noConsole, "no-console", false, "do not serve the web console at /console/ on the API listener")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "also serve GET /metrics without authentication on this host:port, for Prometheus (the API's /metrics needs SigV4)")
 	q := &cfg.Queues
 	f.IntVar(&q.MaxQueues, "queue-max-queues", sqs.DefaultLimits.MaxQueues, "SQS queues the account may have")

@@ -182,6 +182,7 @@ func (m *Manager) admit(function string) (func(), error) {
 		m.unreserved++
 	}
 	m.inflight[function]++
+	m.metrics.running(function, m.inflight[function])
 	return func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -191,5 +192,6 @@ func (m *Manager) admit(function string) (func(), error) {
 		if m.inflight[function]--; m.inflight[function] == 0 {
 			delete(m.inflight, function)
 		}
+		m.metrics.running(function, m.inflight[function])
 	}, nil
 }

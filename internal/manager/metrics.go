@@ -2,9 +2,10 @@ package manager
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Metrics are the manager's counters.
+// Metrics are the manager's counters and gauges.
 type Metrics struct {
-	throttles *prometheus.CounterVec
+	throttles  *prometheus.CounterVec
+	concurrent *prometheus.GaugeVec
 }
 
 // NewMetrics creates the counters and registers them with reg (nil: not
@@ -14,11 +15,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lamina_throttles_total", Help: "Invocations refused for lack of concurrency or memory.",
 		}, []string{"function"}),
+		concurrent: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lamina_concurrent_executions", Help: "Invocations admitted on this node and not finished yet.",
+		}, []string{"function"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.throttles)
+		reg.MustRegister(m.throttles, m.concurrent)
 	}
 	return m
 }
 
 func (m *Metrics) throttled(function string) { m.throttles.WithLabelValues(function).Inc() }
+
+// running sets how many invocations of function are in flight.
+func (m *Metrics) running(function string, n int) {
+	m.concurrent.WithLabelValues(function).Set(float64(n))
+}

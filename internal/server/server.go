@@ -18,6 +18,7 @@ import (
 	"github.com/lamina-project/lamina/internal/async"
 	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/cluster"
+	"github.com/lamina-project/lamina/internal/console"
 	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/eventsource"
 	"github.com/lamina-project/lamina/internal/frontend"
@@ -54,6 +55,8 @@ type Config struct {
 	// GET /metrics without authentication, for Prometheus. The API's own
 	// /metrics requires SigV4.
 	MetricsListen string
+	// NoConsole turns the web console (/console/ on the API listener) off.
+	NoConsole bool
 	// Limits bound the API and URL listeners.
 	Limits Limits
 	// ConcurrencyLimit is the account's concurrent executions limit.
@@ -295,8 +298,11 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("functions' /tmp is a tmpfs charged to their memory", "reason", ns.TmpfsReason())
 	}
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	netMetrics := netlimit.NewMetrics(registry)
+	// Every series carries the node's name, so that a cluster's are told
+	// apart wherever they are collected.
+	metricsReg := prometheus.WrapRegistererWith(prometheus.Labels{"node": node}, registry)
+	metricsReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	netMetrics := netlimit.NewMetrics(metricsReg)
 	// Environments' AWS endpoints serve the API in process once it exists:
 	// the frontend is made after the worker.
 	var api atomic.Pointer[http.Handler]
@@ -315,7 +321,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Runtimes:       rts,
 		Store:          st,
 		Logs:           logStore,
-		Metrics:        worker.NewMetrics(registry),
+		Metrics:        worker.NewMetrics(metricsReg),
 		IdleTimeout:    cfg.IdleTimeout,
 		MemoryBudgetMB: budget,
 		Endpoint:       &worker.Endpoint{Credentials: sessions, API: endpointAPI},
@@ -326,7 +332,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Worker:           wk,
 		Store:            st,
 		ConcurrencyLimit: cfg.ConcurrencyLimit,
-		Metrics:          manager.NewMetrics(registry),
+		Metrics:          manager.NewMetrics(metricsReg),
 		Logger:           log,
 	})
 	var queue *async.Queue
@@ -354,7 +360,7 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		TimeScale:   cfg.AsyncTimeScale,
 		Concurrency: asyncConcurrency,
-		Metrics:     async.NewMetrics(registry),
+		Metrics:     async.NewMetrics(metricsReg),
 		Logger:      log,
 	})
 	background, stopBackground := context.WithCancel(context.Background())
@@ -459,8 +465,24 @@ func Run(ctx context.Context, cfg Config) error {
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
 		Services: []*awsproto.Service{queues.API(), objects.API()}, EventSources: mappings, Objects: objects})
 
+	endpointHandler := fe.Handler()
+	api.Store(&endpointHandler)
 	apiHandler := fe.Handler()
-	api.Store(&apiHandler)
+	if !cfg.NoConsole {
+		sampler := console.NewSampler(registry, 0)
+		go sampler.Run(background)
+		con := console.New(console.Config{
+			API: fe.Handler(), Region: cfg.Region, AccountID: cfg.AccountID, Credentials: adminKeyOf(creds),
+			Changes: st, Sampler: sampler, Node: node, Logger: log,
+		})
+		// The console's streams end before the listener shuts down.
+		go func() { <-ctx.Done(); con.Close() }()
+		mux := http.NewServeMux()
+		mux.Handle("/console/", con.Handler())
+		mux.Handle("/console", con.Handler())
+		mux.Handle("/", fe.Handler())
+		apiHandler = mux
+	}
 	httpServer := limits.httpServer(apiHandler, log)
 	urlServer := limits.httpServer(fe.URLHandler(), log)
 	servers := []*http.Server{httpServer, urlServer}
@@ -515,6 +537,17 @@ type functionsOf struct{ mgr *manager.Manager }
 func (f functionsOf) Exists(ctx context.Context, function, qualifier string) error {
 	_, err := f.mgr.Resolve(ctx, function, qualifier)
 	return err
+}
+
+// adminKeyOf returns the lookup of the secret of the node's admin access
+// key, the one key pair that signs in to the console.
+func adminKeyOf(creds credentials.Pair) func(id string) (string, bool) {
+	return func(id string) (string, bool) {
+		if id == creds.AccessKeyID {
+			return creds.SecretAccessKey, true
+		}
+		return "", false
+	}
 }
 
 // sweepCode deletes unreferenced code archives, and records of deleted

@@ -108,6 +108,9 @@ func New(cfg Config) *Worker {
 		provisioned: map[string]*provisionSet{},
 	}
 	cfg.Store.OnFunctionChange(w.RetireStale)
+	if cfg.Metrics.reg != nil {
+		cfg.Metrics.reg.MustRegister(environmentGauges{w})
+	}
 	return w
 }
 

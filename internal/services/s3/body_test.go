@@ -103,7 +103,12 @@ func signedChunks(data []byte, chunk int, seed string, now time.Time, withTraile
 func readBody(t *testing.T, r *http.Request, raw []byte) ([]byte, *body, error) {
 	t.Helper()
 	v := &sigv4.Verifier{Service: "s3", Region: "us-east-1", S3: true,
-		Lookup: func(id string) (string, bool) { return testSecret, id == testKeyID }}
+		Lookup: func(id, _ string) (sigv4.Key, *sigv4.Error) {
+			if id != testKeyID {
+				return sigv4.Key{}, sigv4.ErrUnrecognizedClient()
+			}
+			return sigv4.Key{Secret: testSecret}, nil
+		}}
 	auth, err := v.Authenticate(r)
 	if err != nil {
 		t.Fatalf("Authenticate: %v", err)
