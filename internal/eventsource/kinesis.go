@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -354,7 +355,7 @@ func (sp *shardPoller) start(ctx context.Context) (kinesis.Position, error) {
 		return kinesis.Position{Seq: seq}, nil
 	case "AT_TIMESTAMP":
 		ts := *sp.m.StartingPositionTimestamp
-		return kinesis.Position{Time: time.UnixMilli(int64(ts * 1000))}, nil
+		return kinesis.Position{Time: time.UnixMilli(int64(math.Round(ts * 1000)))}, nil
 	}
 	return kinesis.Position{}, nil
 }

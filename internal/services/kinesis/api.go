@@ -621,8 +621,7 @@ func (s *Service) getShardIterator(c *awsproto.Call, in *getShardIteratorInput) 
 		if in.Timestamp == nil {
 			return nil, errInvalidArgument("Timestamp is required for AT_TIMESTAMP.")
 		}
-		sec, frac := math.Modf(*in.Timestamp)
-		it.Pos.Time = time.Unix(int64(sec), int64(frac*1e9))
+		it.Pos.Time = time.UnixMilli(int64(math.Round(*in.Timestamp * 1000)))
 		if it.Pos.Time.After(time.Now()) {
 			// No record is there yet: the iterator reads what comes.
 			if it.Pos.Seq, err = s.latest(ctx); err != nil {
