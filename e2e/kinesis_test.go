@@ -285,7 +285,7 @@ def handler(event, context):
     for r, d in zip(recs, datas):
         if d == "shape":
             print("RECORD " + json.dumps(r))
-    print("BATCH " + json.dumps([recs[0]["eventID"].split(":")[0], [r["kinesis"]["sequenceNumber"] for r in recs], datas, lat]))
+    print("BATCH " + json.dumps([recs[0]["eventID"].split(":")[0], [r["kinesis"]["sequenceNumber"] for r in recs], datas, lat]), flush=True)
     time.sleep(int(os.environ.get("SLEEP_MS", "0")) / 1000)
 `
 
@@ -581,11 +581,14 @@ func TestKinesisMappingResumesAfterKill(t *testing.T) {
 		if time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(time.Second)
 	}
 	missing := 0
 	for i, d := range datas {
 		if bl.seqs[shards[i]][seqs[i]] != d {
+			if missing < 5 {
+				t.Logf("never delivered: record %d, %s %s", i, shards[i], seqs[i])
+			}
 			missing++
 		}
 	}
