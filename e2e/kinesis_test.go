@@ -541,10 +541,11 @@ func TestKinesisMappingResumesAfterKill(t *testing.T) {
 	ts := startServer(t, withArgs("--stream-unthrottled"))
 	ctx := t.Context()
 	kc, lc := ts.Kinesis(), ts.Lambda()
-	// Each batch waits 300 ms after logging, so its log is stored (logs are
-	// flushed every 200 ms) before its checkpoint moves.
+	// Each batch waits 1 s after logging, so its log is stored (logs are
+	// flushed every 200 ms; the machine may be loaded) before its
+	// checkpoint moves.
 	ts.createFunction(t, "resumer", zipFiles(t, map[string]string{"app.py": streamConsumerPy}), withTimeout(10),
-		withEnvironment(map[string]string{"SLEEP_MS": "300"}))
+		withEnvironment(map[string]string{"SLEEP_MS": "1000"}))
 	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("durable"), ShardCount: aws.Int32(4)}); err != nil {
 		t.Fatal(err)
 	}
@@ -556,7 +557,7 @@ func TestKinesisMappingResumesAfterKill(t *testing.T) {
 	shards, seqs := putStream(t, kc, "durable", datas)
 	if _, err := lc.CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{FunctionName: aws.String("resumer"),
 		EventSourceArn: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/durable"), StartingPosition: lambdatypes.EventSourcePositionTrimHorizon,
-		BatchSize: aws.Int32(50)}); err != nil {
+		BatchSize: aws.Int32(100)}); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(time.Minute); ; {
