@@ -14,6 +14,7 @@ import (
 
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/server"
+	"github.com/lamina-project/lamina/internal/services/kinesis"
 	"github.com/lamina-project/lamina/internal/services/s3"
 	"github.com/lamina-project/lamina/internal/services/sqs"
 	"github.com/spf13/cobra"
@@ -106,6 +107,11 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&q.MaxQueueMessages, "queue-max-messages", sqs.DefaultLimits.MaxQueueMessages, "messages one SQS queue holds; a send to a full queue fails with OverLimit")
 	f.IntVar(&q.MaxPolls, "queue-max-polls", sqs.DefaultLimits.MaxPolls, "SQS long polls waiting at once on this node; more are answered RequestThrottled")
 	f.IntVar(&q.MaxPollsPerQueue, "queue-max-polls-per-queue", sqs.DefaultLimits.MaxPollsPerQueue, "SQS long polls waiting at once on this node for one queue")
+	k := &cfg.Streams
+	f.IntVar(&k.MaxStreams, "stream-max-streams", kinesis.DefaultLimits.MaxStreams, "Kinesis streams the account may have")
+	f.IntVar(&k.MaxShards, "stream-max-shards", kinesis.DefaultLimits.MaxShards, "shards of all the account's Kinesis streams together (at most 10000)")
+	f.IntVar(&k.OnDemandShards, "stream-on-demand-shards", kinesis.DefaultLimits.OnDemandShards, "shards of a Kinesis stream created in ON_DEMAND mode")
+	f.BoolVar(&k.Unthrottled, "stream-unthrottled", false, "lift Kinesis's per-shard rates (1,000 records and 1 MiB written, 5 GetRecords and 2 MiB read per second)")
 	l := &cfg.Limits
 	f.IntVar(&l.MaxConns, "max-conns", 0, "connections the API listener holds at once (default: half of what the open-file limit leaves after its reserve, at most 10000)")
 	f.IntVar(&l.MaxConnsPerAddr, "max-conns-per-addr", 0, fmt.Sprintf("connections the API listener holds at once from one client address, IPv6 /64 (default: %d, or a quarter of --max-conns if less)", server.DefaultMaxConnsPerAddr))

@@ -9,8 +9,8 @@
 // mapping's lease: in a cluster, each mapping is polled by one node at a
 // time, which takes it over when that node goes.
 //
-// What a kind of source does (SQS now; Kinesis is meant to be another) is
-// behind Source: it checks a mapping's parameters and polls.
+// What a kind of source does (SQS queues, Kinesis streams) is behind
+// Source: it checks a mapping's parameters and polls.
 package eventsource
 
 import (
@@ -52,6 +52,26 @@ type Configuration struct {
 	FilterCriteria                 *FilterCriteria `json:",omitempty"`
 	FunctionResponseTypes          []string        `json:",omitempty"`
 	ScalingConfig                  *ScalingConfig  `json:",omitempty"`
+
+	// Streams' parameters.
+	StartingPosition           string             `json:",omitempty"`
+	StartingPositionTimestamp  *float64           `json:",omitempty"`
+	ParallelizationFactor      int                `json:",omitempty"`
+	BisectBatchOnFunctionError *bool              `json:",omitempty"`
+	MaximumRetryAttempts       *int               `json:",omitempty"`
+	MaximumRecordAgeInSeconds  *int               `json:",omitempty"`
+	TumblingWindowInSeconds    *int               `json:",omitempty"`
+	DestinationConfig          *DestinationConfig `json:",omitempty"`
+}
+
+// DestinationConfig is where a stream mapping sends what it gives up on.
+type DestinationConfig struct {
+	OnFailure *OnFailure `json:",omitempty"`
+}
+
+// OnFailure names the destination of records a mapping gives up on.
+type OnFailure struct {
+	Destination string `json:",omitempty"`
 }
 
 // FilterCriteria are a mapping's filters: a record is processed when one

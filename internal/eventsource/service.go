@@ -27,8 +27,8 @@ type Manager interface {
 	Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.InvocationResult, error)
 }
 
-// Source is a kind of event source that mappings poll (SQS queues;
-// Kinesis streams are meant to be another).
+// Source is a kind of event source that mappings poll (SQS queues,
+// Kinesis streams).
 type Source interface {
 	// Owns reports whether an event source ARN names a resource of this
 	// kind.
@@ -55,6 +55,16 @@ type Target interface {
 	MaxConcurrency() int
 	// Timeout is the function's timeout.
 	Timeout(ctx context.Context) time.Duration
+	// Role is the function's execution role (invokeIdentityArn).
+	Role(ctx context.Context) string
+	// ARN is the function's ARN, as the mapping names it.
+	ARN() string
+}
+
+// Forgetter is a Source that keeps state of a mapping (a stream's
+// checkpoints), which it forgets when the mapping is deleted.
+type Forgetter interface {
+	Forget(ctx context.Context, m *Mapping) error
 }
 
 // Config is what the service needs.
@@ -118,7 +128,7 @@ func (s *Service) source(arn string) (Source, error) {
 			return src, nil
 		}
 	}
-	return nil, invalid("Unrecognized event source %s: Lamina polls SQS queues of this region and account.", arn)
+	return nil, invalid("Unrecognized event source %s: Lamina polls SQS queues and Kinesis streams of this region and account.", arn)
 }
 
 // function resolves a FunctionName parameter to the function, its name,
@@ -342,6 +352,16 @@ func (t *target) Timeout(ctx context.Context) time.Duration {
 	}
 	return time.Duration(fn.Configuration.Timeout) * time.Second
 }
+
+func (t *target) Role(ctx context.Context) string {
+	fn, err := t.s.cfg.Manager.Resolve(ctx, t.m.Function, t.m.Qualifier)
+	if err != nil {
+		return ""
+	}
+	return fn.Configuration.Role
+}
+
+func (t *target) ARN() string { return t.m.FunctionArn }
 
 func (t *target) MaxConcurrency() int {
 	n := maxConcurrency

@@ -334,7 +334,11 @@ func (p *sqsPoller) process(batch []*sqs.Message, invisibleUntil time.Time) {
 	}
 	done := batch
 	if p.m.reportsItemFailures() {
-		failed, ok := batchItemFailures(res.Payload, batch)
+		ids := make(map[string]bool, len(batch))
+		for _, m := range batch {
+			ids[m.MessageID] = true
+		}
+		failed, ok := batchItemFailures(res.Payload, ids)
 		if !ok {
 			p.log.Debug("the function's batchItemFailures are invalid; the whole batch is received again", "messages", len(batch))
 			return
@@ -446,10 +450,11 @@ func (p *sqsPoller) matches(m *sqs.Message) bool {
 }
 
 // batchItemFailures reads a ReportBatchItemFailures response: the ids of
-// the messages that failed, or false when the response is not valid (the
-// whole batch failed). No response, or an empty or null list, means none
-// failed.
-func batchItemFailures(payload []byte, batch []*sqs.Message) (map[string]bool, bool) {
+// the records that failed (SQS message ids, Kinesis sequence numbers), or
+// false when the response is not valid (the whole batch failed): not JSON,
+// an empty id, or one not among ids (the batch's). No response, or an
+// empty or null list, means none failed.
+func batchItemFailures(payload []byte, ids map[string]bool) (map[string]bool, bool) {
 	payload = bytes.TrimSpace(payload)
 	if len(payload) == 0 || string(payload) == "null" {
 		return nil, true
@@ -467,17 +472,13 @@ func batchItemFailures(payload []byte, batch []*sqs.Message) (map[string]bool, b
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return nil, false
 	}
-	ids := map[string]bool{}
-	for _, m := range batch {
-		ids[m.MessageID] = false
-	}
 	failed := map[string]bool{}
 	for _, item := range items {
 		var id string
 		if err := json.Unmarshal(item["itemIdentifier"], &id); err != nil || id == "" {
 			return nil, false
 		}
-		if _, known := ids[id]; !known {
+		if !ids[id] {
 			return nil, false
 		}
 		failed[id] = true

@@ -17,7 +17,6 @@ func batchOf(ids ...string) []*sqs.Message {
 }
 
 func TestBatchItemFailures(t *testing.T) {
-	batch := batchOf("a1", "a2", "b1")
 	for _, tc := range []struct {
 		payload string
 		failed  []string
@@ -37,7 +36,7 @@ func TestBatchItemFailures(t *testing.T) {
 		{`{"batchItemFailures":"a2"}`, nil, false},
 		{`{not json`, nil, false},
 	} {
-		failed, ok := batchItemFailures([]byte(tc.payload), batch)
+		failed, ok := batchItemFailures([]byte(tc.payload), map[string]bool{"a1": true, "a2": true, "b1": true})
 		var ids []string
 		for id := range failed {
 			ids = append(ids, id)

@@ -64,6 +64,14 @@ func (s *Service) supervise(ctx context.Context) {
 			s.settle(ctx, m)
 		case StateDeleting:
 			s.stop(m.UUID)
+			if src, err := s.source(m.EventSourceArn); err == nil {
+				if f, ok := src.(Forgetter); ok {
+					if err := f.Forget(ctx, m); err != nil {
+						s.log.Warn("forgetting a deleted event source mapping's state failed", "uuid", m.UUID, "err", err)
+						continue
+					}
+				}
+			}
 			_, err := s.mappings.Remove(ctx, m.UUID, func(cur *Mapping) bool { return cur.State == StateDeleting })
 			if err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
 				s.log.Warn("removing a deleted event source mapping failed", "uuid", m.UUID, "err", err)

@@ -17,12 +17,13 @@ import (
 const (
 	storeShareOfDisk = 0.5
 	storeShareOfFree = 0.75
-	codeShare        = 0.30 // zipped code and layers
+	codeShare        = 0.25 // zipped code and layers
 	logsShare        = 0.15 // function logs (oldest deleted first)
 	asyncShare       = 0.10 // the asynchronous invocation queue
 	failuresShare    = 0.01 // the records of failed asynchronous events
 	queuesShare      = 0.10 // SQS messages and their receive states
 	objectsShare     = 0.20 // S3 object bodies (--s3-max overrides)
+	streamsShare     = 0.08 // Kinesis records
 	// MinStoreMB is the least the store may have: below it the node refuses
 	// to start.
 	MinStoreMB = 96
@@ -41,7 +42,7 @@ const (
 // storeLimits is how much disk JetStream and each of Lamina's streams may
 // use, in bytes.
 type storeLimits struct {
-	Max, Code, Logs, Async, Failures, Queues, Objects int64
+	Max, Code, Logs, Async, Failures, Queues, Objects, Streams int64
 }
 
 // diskSpace is the size of the filesystem holding dir and the space free
@@ -82,7 +83,7 @@ func sizeStore(dataDir, natsDir string, maxMB int) (storeLimits, error) {
 func storeShares(max int64) storeLimits {
 	share := func(f float64) int64 { return int64(float64(max) * f) }
 	return storeLimits{Max: max, Code: share(codeShare), Logs: share(logsShare), Async: share(asyncShare), Failures: share(failuresShare),
-		Queues: share(queuesShare), Objects: share(objectsShare)}
+		Queues: share(queuesShare), Objects: share(objectsShare), Streams: share(streamsShare)}
 }
 
 // duBytes returns the bytes the files under dir take on disk; 0 if it does

@@ -18,7 +18,7 @@ func TestSizeStoreToTheDisk(t *testing.T) {
 	if limits.Max != 128<<20 {
 		t.Errorf("store on a 256 MB filesystem: %d MB, want 128", limits.Max>>20)
 	}
-	if sum := limits.Code + limits.Logs + limits.Async + limits.Failures + limits.Queues + limits.Objects; sum >= limits.Max {
+	if sum := limits.Code + limits.Logs + limits.Async + limits.Failures + limits.Queues + limits.Objects + limits.Streams; sum >= limits.Max {
 		t.Errorf("the streams' shares (%d MB) leave nothing for the buckets (%d MB)", sum>>20, limits.Max>>20)
 	}
 	if limits, err := sizeStore(dir, filepath.Join(dir, "nats"), 200); err != nil || limits.Max != 200<<20 {

@@ -29,6 +29,7 @@ import (
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
+	"github.com/lamina-project/lamina/internal/services/kinesis"
 	"github.com/lamina-project/lamina/internal/services/s3"
 	"github.com/lamina-project/lamina/internal/services/sqs"
 	"github.com/lamina-project/lamina/internal/store"
@@ -93,6 +94,9 @@ type Config struct {
 	// S3MaxStreams bounds the S3 object bodies streamed at once; zero
 	// means s3.DefaultMaxStreams.
 	S3MaxStreams int
+	// Streams bound the Kinesis-compatible streams; zero values take
+	// kinesis.DefaultLimits'.
+	Streams kinesis.Limits
 	// StoreMaxMB is the disk, in MB, the store (JetStream) may use; zero
 	// sizes it to the data directory's filesystem (see disk.go).
 	StoreMaxMB int
@@ -214,7 +218,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		defer conn.Close()
 	}
-	log.Info("store limits", "store_mb", storeLimits.Max>>20, "code_mb", storeLimits.Code>>20, "logs_mb", storeLimits.Logs>>20, "async_mb", storeLimits.Async>>20, "queues_mb", storeLimits.Queues>>20)
+	log.Info("store limits", "store_mb", storeLimits.Max>>20, "code_mb", storeLimits.Code>>20, "logs_mb", storeLimits.Logs>>20, "async_mb", storeLimits.Async>>20, "queues_mb", storeLimits.Queues>>20, "streams_mb", storeLimits.Streams>>20)
 	// In a cluster, each step waits while JetStream is not ready: the other
 	// nodes may still be starting.
 	open := func(what string, step func(ctx context.Context) error) error {
@@ -280,6 +284,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer queues.Close()
+	var streams *kinesis.Service
+	if err := open("streams", func(ctx context.Context) (err error) {
+		streams, err = kinesis.Open(ctx, kinesis.Config{Region: cfg.Region, AccountID: cfg.AccountID, Store: st, MaxBytes: storeLimits.Streams,
+			Limits: cfg.Streams, Logger: log})
+		return err
+	}); err != nil {
+		return err
+	}
 	rts.Log(log)
 	budget := cfg.MemoryBudgetMB
 	if budget == 0 {
@@ -393,9 +405,14 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var mappings *eventsource.Service
 	if err := open("event source mappings", func(ctx context.Context) (err error) {
+		streamSource, err := eventsource.NewKinesis(ctx, st, eventsource.Kinesis{Streams: streams, Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log})
+		if err != nil {
+			return err
+		}
 		mappings, err = eventsource.Open(ctx, eventsource.Config{Region: cfg.Region, AccountID: cfg.AccountID, Node: node, Store: st,
 			Manager: mgr, ConcurrencyLimit: cfg.ConcurrencyLimit, Logger: log,
-			Sources: []eventsource.Source{&eventsource.SQS{Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log}}})
+			Sources: []eventsource.Source{&eventsource.SQS{Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log},
+				streamSource}})
 		return err
 	}); err != nil {
 		return err
@@ -463,7 +480,7 @@ func Run(ctx context.Context, cfg Config) error {
 		APIBodies:        limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:        limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
-		Services: []*awsproto.Service{queues.API(), objects.API()}, EventSources: mappings, Objects: objects})
+		Services: []*awsproto.Service{queues.API(), objects.API(), streams.API()}, EventSources: mappings, Objects: objects})
 
 	endpointHandler := fe.Handler()
 	api.Store(&endpointHandler)
