@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -285,7 +286,13 @@ def handler(event, context):
     for r, d in zip(recs, datas):
         if d == "shape":
             print("RECORD " + json.dumps(r))
-    print("BATCH " + json.dumps([recs[0]["eventID"].split(":")[0], [r["kinesis"]["sequenceNumber"] for r in recs], datas, lat]), flush=True)
+    line = "BATCH " + json.dumps([recs[0]["eventID"].split(":")[0], [r["kinesis"]["sequenceNumber"] for r in recs], datas, lat])
+    print(line, flush=True)
+    if "SEEN_FILE" in os.environ:
+        with open(os.environ["SEEN_FILE"], "a") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
     time.sleep(int(os.environ.get("SLEEP_MS", "0")) / 1000)
 `
 
@@ -301,9 +308,36 @@ type batchLog struct {
 // sequence numbers do not increase.
 func readBatches(t *testing.T, ts *testServer, function string) *batchLog {
 	t.Helper()
-	bl := &batchLog{seqs: map[string]map[string]string{}}
+	var lines []string
 	for _, e := range ts.filterLogEvents(t, function, "") {
-		msg, ok := strings.CutPrefix(strings.TrimSpace(*e.Message), "BATCH ")
+		lines = append(lines, *e.Message)
+	}
+	return parseBatches(t, lines)
+}
+
+// readBatchesFile reads the batches the consumer wrote to the file path.
+func readBatchesFile(t *testing.T, path string) *batchLog {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	text := string(data)
+	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
+		text = text[:i] // a line still being written is not a batch yet
+	} else {
+		text = ""
+	}
+	return parseBatches(t, strings.Split(text, "\n"))
+}
+
+// parseBatches reads the consumer's BATCH lines; it fails the test when a
+// batch's sequence numbers do not increase.
+func parseBatches(t *testing.T, lines []string) *batchLog {
+	t.Helper()
+	bl := &batchLog{seqs: map[string]map[string]string{}}
+	for _, line := range lines {
+		msg, ok := strings.CutPrefix(strings.TrimSpace(line), "BATCH ")
 		if !ok {
 			continue
 		}
@@ -538,14 +572,15 @@ func TestKinesisEventSourceMapping(t *testing.T) {
 // checkpoints and every record is delivered, none skipped.
 func TestKinesisMappingResumesAfterKill(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, withArgs("--stream-unthrottled"))
+	// The process sandbox, so that the consumer writes what it took to a
+	// file of the test's, synced before its invocation ends: the server's
+	// logs, in its memory for up to 200 ms, die with it.
+	ts := startServer(t, withArgs("--stream-unthrottled", "--sandbox", "process"))
 	ctx := t.Context()
 	kc, lc := ts.Kinesis(), ts.Lambda()
-	// Each batch waits 1 s after logging, so its log is stored (logs are
-	// flushed every 200 ms; the machine may be loaded) before its
-	// checkpoint moves.
+	seen := filepath.Join(t.TempDir(), "batches")
 	ts.createFunction(t, "resumer", zipFiles(t, map[string]string{"app.py": streamConsumerPy}), withTimeout(10),
-		withEnvironment(map[string]string{"SLEEP_MS": "1000"}))
+		withEnvironment(map[string]string{"SLEEP_MS": "200", "SEEN_FILE": seen}))
 	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("durable"), ShardCount: aws.Int32(4)}); err != nil {
 		t.Fatal(err)
 	}
@@ -561,7 +596,7 @@ func TestKinesisMappingResumesAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(time.Minute); ; {
-		if n := readBatches(t, ts, "resumer").count(); n >= total/4 {
+		if n := readBatchesFile(t, seen).count(); n >= total/4 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -569,13 +604,13 @@ func TestKinesisMappingResumesAfterKill(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	before := readBatches(t, ts, "resumer").count()
+	before := readBatchesFile(t, seen).count()
 	ts.Kill()
 	ts.Restart()
 	deadline := time.Now().Add(3 * time.Minute)
 	var bl *batchLog
 	for {
-		bl = readBatches(t, ts, "resumer")
+		bl = readBatchesFile(t, seen)
 		if bl.count() >= total {
 			break
 		}
