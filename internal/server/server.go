@@ -343,7 +343,7 @@ func Run(ctx context.Context, cfg Config) error {
 			Self: cluster.Node{ID: node, APIEndpoint: endpoint(ln.Addr()), URLEndpoint: endpoint(urlLn.Addr()), MemoryBudgetMB: budget},
 			Usage: func() cluster.Usage {
 				st, _ := wk.State(background)
-				return cluster.Usage{MemoryInUseMB: st.MemoryUsedMB, Environments: st.Environments}
+				return cluster.Usage{MemoryInUseMB: st.MemoryUsedMB, MemoryBusyMB: st.BusyMB, MemoryEvictableMB: st.EvictableMB, Environments: st.Environments}
 			},
 			Replicas: replicas,
 			Logger:   log,
