@@ -493,7 +493,7 @@ func TestSplitByBudget(t *testing.T) {
 		{0, 128, map[string]int{}},
 		{1, 128, map[string]int{"a": 1}},
 		{9, 128, map[string]int{"a": 4, "b": 4, "c": 1}},
-		{9, 512, map[string]int{"a": 2 + 5, "b": 2}},  // c holds none of 512; the rest beyond a and b stays with the home
+		{9, 512, map[string]int{"a": 2 + 5, "b": 2}},      // c holds none of 512; the rest beyond a and b stays with the home
 		{18, 128, map[string]int{"a": 8, "b": 8, "c": 2}}, // all full
 	} {
 		if got := splitByBudget(c.count, c.mb, nodes); !maps.Equal(got, c.want) {
