@@ -16,11 +16,13 @@ import (
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
 	"github.com/lamina-project/lamina/internal/cluster"
+	"github.com/lamina-project/lamina/internal/concurrency"
 	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/frontend"
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/manager"
 	"github.com/lamina-project/lamina/internal/netlimit"
+	"github.com/lamina-project/lamina/internal/remote"
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
@@ -278,13 +280,61 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:         log,
 	})
 	defer wk.Close()
-	mgr := manager.New(manager.Config{
+	// In a cluster, the other nodes' managers place invocations on this
+	// node's worker: it serves them before the node joins.
+	var serving *remote.Server
+	remoteMetrics := remote.NewMetrics(registry)
+	if cfg.Cluster.clustered() {
+		if serving, err = remote.Serve(conn, node, wk, remote.ServerOptions{Metrics: remoteMetrics, Logger: log}); err != nil {
+			return err
+		}
+	}
+	var members *cluster.Membership
+	if err := open("membership", func(ctx context.Context) (err error) {
+		members, err = cluster.Join(ctx, st.JetStream(), cluster.Config{
+			Self: cluster.Node{ID: node, APIEndpoint: endpoint(ln.Addr()), URLEndpoint: endpoint(urlLn.Addr()), MemoryBudgetMB: budget},
+			Usage: func() cluster.Usage {
+				st, _ := wk.State(context.Background())
+				return cluster.Usage{MemoryInUseMB: st.MemoryUsedMB, MemoryBusyMB: st.BusyMB, MemoryEvictableMB: st.EvictableMB, Environments: st.Environments}
+			},
+			Replicas: replicas,
+			Logger:   log,
+		})
+		return err
+	}); err != nil {
+		return err
+	}
+	leave := func() {
+		leaveCtx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+		defer cancel()
+		members.Close(leaveCtx)
+	}
+	defer leave()
+	mgrCfg := manager.Config{
 		Worker:           wk,
 		Store:            st,
 		ConcurrencyLimit: cfg.ConcurrencyLimit,
 		Metrics:          manager.NewMetrics(registry),
 		Logger:           log,
-	})
+	}
+	var leases *concurrency.Leases
+	if cfg.Cluster.clustered() {
+		client, err := remote.NewClient(conn, remote.ClientOptions{Metrics: remoteMetrics})
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		if err := open("concurrency pools", func(ctx context.Context) (err error) {
+			leases, err = concurrency.Open(ctx, st.JetStream(), conn, concurrency.Config{
+				Node: node, Instance: members.Self().Instance, Members: liveInstances(members), Fresh: freshMember(members),
+				Replicas: replicas, Metrics: concurrency.NewMetrics(registry), Logger: log})
+			return err
+		}); err != nil {
+			return err
+		}
+		mgrCfg.Nodes, mgrCfg.Remote, mgrCfg.Counter = members, client.Worker, leases
+	}
+	mgr := manager.New(mgrCfg)
 	var queue *async.Queue
 	if err := open("async queue", func(ctx context.Context) (err error) {
 		queue, err = async.OpenQueue(ctx, st.JetStream(), async.QueueOptions{Replicas: replicas, MaxBytes: storeLimits.Async, FailuresMaxBytes: storeLimits.Failures, Health: health})
@@ -324,6 +374,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-logsDone }()
 	go mgr.Run(background)
+	if leases != nil {
+		leasesDone := make(chan struct{})
+		go func() {
+			defer close(leasesDone)
+			leases.Run(background)
+		}()
+		// Unused shares go back before the node leaves.
+		defer func() { stopBackground(); <-leasesDone }()
+	}
 	go scheduler.New(scheduler.Config{
 		Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit,
 		TimeScale: cfg.ScheduleTimeScale, Logger: log,
@@ -336,28 +395,6 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 	defer func() { stopBackground(); <-asyncDone }()
-
-	var members *cluster.Membership
-	if err := open("membership", func(ctx context.Context) (err error) {
-		members, err = cluster.Join(ctx, st.JetStream(), cluster.Config{
-			Self: cluster.Node{ID: node, APIEndpoint: endpoint(ln.Addr()), URLEndpoint: endpoint(urlLn.Addr()), MemoryBudgetMB: budget},
-			Usage: func() cluster.Usage {
-				st, _ := wk.State(background)
-				return cluster.Usage{MemoryInUseMB: st.MemoryUsedMB, MemoryBusyMB: st.BusyMB, MemoryEvictableMB: st.EvictableMB, Environments: st.Environments}
-			},
-			Replicas: replicas,
-			Logger:   log,
-		})
-		return err
-	}); err != nil {
-		return err
-	}
-	leave := func() {
-		leaveCtx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
-		defer cancel()
-		members.Close(leaveCtx)
-	}
-	defer leave()
 
 	fe := frontend.New(frontend.Config{
 		Region:           cfg.Region,
@@ -410,8 +447,12 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	// The other nodes see this one go before it stops serving.
+	// The other nodes see this one go before it stops serving, and stop
+	// placing invocations on it; those it runs for them end first.
 	leave()
+	if serving != nil {
+		serving.Drain()
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	for _, srv := range servers {
@@ -419,7 +460,32 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Warn("requests still in flight at shutdown", "err", err)
 		}
 	}
+	if serving != nil {
+		if err := serving.Wait(shutdownCtx); err != nil {
+			log.Warn("invocations of other nodes still running at shutdown", "err", err)
+		}
+	}
 	return nil
+}
+
+// liveInstances returns the live nodes' instances by node ID, as members
+// sees them.
+func liveInstances(members *cluster.Membership) func() map[string]string {
+	return func() map[string]string {
+		nodes := members.Members()
+		live := make(map[string]string, len(nodes))
+		for _, n := range nodes {
+			live[n.ID] = n.Instance
+		}
+		return live
+	}
+}
+
+// freshMember reports whether this node's heartbeats were stored recently
+// enough that the others still count it in for a while: a second less than
+// their lifetime.
+func freshMember(members *cluster.Membership) func() bool {
+	return func() bool { return time.Since(members.LastStored()) < members.TTL()-time.Second }
 }
 
 // sweepCode deletes unreferenced code archives, and records of deleted
