@@ -516,11 +516,27 @@ func TestFunctionNetworkCleanupAfterStopAndCrash(t *testing.T) {
 	table := "lamina-" + strings.TrimPrefix(bridge, "lmnb-")
 
 	// A crash leaves the bridge and the table; the next start on the same
-	// subnet sweeps them and works.
+	// subnet sweeps them and works. Any server starting meanwhile (those of
+	// tests running beside this one) sweeps what nobody holds the subnet's
+	// lock for, so the test waits for that lock and holds it while it looks.
+	locked := make(chan *os.File, 1)
+	go func() {
+		f, err := os.OpenFile("/run/lamina/network/"+strings.TrimPrefix(bridge, "lmnb-")+".lock", os.O_RDWR, 0)
+		if err == nil && unix.Flock(int(f.Fd()), unix.LOCK_EX) != nil {
+			f.Close()
+			f = nil
+		}
+		locked <- f
+	}()
 	ts.Kill()
+	lock := <-locked
+	if lock == nil {
+		t.Fatalf("could not wait for the subnet lock of bridge %s", bridge)
+	}
 	if _, err := netlink.LinkByName(bridge); err != nil {
 		t.Errorf("after a crash: bridge %s: %v (expected to be left for the next start to sweep)", bridge, err)
 	}
+	lock.Close()
 	ts.Restart()
 	if !strings.Contains(ts.Output(), "removed what a stopped server left") {
 		t.Errorf("the restarted server did not say it swept the crashed one's bridge and table")

@@ -70,6 +70,38 @@ func pythonBootstrap(t *testing.T) string {
 	return p
 }
 
+var (
+	compiledOnce sync.Once
+	compiledDir  string // removed by TestMain
+	compiled     string
+	compileErr   error
+)
+
+// pythonBytecode returns the Python runtime compiled by the test
+// interpreter as Lamina compiles it for functions (compileBootstrap), the
+// form functions run: the tests run it unless they say otherwise.
+func pythonBytecode(t *testing.T) string {
+	t.Helper()
+	python, src := pythonInterpreter(t), pythonBootstrap(t)
+	compiledOnce.Do(func() {
+		if compiledDir, compileErr = os.MkdirTemp("", "lamina-pyc-"); compileErr != nil {
+			return
+		}
+		compiled = filepath.Join(compiledDir, "bootstrap.test.pyc")
+		compileErr = compileBootstrap(python, src, compiled, src)
+	})
+	if compileErr != nil {
+		t.Fatal(compileErr)
+	}
+	return compiled
+}
+
+// pythonScripts are both forms of the Python runtime, by name: its source
+// and its bytecode.
+func pythonScripts(t *testing.T) map[string]string {
+	return map[string]string{"source": pythonBootstrap(t), "bytecode": pythonBytecode(t)}
+}
+
 // rieBinary finds aws-lambda-rie on PATH or in $(go env GOPATH)/bin.
 func rieBinary(t *testing.T) string {
 	t.Helper()
@@ -199,8 +231,15 @@ type rieFunction struct {
 // RIE starts the runtime (init) on the first invocation.
 func startPythonFunction(t *testing.T, files map[string]string, handler string, extraEnv ...string) *rieFunction {
 	t.Helper()
+	return startPythonFunctionFrom(t, pythonBytecode(t), files, handler, extraEnv...)
+}
+
+// startPythonFunctionFrom is startPythonFunction with the runtime run from
+// script, its source or its bytecode.
+func startPythonFunctionFrom(t *testing.T, script string, files map[string]string, handler string, extraEnv ...string) *rieFunction {
+	t.Helper()
 	taskRoot := writeTaskRoot(t, files)
-	return startRIE(t, taskRoot, runtimeEnv(t, taskRoot, handler, extraEnv), pythonInterpreter(t), "-s", pythonBootstrap(t))
+	return startRIE(t, taskRoot, runtimeEnv(t, taskRoot, handler, extraEnv), pythonInterpreter(t), "-s", script)
 }
 
 // startRIE starts AWS's Runtime Interface Emulator on free ports with the
@@ -556,7 +595,18 @@ func TestPythonInitErrors(t *testing.T) {
 // the exception's own type and the module's frames.
 func TestPythonInitException(t *testing.T) {
 	t.Parallel()
-	f := startPythonFunction(t, map[string]string{
+	for form, script := range pythonScripts(t) {
+		t.Run(form, func(t *testing.T) {
+			t.Parallel()
+			testPythonInitException(t, script)
+		})
+	}
+}
+
+// testPythonInitException checks the error of an init that raises, with the
+// runtime run from script.
+func testPythonInitException(t *testing.T, script string) {
+	f := startPythonFunctionFrom(t, script, map[string]string{
 		"boom.py": "raise RuntimeError('init failed')\n",
 	}, "boom.handler")
 	status, body := f.invoke(t, `{}`, nil)
@@ -599,7 +649,18 @@ def handler(event, context):
 
 func TestPythonInvokeErrors(t *testing.T) {
 	t.Parallel()
-	f := startPythonFunction(t, map[string]string{"app.py": appHandler}, "app.handler")
+	for form, script := range pythonScripts(t) {
+		t.Run(form, func(t *testing.T) {
+			t.Parallel()
+			testPythonInvokeErrors(t, script)
+		})
+	}
+}
+
+// testPythonInvokeErrors checks the errors of invocations, with the runtime
+// run from script.
+func testPythonInvokeErrors(t *testing.T, script string) {
+	f := startPythonFunctionFrom(t, script, map[string]string{"app.py": appHandler}, "app.handler")
 	const requestID = "4a1b7e2c-0000-4000-8000-0000000000e1"
 	invokeError := func(t *testing.T, payload string, header map[string]string) lambdaError {
 		t.Helper()
@@ -883,7 +944,7 @@ def handler(event, context):
         return event
     return {"event": event, "trace": os.environ.get("_X_AMZN_TRACE_ID")}
 `})
-	cmd := exec.Command(pythonInterpreter(t), "-s", pythonBootstrap(t))
+	cmd := exec.Command(pythonInterpreter(t), "-s", pythonBytecode(t))
 	cmd.Dir = taskRoot
 	cmd.Env = runtimeEnv(t, taskRoot, "echo.handler", []string{
 		"AWS_LAMBDA_RUNTIME_API=" + strings.TrimPrefix(api.srv.URL, "http://"),

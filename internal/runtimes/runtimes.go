@@ -39,6 +39,7 @@ type Set struct {
 	interps   map[key]*Interpreter // the interpreter of each runtime and architecture
 	mapped    map[string]string    // --runtime-map: runtime → the runtime that runs it
 	discovery *discovery
+	bytecode  *bytecodeCache // the Python runtime compiled by each interpreter
 }
 
 // Options say where a node finds interpreters beyond the usual places and
@@ -53,6 +54,9 @@ type Options struct {
 	// Map are --runtime-map values, "python3.13=python3.12": run functions of
 	// the first runtime on the second's interpreter.
 	Map []string
+	// Logger receives what goes wrong later, such as an interpreter that
+	// cannot compile the Python runtime; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Install writes the embedded runtime files under cacheDir (once per content
@@ -105,7 +109,8 @@ func newSet(root string, p places, opts Options) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{root: root, archs: d.archs, archNotes: d.archNotes, interps: d.chosen, mapped: map[string]string{}, discovery: d}
+	s := &Set{root: root, archs: d.archs, archNotes: d.archNotes, interps: d.chosen, mapped: map[string]string{}, discovery: d,
+		bytecode: newBytecodeCache(filepath.Join(root, lamina.FamilyPython), opts.Logger)}
 	for _, m := range maps {
 		if !slices.ContainsFunc(s.archs, func(arch string) bool { return s.interps[key{m.value, arch}] != nil }) {
 			return nil, fmt.Errorf("--runtime-map %s=%s: this node has no interpreter for %s", m.name, m.value, m.value)
@@ -355,8 +360,12 @@ func (s *Set) Launch(fn *lamina.Function, paths sandbox.Paths, hostTaskDir strin
 	}
 	switch family {
 	case lamina.FamilyPython:
+		script := paths.RuntimeDir + "/bootstrap.py"
+		if name := s.bytecode.file(interp, paths.RuntimeDir); name != "" {
+			script = paths.RuntimeDir + "/" + name
+		}
 		return Launch{
-			Argv: []string{interp.Path, "-s", paths.RuntimeDir + "/bootstrap.py"},
+			Argv: []string{interp.Path, "-s", script},
 			Env:  []string{"AWS_EXECUTION_ENV=AWS_Lambda_" + runtime},
 		}, nil
 	case lamina.FamilyNode:

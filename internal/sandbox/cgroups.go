@@ -142,6 +142,9 @@ type cgroupNode interface {
 type sandboxCgroup interface {
 	// add moves process pid (and its future children) into the cgroup.
 	add(pid int) error
+	// setMemory gives the cgroup the limits of a sandbox of memoryMB
+	// instead of those it was created with.
+	setMemory(memoryMB int) error
 	// freeze stops every process of the cgroup until thaw. It does not wait
 	// for the last of them to stop.
 	freeze() error

@@ -63,6 +63,16 @@ func testCgroupsOnHost(t *testing.T, host cgroupHost) {
 		t.Fatal(err)
 	}
 	defer sb.remove()
+	// A prepared sandbox's limits change to its function's: up (on v1, the
+	// kernel wants memory+swap raised first) and down again.
+	for _, mb := range []int{384, 128} {
+		if err := sb.setMemory(mb); err != nil {
+			t.Fatalf("setMemory(%d): %v", mb, err)
+		}
+		if got := memoryLimit(sb); got != int64(mb)<<20 {
+			t.Errorf("after setMemory(%d) the memory limit is %d", mb, got)
+		}
+	}
 	control := controlDir(node, "host-test")
 	t.Logf("node %v; control group %s", nodeDirs(node), control)
 
@@ -250,4 +260,15 @@ func BenchmarkCgroupFreezeThaw(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// memoryLimit reads the memory limit of a sandbox's cgroup.
+func memoryLimit(sb sandboxCgroup) int64 {
+	switch sb := sb.(type) {
+	case *v1Sandbox:
+		return readInt(filepath.Join(sb.memDir, "memory.limit_in_bytes"))
+	case *v2Sandbox:
+		return readInt(filepath.Join(sb.dir, "memory.max"))
+	}
+	return -1
 }

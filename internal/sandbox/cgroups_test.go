@@ -202,6 +202,13 @@ func TestCgroupsV2AloneInOwnCgroup(t *testing.T) {
 	f.want(env+"/pids.max", "1024")
 	f.want(env+"/cpu.max", "100000 100000")
 	f.want(env+"/cpu.weight", strconv.FormatUint(cgroup2.ConvertCPUSharesToCgroupV2Value(1024*1024/memoryPerVCPU), 10))
+	// A prepared sandbox gets its function's limits.
+	if err := sb.setMemory(3538); err != nil {
+		t.Fatal(err)
+	}
+	f.want(env+"/memory.max", strconv.Itoa(3538<<20))
+	f.want(env+"/cpu.max", "200000 100000")
+	f.want(env+"/cpu.weight", strconv.FormatUint(cgroup2.ConvertCPUSharesToCgroupV2Value(1024*3538/memoryPerVCPU), 10))
 
 	if err := sb.add(4242); err != nil {
 		t.Fatal(err)
@@ -335,6 +342,21 @@ func TestCgroupsHybrid(t *testing.T) {
 	f.want("cpu/lamina/"+name+"/env-1/cpu.shares", "2048")
 	f.want("cpu/lamina/"+name+"/env-1/cpu.cfs_quota_us", "200000")
 	f.want("cpu/lamina/"+name+"/env-1/cpu.cfs_period_us", "100000")
+	// A prepared sandbox gets its function's limits.
+	if err := sb.setMemory(128); err != nil {
+		t.Fatal(err)
+	}
+	f.want(mem+"/env-1/memory.limit_in_bytes", strconv.Itoa(128<<20))
+	f.want(mem+"/env-1/memory.memsw.limit_in_bytes", strconv.Itoa(128<<20))
+	f.want("cpu/lamina/"+name+"/env-1/cpu.shares", strconv.Itoa(1024*128/memoryPerVCPU))
+	f.want("cpu/lamina/"+name+"/env-1/cpu.cfs_quota_us", "100000")
+	if err := sb.setMemory(3538); err != nil {
+		t.Fatal(err)
+	}
+	f.want(mem+"/env-1/memory.limit_in_bytes", strconv.Itoa(3538<<20))
+	f.want(mem+"/env-1/memory.memsw.limit_in_bytes", strconv.Itoa(3538<<20))
+	f.want("cpu/lamina/"+name+"/env-1/cpu.shares", "2048")
+	f.want("cpu/lamina/"+name+"/env-1/cpu.cfs_quota_us", "200000")
 
 	if err := sb.add(4242); err != nil {
 		t.Fatal(err)

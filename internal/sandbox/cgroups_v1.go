@@ -110,7 +110,7 @@ func (n *v1Node) newSandbox(id string, memoryMB int) (sandboxCgroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
-	s := &v1Sandbox{cg: cg, memDir: filepath.Join(n.dir("memory"), id)}
+	s := &v1Sandbox{cg: cg, memDir: filepath.Join(n.dir("memory"), id), cpuDir: filepath.Join(n.dir("cpu"), id), swap: n.swap}
 	if s.ctl, err = n.control.newGroup(id); err != nil {
 		cg.Delete()
 		return nil, fmt.Errorf("cgroups: %w", err)
@@ -133,7 +133,9 @@ func (n *v1Node) remove() error {
 type v1Sandbox struct {
 	cg     cgroup1.Cgroup
 	memDir string
+	cpuDir string
 	ctl    controlGroup
+	swap   bool // swap is accounted: memory+swap is limited too
 
 	// memory.max_usage_in_bytes, read for the peak and written to reset it
 	// around every invocation, stays open (opening a cgroup file costs
@@ -150,6 +152,35 @@ func (s *v1Sandbox) add(pid int) error {
 		return err
 	}
 	return s.ctl.add(pid)
+}
+
+// setMemory writes the memory and CPU limits itself: the kernel refuses a
+// memory limit above the memory+swap limit, and containerd's Update (v3.1.3)
+// writes the memory limit first even when it grows.
+func (s *v1Sandbox) setMemory(memoryMB int) error {
+	r := sandboxResources(memoryMB, s.swap)
+	limit := strconv.FormatInt(*r.Memory.Limit, 10)
+	memory := []string{"memory.limit_in_bytes"}
+	if s.swap {
+		memory = append(memory, "memory.memsw.limit_in_bytes")
+		if readInt(filepath.Join(s.memDir, "memory.limit_in_bytes")) < *r.Memory.Limit {
+			memory[0], memory[1] = memory[1], memory[0] // it grows: memory+swap first
+		}
+	}
+	writes := [][2]string{
+		{filepath.Join(s.memDir, memory[0]), limit},
+		{filepath.Join(s.cpuDir, "cpu.shares"), strconv.FormatUint(*r.CPU.Shares, 10)},
+		{filepath.Join(s.cpuDir, "cpu.cfs_quota_us"), strconv.FormatInt(*r.CPU.Quota, 10)},
+	}
+	if len(memory) > 1 {
+		writes = append(writes, [2]string{filepath.Join(s.memDir, memory[1]), limit})
+	}
+	for _, w := range writes {
+		if err := writeFile(w[0], w[1]); err != nil {
+			return fmt.Errorf("cgroups: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s *v1Sandbox) freeze() error { return s.ctl.freeze() }

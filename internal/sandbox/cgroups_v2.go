@@ -150,7 +150,7 @@ func (n *v2Node) newSandbox(id string, memoryMB int) (sandboxCgroup, error) {
 		g.remove()
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
-	s := &v2Sandbox{unifiedGroup: g}
+	s := &v2Sandbox{unifiedGroup: g, swap: n.swap}
 	// memory.peak (kernel 5.19) is reset by a write to the same open file
 	// (kernel 6.12): keep it open. Before 6.12 the write fails and the peak
 	// is the sandbox's since it started; before 5.19 there is none, and
@@ -171,9 +171,17 @@ func (n *v2Node) remove() error {
 type v2Sandbox struct {
 	*unifiedGroup
 	peak *os.File // memory.peak, or nil
+	swap bool     // memory.swap.max exists
 
 	removeOnce sync.Once
 	removeErr  error
+}
+
+func (s *v2Sandbox) setMemory(memoryMB int) error {
+	if err := s.m.Update(cgroup2.ToResources(sandboxResources(memoryMB, s.swap))); err != nil {
+		return fmt.Errorf("cgroups: %w", err)
+	}
+	return nil
 }
 
 func (s *v2Sandbox) oomKills() int {

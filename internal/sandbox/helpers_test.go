@@ -151,3 +151,14 @@ func runTrue(tb testing.TB, p Provider, spec Spec) Sandbox {
 	<-sb.Exited()
 	return sb
 }
+
+// settle waits until p's pool of prepared sandboxes is full, so that what
+// the provider holds stays put.
+func settle(t testing.TB, p *NamespaceProvider) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(p.prepared.ready) < cap(p.prepared.ready); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s, %d of %d sandboxes are prepared", len(p.prepared.ready), cap(p.prepared.ready))
+		}
+	}
+}

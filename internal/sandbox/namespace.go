@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,7 +50,10 @@ type NamespaceProvider struct {
 	disks       *tmpDisks
 	tmpfsReason string
 	node        cgroupNode // the parent cgroup of all of this provider's sandboxes
-	network     *Network   // nil: environments have only their loopback
+	// network gives sandboxes prepared from now on their network; nil:
+	// they have only their loopback.
+	network  atomic.Pointer[Network]
+	prepared *preparedPool
 }
 
 // NamespaceOptions configure a NamespaceProvider.
@@ -66,8 +70,12 @@ type NamespaceOptions struct {
 	// NodePids bounds the processes and threads of all sandboxes together;
 	// zero means DefaultNodePids().
 	NodePids int64
-	// Logger receives a line about the cgroups in use; nil means
-	// slog.Default().
+	// Network gives the sandboxes an outbound network; nil: they have only
+	// their loopback (see also UseNetwork). The caller closes it after the
+	// provider.
+	Network *Network
+	// Logger receives a line about the cgroups in use, and failures to
+	// prepare sandboxes; nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -75,8 +83,8 @@ type NamespaceOptions struct {
 // creates the node's parent cgroup (sweeping those of servers that are
 // gone) and prepares opts.StateDir. Close removes the parent cgroup.
 func NewNamespaceProvider(opts NamespaceOptions) (*NamespaceProvider, error) {
-	if os.Geteuid() != 0 {
-		return nil, errors.New("the namespace sandbox needs root")
+	if err := CheckNamespaceUser(); err != nil {
+		return nil, err
 	}
 	if opts.MemoryBudgetMB <= 0 {
 		return nil, errors.New("the namespace sandbox needs a memory budget")
@@ -112,51 +120,84 @@ func NewNamespaceProvider(opts NamespaceOptions) (*NamespaceProvider, error) {
 	if p.disks, err = newTmpDisks(opts.TmpDir); err != nil {
 		p.tmpfsReason = err.Error()
 	}
+	p.network.Store(opts.Network)
+	p.prepared = newPreparedPool(p, preparedSandboxes, opts.Logger)
 	return p, nil
 }
 
-// Close removes the node's parent cgroup, killing anything left in it. Call
-// it once every sandbox is destroyed.
-func (p *NamespaceProvider) Close() error { return p.node.remove() }
+// CheckNamespaceUser says why this process cannot run namespace sandboxes
+// whatever the host has, or nil: they need root.
+func CheckNamespaceUser() error {
+	if os.Geteuid() != 0 {
+		return errors.New("the namespace sandbox needs root")
+	}
+	return nil
+}
+
+// Close destroys the prepared sandboxes and removes the node's parent
+// cgroup, killing anything left in it. Call it once every sandbox is
+// destroyed.
+func (p *NamespaceProvider) Close() error {
+	p.prepared.close()
+	return p.node.remove()
+}
 
 // TmpfsReason says why sandboxes' /tmp is a tmpfs, charged to the
 // function's memory, instead of a disk of their own; "" when it is a disk.
 func (p *NamespaceProvider) TmpfsReason() string { return p.tmpfsReason }
 
 // UseNetwork gives every sandbox created from now on an outbound network
-// from n. The caller closes n after the last sandbox.
-func (p *NamespaceProvider) UseNetwork(n *Network) { p.network = n }
+// from n (nil: none), and lets go of those prepared with another. It must
+// not run concurrently with Create. The caller closes n once every sandbox
+// of n is destroyed, prepared ones too: after Close, or after another
+// UseNetwork.
+func (p *NamespaceProvider) UseNetwork(n *Network) { p.prepared.setNetwork(n) }
 
 // Name returns "namespace".
 func (p *NamespaceProvider) Name() string { return "namespace" }
 
-// Create starts the sandbox's init, limits it with cgroups, has it build the
-// root file system, and opens the Runtime API listener inside.
+// Create takes a prepared sandbox (prepared.go), or prepares one if none is
+// ready, gives it spec's limits, has its init finish the root file system
+// with the function's directories, and returns it.
 func (p *NamespaceProvider) Create(ctx context.Context, spec Spec) (Sandbox, error) {
+	if spec.EphemeralMB <= 0 {
+		spec.EphemeralMB = defaultEphemeralMB
+	}
+	s, err := p.prepared.take()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+	}
+	if err := s.finish(p, spec); err != nil {
+		s.Destroy()
+		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+	}
+	return s, nil
+}
+
+// preparedMemoryMB is the memory size a prepared sandbox's cgroups have
+// limits for (Lambda's default); Create changes them for other sizes.
+const preparedMemoryMB = 128
+
+// prepare makes a sandbox whose init runs in its namespaces and cgroups and
+// has built everything of the root file system that is the same for every
+// function (preparedPlan), with the Runtime API listener open: all but
+// finish. name names its cgroups.
+func (p *NamespaceProvider) prepare(name string) (*namespaceSandbox, error) {
 	base, err := p.uids.take()
 	if err != nil {
 		return nil, err
 	}
-	s := &namespaceSandbox{uidBase: base, seccomp: p.seccomp, exited: make(chan struct{}), uids: &p.uids,
-		startErr: make(chan error, 1), network: p.network}
-	if spec.EphemeralMB <= 0 {
-		spec.EphemeralMB = defaultEphemeralMB
-	}
-	if p.disks != nil {
-		if s.tmp, err = p.disks.take(spec.EphemeralMB); err != nil {
-			s.Destroy()
-			return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
-		}
-	}
+	s := &namespaceSandbox{name: name, uidBase: base, seccomp: p.seccomp, exited: make(chan struct{}), uids: &p.uids,
+		startErr: make(chan error, 1), network: p.network.Load(), memoryMB: preparedMemoryMB}
 	if s.network != nil {
 		if s.net, err = s.network.take(); err != nil {
 			s.Destroy()
-			return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+			return nil, err
 		}
 	}
-	if err := s.create(p.node, p.rootDir, spec); err != nil {
+	if err := s.prepare(p.node, p.rootDir); err != nil {
 		s.Destroy()
-		return nil, fmt.Errorf("sandbox %s: %w", spec.ID, err)
+		return nil, err
 	}
 	return s, nil
 }
@@ -164,17 +205,19 @@ func (p *NamespaceProvider) Create(ctx context.Context, spec Spec) (Sandbox, err
 // namespaceSandbox is one sandbox: its init process (PID 1 inside), its
 // cgroups and its Runtime API listener.
 type namespaceSandbox struct {
-	uidBase int
-	seccomp []byte
-	uids    *uidRangeAllocator
-	init    *exec.Cmd
-	ctl     *net.UnixConn // control socket to the init
-	cg      sandboxCgroup
-	tmp     *tmpDisk // the disk of /tmp, or nil for a tmpfs
-	ln      net.Listener
-	network *Network
-	net     *netLease // nil without a network
-	exited  chan struct{}
+	name     string // of its cgroups
+	uidBase  int
+	seccomp  []byte
+	uids     *uidRangeAllocator
+	init     *exec.Cmd
+	ctl      *net.UnixConn // control socket to the init
+	cg       sandboxCgroup
+	memoryMB int      // the memory size the cgroups have limits for
+	tmp      *tmpDisk // the disk of /tmp, or nil for a tmpfs
+	ln       net.Listener
+	network  *Network
+	net      *netLease // nil without a network
+	exited   chan struct{}
 	// reported is closed once the init's exit report has been read (or
 	// cannot be); it exists only after Start.
 	reported chan struct{}
@@ -189,7 +232,9 @@ type namespaceSandbox struct {
 	destroyed bool
 }
 
-func (s *namespaceSandbox) create(node cgroupNode, rootDir string, spec Spec) error {
+// prepare starts the init in its namespaces and cgroups, has it build the prepared part of the root file system, and opens the
+// Runtime API listener in its network namespace.
+func (s *namespaceSandbox) prepare(node cgroupNode, rootDir string) error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -204,19 +249,17 @@ func (s *namespaceSandbox) create(node cgroupNode, rootDir string, spec Spec) er
 	s.ctl = conn.(*net.UnixConn)
 
 	cloneflags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
-	tmpDevice := ""
-	if s.tmp != nil {
-		tmpDevice = s.tmp.path
-	}
-	plan := setupPlan(rootDir, spec, tmpDevice)
+	resolvConf := ""
 	var netns *os.File
 	if s.net != nil {
-		// The init enters the prepared namespace the setup message carries,
-		// and the environment resolves names through the gateway.
-		netns = s.net.ns
-		plan = append(plan, "file", "/etc/resolv.conf", "0644", s.network.resolvConf)
+		// The init enters the prepared namespace the prepare message
+		// carries, and the environment resolves names through the gateway.
+		netns, resolvConf = s.net.ns, s.network.resolvConf
 	} else {
 		cloneflags |= unix.CLONE_NEWNET
+		if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+			resolvConf = string(data)
+		}
 	}
 	s.init = &exec.Cmd{
 		Path:       "/proc/self/exe",
@@ -228,7 +271,7 @@ func (s *namespaceSandbox) create(node cgroupNode, rootDir string, spec Spec) er
 			Pdeathsig:  syscall.SIGKILL,
 		},
 	}
-	if s.cg, err = node.newSandbox(spec.ID, spec.MemoryMB); err != nil {
+	if s.cg, err = node.newSandbox(s.name, s.memoryMB); err != nil {
 		return err
 	}
 	if err := startProcess(s.init); err != nil {
@@ -243,21 +286,163 @@ func (s *namespaceSandbox) create(node cgroupNode, rootDir string, spec Spec) er
 	// The memory limit must pick the runtime, never the init.
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte("-1000"), 0)
 
-	if err := s.send(netns, plan...); err != nil {
+	var files []*os.File
+	if netns != nil {
+		files = append(files, netns)
+	}
+	if err := s.send(files, preparedPlan(rootDir, resolvConf)...); err != nil {
 		return err
 	}
-	if _, err := s.expect("ready", time.Now().Add(setupTimeout)); err != nil {
+	if _, err := s.expect("prepared", time.Now().Add(setupTimeout)); err != nil {
 		return err
 	}
 	s.ln, err = listenInNetns(pid, runtimeAPIAddr)
 	return err
 }
 
-// setupPlan is the "setup" message: the root file system of a sandbox,
-// operation by operation (see nsinit.c). /tmp is the file system on
-// tmpDevice, or a tmpfs when that is "".
-func setupPlan(rootDir string, spec Spec, tmpDevice string) []string {
-	plan := []string{"setup", rootDir, "lamina"}
+// finish gives a prepared sandbox spec's memory limits, if they are not
+// the prepared ones, and /tmp, and has the init add the function's
+// directories to the root file system and enter it.
+func (s *namespaceSandbox) finish(p *NamespaceProvider, spec Spec) error {
+	if spec.MemoryMB != s.memoryMB {
+		if err := s.cg.setMemory(spec.MemoryMB); err != nil {
+			return err
+		}
+		s.memoryMB = spec.MemoryMB
+	}
+	plan, mounts, err := detachedMounts(functionPlan(spec))
+	defer func() {
+		for _, m := range mounts {
+			m.Close() // the init has its own once they are sent
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	plan = append([]string{"setup"}, plan...)
+	files := mounts
+	if p.disks != nil {
+		if s.tmp, err = p.disks.take(spec.EphemeralMB); err != nil {
+			return err
+		}
+		// The disk's file system is mounted already, detached.
+		files = append(files[:len(files):len(files)], s.tmp.mount)
+		plan = append(plan, "attach", "/tmp")
+	} else {
+		plan = append(plan, "tmpfs", "/tmp", fmt.Sprintf("size=%dm,mode=1777", spec.EphemeralMB), "nosuid,nodev")
+	}
+	if err := s.send(files, plan...); err != nil {
+		return err
+	}
+	_, err = s.expect("ready", time.Now().Add(setupTimeout))
+	return err
+}
+
+// detachedMounts turns the bind and overlay operations of plan into mounts
+// the host makes, detached, since the init makes them after it has entered
+// its root, where the host's directories are out of reach: each becomes an
+// "attach" of the next of mounts (open_tree clones of the host's
+// directories with their flags, a fsmount of the overlay). Other
+// operations stay. The caller closes mounts, also on error.
+func detachedMounts(plan []string) (ops []string, mounts []*os.File, err error) {
+	arity := map[string]int{"mkdir": 2, "bind": 3, "tmpfs": 3, "overlay": 2, "file": 3, "symlink": 2, "attach": 1}
+	for i := 0; i < len(plan); {
+		op, n := plan[i], arity[plan[i]]
+		if n == 0 || i+n >= len(plan) {
+			return ops, mounts, fmt.Errorf("sandbox plan: bad operation %q", op)
+		}
+		args := plan[i+1 : i+1+n]
+		var m *os.File
+		switch op {
+		case "bind":
+			m, err = cloneMount(args[0], args[2])
+			ops = append(ops, "attach", args[1])
+		case "overlay":
+			m, err = overlayMount(args[1])
+			ops = append(ops, "attach", args[0])
+		default:
+			ops = append(ops, plan[i:i+1+n]...)
+		}
+		if err != nil {
+			return ops, mounts, err
+		}
+		if m != nil {
+			mounts = append(mounts, m)
+		}
+		i += 1 + n
+	}
+	return ops, mounts, nil
+}
+
+// cloneMount makes a detached copy of the mounts at and under the host
+// directory src (open_tree), private, with flags ("ro,nosuid,nodev").
+func cloneMount(src, flags string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return nil, fmt.Errorf("bind %s: %w", src, err)
+	}
+	attr := &unix.MountAttr{Attr_set: mountAttrs(flags), Propagation: unix.MS_PRIVATE}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind %s: %w", src, err)
+	}
+	return os.NewFile(uintptr(fd), src), nil
+}
+
+// overlayMount makes a detached, read-only overlay of the host directories
+// lower ("top:…:bottom"). The kernel takes at most 256 bytes for lowerdir
+// from fsconfig, so it gets the directories as /proc/self/fd/N.
+func overlayMount(lower string) (*os.File, error) {
+	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: %w", err)
+	}
+	defer unix.Close(fs)
+	var short []string
+	for dir := range strings.SplitSeq(lower, ":") {
+		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("overlay: %s: %w", dir, err)
+		}
+		defer unix.Close(fd)
+		short = append(short, "/proc/self/fd/"+strconv.Itoa(fd))
+	}
+	if err := unix.FsconfigSetString(fs, "lowerdir", strings.Join(short, ":")); err != nil {
+		return nil, fmt.Errorf("overlay of %s: lowerdir: %w", lower, err)
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return nil, fmt.Errorf("overlay of %s: create: %w", lower, err)
+	}
+	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return nil, fmt.Errorf("overlay of %s: %w", lower, err)
+	}
+	return os.NewFile(uintptr(fd), "overlay"), nil
+}
+
+// mountAttrs maps a list of ro, nosuid, nodev, noexec to MOUNT_ATTR_ flags.
+func mountAttrs(flags string) uint64 {
+	var attrs uint64
+	for f := range strings.SplitSeq(flags, ",") {
+		switch f {
+		case "ro":
+			attrs |= unix.MOUNT_ATTR_RDONLY
+		case "nosuid":
+			attrs |= unix.MOUNT_ATTR_NOSUID
+		case "nodev":
+			attrs |= unix.MOUNT_ATTR_NODEV
+		case "noexec":
+			attrs |= unix.MOUNT_ATTR_NOEXEC
+		}
+	}
+	return attrs
+}
+
+// preparedPlan is the "prepare" message: the part of a sandbox's root file
+// system that is the same for every function, operation by operation (see
+// nsinit.c).
+func preparedPlan(rootDir, resolvConf string) []string {
+	plan := []string{"prepare", rootDir, "lamina"}
 	mkdir := func(path, mode string) { plan = append(plan, "mkdir", path, mode) }
 	bind := func(src, dst, flags string) { plan = append(plan, "bind", src, dst, flags) }
 	file := func(path, mode, content string) { plan = append(plan, "file", path, mode, content) }
@@ -278,7 +463,6 @@ func setupPlan(rootDir string, spec Spec, tmpDevice string) []string {
 			bind(dir, dir, "ro,nosuid,nodev")
 		}
 	}
-	plan = append(plan, readOnlyDirsPlan(spec.ReadOnlyDirs)...)
 
 	// A minimal /etc: nothing of the host's but what programs need to run.
 	mkdir("/etc", "0755")
@@ -288,11 +472,7 @@ func setupPlan(rootDir string, spec Spec, tmpDevice string) []string {
 	file("/etc/group", "0644", "root:x:0:\nsbx_user1051:x:990:\nnobody:x:65534:\n")
 	file("/etc/hosts", "0644", "127.0.0.1\tlocalhost\n::1\tlocalhost\n")
 	file("/etc/nsswitch.conf", "0644", "passwd: files\ngroup: files\nhosts: files dns\n")
-	resolv, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil {
-		resolv = nil
-	}
-	file("/etc/resolv.conf", "0644", string(resolv))
+	file("/etc/resolv.conf", "0644", resolvConf)
 	symlink("/usr/share/zoneinfo/UTC", "/etc/localtime")
 	for _, f := range []string{"/etc/ld.so.cache", "/etc/ld.so.conf"} {
 		if _, err := os.Stat(f); err == nil {
@@ -307,32 +487,12 @@ func setupPlan(rootDir string, spec Spec, tmpDevice string) []string {
 		}
 	}
 
-	// The function: code, runtime, layers, scratch space.
+	// Where the function's code, runtime and layers go, and scratch space.
 	mkdir("/var", "0755")
 	mkdir("/var/task", "0755")
-	bind(spec.TaskDir, "/var/task", "ro,nosuid,nodev")
 	mkdir("/var/runtime", "0755")
-	if spec.RuntimeDir != "" {
-		bind(spec.RuntimeDir, "/var/runtime", "ro,nosuid,nodev")
-	}
 	mkdir("/opt", "0755")
-	switch len(spec.LayerDirs) {
-	case 0:
-	case 1:
-		bind(spec.LayerDirs[0], "/opt", "ro,nosuid,nodev")
-	default: // overlay's first lower directory is the top: the last layer wins
-		lower := make([]string, len(spec.LayerDirs))
-		for i, dir := range spec.LayerDirs {
-			lower[len(lower)-1-i] = dir
-		}
-		plan = append(plan, "overlay", "/opt", strings.Join(lower, ":"))
-	}
 	mkdir("/tmp", "1777")
-	if tmpDevice != "" {
-		plan = append(plan, "mount", tmpDevice, "/tmp", "ext4", "nosuid,nodev", tmpMountOptions)
-	} else {
-		plan = append(plan, "tmpfs", "/tmp", fmt.Sprintf("size=%dm,mode=1777", spec.EphemeralMB), "nosuid,nodev")
-	}
 	mkdir("/proc", "0555")
 
 	// A minimal /dev of the host's harmless devices.
@@ -349,8 +509,33 @@ func setupPlan(rootDir string, spec Spec, tmpDevice string) []string {
 	return plan
 }
 
-// send writes one message of fields to the init, with fd (if any) attached.
-func (s *namespaceSandbox) send(fd *os.File, fields ...string) error {
+// functionPlan is the rest of the root file system, the directories of
+// spec's function (see nsinit.c): its interpreter's, its code, the runtime's
+// files and its layers; /tmp is the caller's.
+func functionPlan(spec Spec) []string {
+	plan := readOnlyDirsPlan(spec.ReadOnlyDirs)
+	bind := func(src, dst, flags string) { plan = append(plan, "bind", src, dst, flags) }
+	bind(spec.TaskDir, "/var/task", "ro,nosuid,nodev")
+	if spec.RuntimeDir != "" {
+		bind(spec.RuntimeDir, "/var/runtime", "ro,nosuid,nodev")
+	}
+	switch len(spec.LayerDirs) {
+	case 0:
+	case 1:
+		bind(spec.LayerDirs[0], "/opt", "ro,nosuid,nodev")
+	default: // overlay's first lower directory is the top: the last layer wins
+		lower := make([]string, len(spec.LayerDirs))
+		for i, dir := range spec.LayerDirs {
+			lower[len(lower)-1-i] = dir
+		}
+		plan = append(plan, "overlay", "/opt", strings.Join(lower, ":"))
+	}
+	return plan
+}
+
+// send writes one message of fields to the init, with the descriptors of
+// files (if any) attached.
+func (s *namespaceSandbox) send(files []*os.File, fields ...string) error {
 	size := 0
 	for _, f := range fields {
 		size += 4 + len(f)
@@ -361,8 +546,12 @@ func (s *namespaceSandbox) send(fd *os.File, fields ...string) error {
 		msg = append(msg, f...)
 	}
 	var oob []byte
-	if fd != nil {
-		oob = unix.UnixRights(int(fd.Fd()))
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
 	}
 	if _, _, err := s.ctl.WriteMsgUnix(msg, oob, nil); err != nil {
 		return fmt.Errorf("sandbox init: %w", err)
@@ -444,7 +633,7 @@ func (s *namespaceSandbox) Start(p Process) error {
 	s.reported = make(chan struct{})
 	s.mu.Unlock()
 	go s.awaitExit()
-	if err := s.send(p.Output, fields...); err != nil {
+	if err := s.send([]*os.File{p.Output}, fields...); err != nil {
 		return err
 	}
 	select {

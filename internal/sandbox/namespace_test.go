@@ -291,6 +291,8 @@ type resources struct {
 	heap                                        uint64
 }
 
+// countResources counts what p and the sandboxes it made hold, those it
+// keeps prepared included (settle first).
 func countResources(t testing.TB, p *NamespaceProvider) resources {
 	var r resources
 	all, _ := hosttest.LoopDevices(t, p.disks.dir)
@@ -330,7 +332,7 @@ func countResources(t testing.TB, p *NamespaceProvider) resources {
 	for _, dir := range nodeDirs(p.node) {
 		list, _ := os.ReadDir(dir)
 		for _, e := range list {
-			if e.IsDir() && strings.HasPrefix(e.Name(), "leak-") {
+			if e.IsDir() {
 				r.cgroups++
 			}
 		}
@@ -374,6 +376,7 @@ func TestNamespaceSandboxTeardownLeaksNothing(t *testing.T) {
 		}
 	}
 	cycle(-1) // warm up: the spawner thread, pools
+	settle(t, p)
 	before := countResources(t, p)
 	start := time.Now()
 	for i := range cycles {
@@ -382,6 +385,7 @@ func TestNamespaceSandboxTeardownLeaksNothing(t *testing.T) {
 	elapsed := time.Since(start)
 	// Goroutines that served the sandboxes end shortly after Destroy.
 	var after resources
+	settle(t, p)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		after = countResources(t, p)
 		if after.goroutines <= before.goroutines && after.processes <= before.processes && after.loopDevices <= after.spares ||
@@ -416,28 +420,30 @@ type addRefusingCgroup struct{ sandboxCgroup }
 func (addRefusingCgroup) add(int) error { return errors.New("injected: the cgroup refused the init") }
 
 // TestNamespaceSandboxCreateFailingAfterStart: when putting the started
-// init into its cgroup fails, Create returns the error (its Destroy does
-// not wait for an init nobody watches) and leaves no process, cgroup or
-// file descriptor behind.
+// init into its cgroup fails, preparing the sandbox (what Create does when
+// no prepared one is ready) returns the error (its Destroy does not wait
+// for an init nobody watches) and leaves no process, cgroup or file
+// descriptor behind.
 func TestNamespaceSandboxCreateFailingAfterStart(t *testing.T) {
 	p := newProvider(t)
 	task := t.TempDir()
 	runTrue(t, p, Spec{ID: "leak-warmup", TaskDir: task, MemoryMB: 128}).Destroy() // the spawner thread
+	settle(t, p) // the pool is full: nothing else prepares meanwhile
 	before := countResources(t, p)
 	node := p.node
 	p.node = addRefusingNode{node}
 	created := make(chan error, 1)
 	go func() {
-		_, err := p.Create(context.Background(), Spec{ID: "leak-cgroup-add", TaskDir: task, MemoryMB: 128})
+		_, err := p.prepare("leak-cgroup-add")
 		created <- err
 	}()
 	select {
 	case err := <-created:
 		if err == nil || !strings.Contains(err.Error(), "injected") {
-			t.Errorf("Create = %v, want the cgroup's refusal", err)
+			t.Errorf("prepare = %v, want the cgroup's refusal", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("Create still runs 30 s after the cgroup refused the init: its Destroy waits for an init nobody watches")
+		t.Fatal("prepare still runs 30 s after the cgroup refused the init: its Destroy waits for an init nobody watches")
 	}
 	p.node = node
 	var after resources
@@ -531,20 +537,10 @@ func TestNamespaceSandboxFreezeThaw(t *testing.T) {
 		t.Error("Freeze or Thaw of a destroyed sandbox succeeded")
 	}
 	for _, dir := range nodeDirs(p.node) {
-		if entries, _ := os.ReadDir(dir); countDirs(entries) > 0 {
-			t.Errorf("cgroups remain in %s after Destroy", dir)
+		if cg := filepath.Join(dir, sb.(*namespaceSandbox).name); fileExists(cg) {
+			t.Errorf("cgroup %s remains after Destroy", cg)
 		}
 	}
-}
-
-func countDirs(entries []os.DirEntry) int {
-	n := 0
-	for _, e := range entries {
-		if e.IsDir() {
-			n++
-		}
-	}
-	return n
 }
 
 // TestNamespaceSandboxNodeProcessLimit: the node's pids.max bounds all
@@ -602,5 +598,48 @@ func TestNamespaceSandboxNodeMemoryLimit(t *testing.T) {
 	}
 	if !sb.OutOfMemory() {
 		t.Error("OutOfMemory() = false after the node's memory limit killed the runtime")
+	}
+}
+
+// TestNamespaceSandboxLayers: the function's layers are one read-only /opt,
+// the last layer's files over the earlier ones', whatever the length of
+// their host paths (the host makes the overlay, and the kernel takes at
+// most 256 bytes of directories from it in one go); /var/task and /var/runtime
+// are read-only.
+func TestNamespaceSandboxLayers(t *testing.T) {
+	p := newProvider(t)
+	deep := filepath.Join(t.TempDir(), strings.Repeat("d", 100))
+	var layers []string
+	for i, files := range []map[string]string{{"a": "1", "b": "1"}, {"b": "2", "c": "2"}, {"c": "3"}} {
+		dir := filepath.Join(deep, fmt.Sprintf("layer-%d-%s", i, strings.Repeat("x", 60)))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		layers = append(layers, dir)
+	}
+	if n := len(strings.Join(layers, ":")); n <= 256 {
+		t.Fatalf("the layers' paths take %d bytes: not enough to test the limit", n)
+	}
+	runtimeDir := t.TempDir()
+	out, sb := runSpec(t, p, Spec{MemoryMB: 128, EphemeralMB: 16, LayerDirs: layers, RuntimeDir: runtimeDir}, `
+import json, os
+r = {n: open("/opt/" + n).read() for n in ("a", "b", "c")}
+for d in ("/opt", "/var/task", "/var/runtime"):
+    try:
+        open(d + "/new", "w")
+    except OSError as e:
+        r[d] = e.errno
+print(json.dumps(r, sort_keys=True))
+`)
+	if err := sb.ExitError(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if want := `{"/opt": 30, "/var/runtime": 30, "/var/task": 30, "a": "1", "b": "2", "c": "3"}` + "\n"; out != want {
+		t.Errorf("got %s want %s", out, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -211,7 +212,10 @@ func newNetworkProvider(t testing.TB, cfg NetworkConfig) (*NamespaceProvider, *N
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { n.Close() })
+	t.Cleanup(func() {
+		p.UseNetwork(nil) // its prepared sandboxes hold namespaces of n
+		n.Close()
+	})
 	p.UseNetwork(n)
 	return p, n
 }
@@ -339,6 +343,7 @@ func TestNetworkCloseRemovesEverything(t *testing.T) {
 	if !slices.Contains(flockHolders(t, lockPath), os.Getpid()) {
 		t.Fatalf("/proc/locks does not show this process holding %s", lockPath)
 	}
+	p.UseNetwork(nil) // the prepared sandboxes let go of n's namespaces
 	n.Close()
 	pooled := slices.DeleteFunc(hosttest.Veths(t, n.Subnet()), func(v string) bool { return slices.Contains(veths, v) })
 	if _, err := netlink.LinkByName(bridgePrefix + key); err == nil {
@@ -481,34 +486,46 @@ func BenchmarkNamespaceSandboxNetwork(b *testing.B) {
 }
 
 // BenchmarkNamespaceSandboxColdStart times only what a cold start waits for
-// (create a sandbox, start /bin/true in it, see it exit) without a network,
-// with a network namespace from the pool, and with one made on the spot;
-// the teardown and the pool's refill happen off the clock. Besides the mean
+// (create a sandbox, start /bin/true in it, see it exit): from a prepared
+// sandbox, without a network and with one; and prepared on the spot (a
+// burst that finds no prepared sandbox), without a network, with a network
+// namespace from the network's pool, and with one made on the spot. The
+// teardown and the pools' refills happen off the clock. Besides the mean
 // (ns/op) it reports the median, steadier on a busy machine.
 func BenchmarkNamespaceSandboxColdStart(b *testing.B) {
 	for _, c := range []struct {
-		name string
-		pool int // -1: no network
-	}{{"none", -1}, {"pooled", netnsPoolSize}, {"unpooled", 0}} {
+		name     string
+		pool     int // namespaces of the network's pool; -1: no network
+		prepared int // sandboxes prepared ahead
+	}{
+		{"prepared/none", -1, preparedSandboxes}, {"prepared/network", netnsPoolSize, preparedSandboxes},
+		{"unprepared/none", -1, 0}, {"unprepared/pooled", netnsPoolSize, 0}, {"unprepared/unpooled", 0, 0},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			p := newProvider(b)
+			p.prepared.close()
+			p.prepared = newPreparedPool(p, c.prepared, slog.Default())
 			var n *Network
 			if c.pool >= 0 {
 				var err error
 				if n, err = newNetwork(NetworkConfig{Mode: NetworkInternet}, c.pool); err != nil {
 					b.Fatal(err)
 				}
-				defer n.Close()
+				defer func() {
+					p.UseNetwork(nil)
+					n.Close()
+				}()
 				p.UseNetwork(n)
 			}
 			task := b.TempDir()
 			b.StopTimer()
 			times := make([]time.Duration, 0, b.N)
 			for i := 0; i < b.N; i++ {
-				// Off the clock: the pool refills. Every variant waits as
+				// Off the clock: the pools refill. Every variant waits as
 				// long: how long a machine has been idle changes how fast
 				// the next start is.
 				time.Sleep(20 * time.Millisecond)
+				settle(b, p)
 				for n != nil && c.pool > 0 && len(n.ready) < cap(n.ready) {
 					time.Sleep(time.Millisecond)
 				}
@@ -541,6 +558,7 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 	p := newProvider(t)
 	task := t.TempDir()
 	runTrue(t, p, Spec{ID: "netleak-warmup", TaskDir: task, MemoryMB: 128}).Destroy() // the spawner thread
+	settle(t, p)
 	before := countResources(t, p)
 	n := newOwnNetwork(t, NetworkConfig{Mode: NetworkInternet}, 27) // 29 addresses
 	p.UseNetwork(n)
@@ -552,7 +570,9 @@ func TestNetworkTeardownLeaksNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	p.UseNetwork(nil) // the prepared sandboxes let go of n's namespaces
 	n.Close()
+	settle(t, p)
 	// The subnet is free now; what veths it has are this test's (another
 	// network would take a while to make its own).
 	veths := hosttest.Veths(t, n.Subnet())

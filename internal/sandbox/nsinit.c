@@ -7,16 +7,24 @@
 // runtime and the package initialisers of the whole binary never run here.
 //
 // The host (Go, internal/sandbox/namespace.go) starts it in new mount, PID,
-// network, IPC and UTS namespaces and drives it over a SOCK_SEQPACKET socket:
+// network, IPC and UTS namespaces and drives it over a SOCK_SEQPACKET socket.
+// The root file system is built in two steps: what every sandbox has, ahead
+// of time (the host keeps sandboxes prepared), then what its function needs.
 //
-//   host -> init  "setup"  root, hostname, then a plan of operations that
+//   host -> init  "prepare"  root, hostname, then a plan of operations that
 //                          build the root file system (mkdir, bind, tmpfs,
-//                          mount, overlay, file, symlink); init carries them out,
-//                          pivots into the new root, mounts /proc, makes /
-//                          read-only and brings loopback up. A network
-//                          namespace the host prepared may ride along
-//                          (SCM_RIGHTS): init enters it first (the host then
-//                          started it without a network namespace of its own).
+//                          file, symlink); init brings loopback up, mounts a
+//                          tmpfs on root, carries them out, pivots into the
+//                          new root, lets go of the host's and mounts /proc.
+//                          A network namespace the host prepared may ride
+//                          along (SCM_RIGHTS): init enters it first (the host
+//                          then started it without a network namespace of
+//                          its own).
+//   init -> host  "prepared" | "error" message
+//   host -> init  "setup"  more operations (mkdir, attach, tmpfs), paths in
+//                          the new root; the mounts the host made for them,
+//                          detached, ride along, and each "attach" puts the
+//                          next in place. Then init makes / read-only.
 //   init -> host  "ready" | "error" message
 //   host -> init  "start"  uid, gid, host uid base, open-files limit,
 //                          working directory, argv, envp, seccomp program;
@@ -37,6 +45,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/filter.h>
+#include <linux/mount.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
@@ -60,8 +69,12 @@
 #define MAX_MSG (1 << 20)
 #define MAX_FIELDS 4096
 #define MAX_PATH 4096
+#define MAX_FDS 64
 
 static int ctl = -1;                // the control socket
+static char root[MAX_PATH];          // where the new root is built; "" once entered
+static int fds[MAX_FDS];             // the descriptors that came with the message
+static int nfds, next_fd;            // how many; the next one "attach" takes
 static char msgbuf[MAX_MSG];        // the message being read
 static char *fields[MAX_FIELDS + 1]; // NUL-terminated copies of its fields
 static uint32_t lengths[MAX_FIELDS];
@@ -104,10 +117,11 @@ static void failf(const char *fmt, const char *arg) {
 	fail(what);
 }
 
-// recv_msg reads the next message into fields. It returns the fd passed
-// along with it, or -1. A closed socket ends the init.
+// recv_msg reads the next message into fields, and the descriptors that
+// came with it into fds. It returns the first of them, or -1. A closed
+// socket ends the init.
 static int recv_msg(void) {
-	char cbuf[CMSG_SPACE(sizeof(int))];
+	char cbuf[CMSG_SPACE(MAX_FDS * sizeof(int))];
 	struct iovec iov = {.iov_base = msgbuf, .iov_len = sizeof(msgbuf)};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	ssize_t n;
@@ -117,12 +131,20 @@ static int recv_msg(void) {
 	if (n <= 0) {
 		_exit(n == 0 ? 0 : 1);
 	}
-	int fd = -1;
+	nfds = next_fd = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+			int count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (int k = 0; k < count && nfds < MAX_FDS; k++) {
+				memcpy(&fds[nfds++], CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+			}
 		}
 	}
+	if (mh.msg_flags & MSG_CTRUNC) {
+		errno = EMSGSIZE;
+		fail("too many descriptors");
+	}
+	int fd = nfds > 0 ? fds[0] : -1;
 	// Split into fields, copying each so that it ends with a NUL.
 	static char store[MAX_MSG + MAX_FIELDS];
 	size_t pos = 0, spos = 0;
@@ -148,7 +170,7 @@ static int recv_msg(void) {
 }
 
 // under joins the new root and a path inside it.
-static const char *under(const char *root, const char *path) {
+static const char *under(const char *path) {
 	static char buf[2][MAX_PATH];
 	static int which;
 	which ^= 1;
@@ -202,58 +224,43 @@ static void bring_loopback_up(void) {
 	close(s);
 }
 
-// setup carries out a "setup" message: fields[1] is the directory to build
-// the root on, fields[2] the hostname, then operations.
-static void setup(void) {
-	if (nfields < 3) {
-		errno = EPROTO;
-		fail("setup");
-	}
-	const char *root = fields[1];
-	if (sethostname(fields[2], lengths[2]) < 0) fail("sethostname");
-	bring_loopback_up();
-	// Nothing mounted here may propagate back to the host.
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make / private");
-	if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=755") < 0) failf("mount root tmpfs on %s", root);
-
-	for (int i = 3; i < nfields;) {
+// build carries out the operations of a message from fields[first] on.
+static void build(int first) {
+	for (int i = first; i < nfields;) {
 		const char *op = fields[i];
 		if (strcmp(op, "mkdir") == 0 && i + 2 < nfields) {
-			const char *p = under(root, fields[i + 1]);
+			const char *p = under(fields[i + 1]);
 			if (mkdir(p, strtoul(fields[i + 2], NULL, 8)) < 0 && errno != EEXIST) failf("mkdir %s", p);
 			if (chmod(p, strtoul(fields[i + 2], NULL, 8)) < 0) failf("chmod %s", p);
 			i += 3;
 		} else if (strcmp(op, "bind") == 0 && i + 3 < nfields) {
 			// A read-only bind needs a second, remounting mount(2).
-			const char *src = fields[i + 1], *dst = under(root, fields[i + 2]);
+			const char *src = fields[i + 1], *dst = under(fields[i + 2]);
 			if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0) failf("bind %s", src);
 			unsigned long flags = mount_flags(fields[i + 3]);
 			if (flags && mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | flags, NULL) < 0) failf("remount %s", dst);
 			i += 4;
 		} else if (strcmp(op, "tmpfs") == 0 && i + 3 < nfields) {
-			const char *dst = under(root, fields[i + 1]);
+			const char *dst = under(fields[i + 1]);
 			if (mount("tmpfs", dst, "tmpfs", mount_flags(fields[i + 3]), fields[i + 2]) < 0) failf("tmpfs %s", dst);
 			i += 4;
-		} else if (strcmp(op, "mount") == 0 && i + 5 < nfields) {
-			// mount source dst fstype flags data: a file system on a
-			// block device, such as /tmp's.
-			const char *dst = under(root, fields[i + 2]);
-			if (mount(fields[i + 1], dst, fields[i + 3], mount_flags(fields[i + 4]), fields[i + 5]) < 0) failf("mount %s", dst);
-			i += 6;
-		} else if (strcmp(op, "overlay") == 0 && i + 2 < nfields) {
-			const char *dst = under(root, fields[i + 1]);
-			char data[MAX_MSG / 16];
-			if ((size_t)snprintf(data, sizeof(data), "lowerdir=%s", fields[i + 2]) >= sizeof(data)) {
-				errno = ENAMETOOLONG;
-				fail("overlay");
+		} else if (strcmp(op, "attach") == 0 && i + 1 < nfields) {
+			// attach dst: the next detached mount that came with the
+			// message.
+			const char *dst = under(fields[i + 1]);
+			if (next_fd >= nfds) {
+				errno = EBADF;
+				failf("attach %s", dst);
 			}
-			if (mount("overlay", dst, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, data) < 0) failf("overlay %s", dst);
-			i += 3;
+			int fd = fds[next_fd++];
+			if (syscall(SYS_move_mount, fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0) failf("attach %s", dst);
+			close(fd);
+			i += 2;
 		} else if (strcmp(op, "file") == 0 && i + 3 < nfields) {
-			write_file(under(root, fields[i + 1]), fields[i + 3], lengths[i + 3], strtoul(fields[i + 2], NULL, 8));
+			write_file(under(fields[i + 1]), fields[i + 3], lengths[i + 3], strtoul(fields[i + 2], NULL, 8));
 			i += 4;
 		} else if (strcmp(op, "symlink") == 0 && i + 2 < nfields) {
-			const char *p = under(root, fields[i + 2]);
+			const char *p = under(fields[i + 2]);
 			if (symlink(fields[i + 1], p) < 0) failf("symlink %s", p);
 			i += 3;
 		} else {
@@ -261,14 +268,45 @@ static void setup(void) {
 			failf("unknown setup operation %s", op);
 		}
 	}
+}
 
-	// Enter the new root and let go of the host's.
-	if (mkdir(under(root, "/.old"), 0700) < 0) fail("mkdir .old");
-	if (syscall(SYS_pivot_root, root, under(root, "/.old")) < 0) fail("pivot_root");
+// prepare carries out a "prepare" message: fields[1] is the directory to
+// build the root on, fields[2] the hostname, then operations.
+static void prepare(void) {
+	if (nfields < 3) {
+		errno = EPROTO;
+		fail("prepare");
+	}
+	if ((size_t)snprintf(root, sizeof(root), "%s", fields[1]) >= sizeof(root)) {
+		errno = ENAMETOOLONG;
+		fail("prepare");
+	}
+	if (sethostname(fields[2], lengths[2]) < 0) fail("sethostname");
+	bring_loopback_up();
+	// Nothing mounted here may propagate back to the host.
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("make / private");
+	if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=755") < 0) failf("mount root tmpfs on %s", root);
+	build(3);
+
+	// Enter the new root and let go of the host's (which waits for an RCU
+	// grace period, up to milliseconds: better here than in "setup").
+	if (mkdir(under("/.old"), 0700) < 0) fail("mkdir .old");
+	if (syscall(SYS_pivot_root, root, under("/.old")) < 0) fail("pivot_root");
+	root[0] = 0;
 	if (chdir("/") < 0) fail("chdir /");
 	if (umount2("/.old", MNT_DETACH) < 0) fail("detach the host's root");
 	if (rmdir("/.old") < 0) fail("rmdir .old");
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) fail("mount /proc");
+	send_msg(1, "prepared");
+}
+
+// setup carries out a "setup" message, operations from fields[1] on, and
+// makes the root read-only.
+static void setup(void) {
+	build(1);
+	for (; next_fd < nfds; next_fd++) {
+		close(fds[next_fd]);
+	}
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) fail("make / read-only");
 	send_msg(1, "ready");
 }
@@ -410,13 +448,19 @@ __attribute__((constructor)) static void lamina_sandbox_init(void) {
 	}
 	ctl = atoi(fd);
 	int extra = recv_msg();
-	if (nfields < 1 || strcmp(fields[0], "setup") != 0) {
+	if (nfields < 1 || strcmp(fields[0], "prepare") != 0) {
 		errno = EPROTO;
-		fail("expected setup");
+		fail("expected prepare");
 	}
 	if (extra >= 0) {
 		if (setns(extra, CLONE_NEWNET) < 0) fail("enter the network namespace");
 		close(extra);
+	}
+	prepare();
+	recv_msg();
+	if (nfields < 1 || strcmp(fields[0], "setup") != 0) {
+		errno = EPROTO;
+		fail("expected setup");
 	}
 	setup();
 	int outfd = recv_msg();

@@ -9,13 +9,18 @@ package sandbox
 //
 // Each environment gets an ext4 image in a file without a name (O_TMPFILE)
 // on the data directory's file system, attached to a loop device that
-// clears itself when its last user goes (LO_FLAGS_AUTOCLEAR). The sandbox's
-// init mounts the device on /tmp; the host keeps the device open until
-// Destroy, which closes it after the sandbox's last process has exited and
-// the kernel has unmounted the file system with the mount namespace. The
-// device then detaches itself and the file, having no name, is freed:
-// nothing is left to wipe, and a server that crashes leaves nothing either,
-// since the kernel closes its descriptors and kills its sandboxes' inits.
+// clears itself when its last user goes (LO_FLAGS_AUTOCLEAR). The host
+// mounts its file system ahead of time, detached from any mount namespace
+// (fsopen, fsmount: mounting ext4 reads and checks its metadata, 0.7 ms on
+// a quiet machine and 6 ms at the median on a busy one), and the sandbox's
+// init attaches that mount on /tmp (move_mount, microseconds). The host
+// keeps the device and the mount open until Destroy, which closes them
+// after the sandbox's last process has exited and the kernel has unmounted
+// the file system with the mount namespace. The device then detaches itself
+// and the file, having no name, is freed: nothing is left to wipe, and a
+// server that crashes leaves nothing either, since the kernel closes its
+// descriptors (a detached mount goes with its last one) and kills its
+// sandboxes' inits.
 //
 // Formatting ext4 takes milliseconds (mkfs.ext4 and debugfs), so an image is
 // formatted once per size and kept in memory as its few non-zero blocks
@@ -63,10 +68,6 @@ const (
 	// defaultEphemeralMB is the size of /tmp when a spec gives none, as
 	// Lambda's default.
 	defaultEphemeralMB = 512
-	// tmpMountOptions: an I/O error makes the file system read-only (never
-	// panics the host, whatever the image's own setting), and no cache
-	// flushes, since /tmp needs no durability.
-	tmpMountOptions = "errors=remount-ro,nobarrier"
 )
 
 // ext4Features are the file system's features: no journal (nothing in /tmp
@@ -141,29 +142,65 @@ func findTool(name string) (string, error) {
 	return "", fmt.Errorf("%s not found (install e2fsprogs)", name)
 }
 
-// tmpDisk is one environment's /tmp device, attached to its image.
+// tmpDisk is one environment's /tmp device, attached to its image, with
+// its file system mounted.
 type tmpDisk struct {
 	mu  sync.Mutex
 	dev *os.File // the loop device, open until the sandbox is destroyed
-	// path is the device's path, for the init to mount.
-	path string
+	// mount is the file system's mount, detached until the init attaches
+	// it; open until the sandbox is destroyed.
+	mount *os.File
+	path  string // the device's path
 }
 
-// release closes the host's hold on the device; once the sandbox's mount
-// is gone too, the kernel detaches the device and frees the image. It is
-// safe to call more than once, from any goroutine.
+// release closes the host's hold on the mount and the device: a mount
+// still detached goes at once; once the sandbox's is gone too, the kernel
+// detaches the device and frees the image. It is safe to call more than
+// once, from any goroutine.
 func (t *tmpDisk) release() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.mount != nil {
+		t.mount.Close()
+		t.mount = nil
+	}
 	if t.dev != nil {
 		t.dev.Close()
 		t.dev = nil
 	}
 }
 
+// mountDetached mounts the ext4 file system of disk, detached from any
+// mount namespace, nosuid and nodev. An I/O error makes the file system
+// read-only (never panics the host, whatever the image's own setting), and
+// there are no cache flushes: /tmp needs no durability.
+func mountDetached(disk *tmpDisk) error {
+	fs, err := unix.Fsopen("ext4", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("fsopen ext4: %w", err)
+	}
+	defer unix.Close(fs)
+	for _, set := range []func() error{
+		func() error { return unix.FsconfigSetString(fs, "source", disk.path) },
+		func() error { return unix.FsconfigSetString(fs, "errors", "remount-ro") },
+		func() error { return unix.FsconfigSetFlag(fs, "nobarrier") },
+		func() error { return unix.FsconfigCreate(fs) },
+	} {
+		if err := set(); err != nil {
+			return fmt.Errorf("mount %s: %w", disk.path, err)
+		}
+	}
+	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return fmt.Errorf("fsmount %s: %w", disk.path, err)
+	}
+	disk.mount = os.NewFile(uintptr(mnt), "tmp-mount")
+	return nil
+}
+
 // take returns a new, empty /tmp disk of mb MB: a spare if there is one
-// (attaching a loop device takes milliseconds of the kernel's time), and
-// has spares made for the next ones.
+// (attaching a loop device and mounting its file system take milliseconds
+// of the kernel's time), and has spares made for the next ones.
 func (d *tmpDisks) take(mb int) (*tmpDisk, error) {
 	size, err := d.size(mb)
 	if err != nil {
@@ -219,7 +256,7 @@ func (size *diskSize) drain() {
 }
 
 // attach makes a disk of img: a new unnamed file written with it, attached
-// to a loop device.
+// to a loop device, its file system mounted detached.
 func (d *tmpDisks) attach(img *diskImage) (*tmpDisk, error) {
 	f, err := os.OpenFile(d.dir, os.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -229,8 +266,16 @@ func (d *tmpDisks) attach(img *diskImage) (*tmpDisk, error) {
 		f.Close()
 		return nil, fmt.Errorf("/tmp image: %w", err)
 	}
-	defer f.Close() // the loop device keeps its own reference
-	return attachLoop(f)
+	disk, err := attachLoop(f)
+	f.Close() // the loop device keeps its own reference
+	if err != nil {
+		return nil, err
+	}
+	if err := mountDetached(disk); err != nil {
+		disk.release()
+		return nil, fmt.Errorf("/tmp image: %w", err)
+	}
+	return disk, nil
 }
 
 // checkDiskSpace refuses a /tmp image of size bytes when the file system

@@ -156,7 +156,9 @@ func Run(ctx context.Context, cfg Config) error {
 	// The runtimes come first: a bad --interpreter or --runtime-map is the
 	// one line the server prints.
 	cacheDir := filepath.Join(cfg.DataDir, "cache")
-	rts, err := runtimes.Install(cacheDir, cfg.Runtimes)
+	runtimeOpts := cfg.Runtimes
+	runtimeOpts.Logger = log
+	rts, err := runtimes.Install(cacheDir, runtimeOpts)
 	if err != nil {
 		return err
 	}
@@ -258,8 +260,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// The worker's environments go first (deferred below), then the
+	// provider's prepared sandboxes, which hold namespaces of the network.
+	defer closeNetwork()
 	defer provider.Close()
-	defer closeNetwork() // after the worker's, deferred below: the environments go first
 	log.Info("execution environments", "sandbox", provider.Name(), "memory_budget_mb", budget)
 	if ns, ok := provider.(*sandbox.NamespaceProvider); ok && ns.TmpfsReason() != "" {
 		log.Warn("functions' /tmp is a tmpfs charged to their memory", "reason", ns.TmpfsReason())
@@ -522,21 +526,29 @@ func sandboxProvider(cfg Config, memoryBudgetMB int, log *slog.Logger) (sandbox.
 	}
 	switch cfg.Sandbox {
 	case "", "namespace":
+		unavailable := func(err error) error {
+			return fmt.Errorf("namespace sandbox unavailable (%w); run with --sandbox process to run functions without isolation", err)
+		}
+		if err := sandbox.CheckNamespaceUser(); err != nil {
+			return nil, nil, unavailable(err)
+		}
+		var n *sandbox.Network
+		closeNetwork := func() {}
+		if netCfg.Mode != sandbox.NetworkNone {
+			netCfg.Logger = log
+			var err error
+			if n, err = sandbox.NewNetwork(netCfg); err != nil {
+				return nil, nil, fmt.Errorf("%w; run with --function-network none to give functions no network", err)
+			}
+			closeNetwork = func() { n.Close() }
+		}
 		p, err := sandbox.NewNamespaceProvider(sandbox.NamespaceOptions{
-			StateDir: dir, TmpDir: cfg.TmpDir, MemoryBudgetMB: memoryBudgetMB, NodePids: cfg.NodePids, Logger: log})
+			StateDir: dir, TmpDir: cfg.TmpDir, MemoryBudgetMB: memoryBudgetMB, NodePids: cfg.NodePids, Network: n, Logger: log})
 		if err != nil {
-			return nil, nil, fmt.Errorf("namespace sandbox unavailable (%w); run with --sandbox process to run functions without isolation", err)
+			closeNetwork()
+			return nil, nil, unavailable(err)
 		}
-		if netCfg.Mode == sandbox.NetworkNone {
-			return p, func() {}, nil
-		}
-		netCfg.Logger = log
-		n, err := sandbox.NewNetwork(netCfg)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w; run with --function-network none to give functions no network", err)
-		}
-		p.UseNetwork(n)
-		return p, func() { n.Close() }, nil
+		return p, closeNetwork, nil
 	case "process":
 		scratch := dir
 		if cfg.TmpDir != "" {

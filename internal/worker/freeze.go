@@ -9,10 +9,10 @@ import (
 // Idle environments are frozen, as Lambda freezes them: between invocations
 // nothing a function left running (threads, child processes, a process
 // that polls the Runtime API itself) makes progress, and the sandbox uses no
-// CPU. An idle environment is frozen once its runtime waits in GET /next for
-// the next event, so that after the thaw the event goes straight to that
-// waiting request, or freezeGrace after it went idle if the runtime does not
-// ask. It is thawed for the next invocation: once the event is handed to
+// CPU. An idle environment is frozen freezeAfterAsk after its runtime waits
+// in GET /next for the next event, so that after the thaw the event goes
+// straight to that waiting request, or freezeGrace after it went idle if the
+// runtime does not ask. It is thawed for the next invocation: once the event is handed to
 // the runtime's waiting /next, so that the runtime finds it as it resumes,
 // or before, if the runtime was frozen without asking. Destroying a frozen
 // environment needs no thaw: the sandbox kills frozen processes.
@@ -20,6 +20,14 @@ import (
 // freezeGrace is how long an idle environment whose runtime has not asked
 // for the next event yet runs on before it is frozen all the same.
 const freezeGrace = 100 * time.Millisecond
+
+// freezeAfterAsk is how long an idle environment whose runtime waits for the
+// next event runs on before it is frozen. Under load the next invocation
+// comes sooner, and the environment is neither frozen nor thawed: freezing
+// at once cost 10% of the server's CPU at concurrency 32 and 4–10% of the
+// warm latency (BENCHMARKS.md, "What would move the numbers"). What a
+// function left running gets at most this long after each invocation.
+const freezeAfterAsk = 2 * time.Millisecond
 
 // freezer tracks whether an environment may be frozen, and is.
 type freezer struct {
@@ -39,9 +47,9 @@ func (f *freezer) logger() *slog.Logger {
 }
 
 // parkIdle is called as env goes to the idle pool, before any invocation
-// can take it from there. It freezes env soon: at once (in the background)
-// if its runtime already waits for the next event, else after freezeGrace
-// or when the runtime asks, whichever comes first.
+// can take it from there. It freezes env soon: freezeAfterAsk from now if
+// its runtime already waits for the next event, else freezeAfterAsk after
+// the runtime asks, or after freezeGrace, whichever comes first.
 func (env *environment) parkIdle() {
 	f := &env.freezer
 	f.mu.Lock()
@@ -49,7 +57,7 @@ func (env *environment) parkIdle() {
 	f.idle = true
 	delay := freezeGrace
 	if f.polls > 0 {
-		delay = 0
+		delay = freezeAfterAsk
 	}
 	if f.timer == nil {
 		f.timer = time.AfterFunc(delay, env.freezeIfIdle)
@@ -59,14 +67,14 @@ func (env *environment) parkIdle() {
 }
 
 // pollStarted is called when the runtime (or anything in the sandbox) asks
-// for the next event; an idle environment is frozen right away.
+// for the next event; an idle environment is frozen freezeAfterAsk later.
 func (env *environment) pollStarted() {
 	f := &env.freezer
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.polls++
-	if f.idle {
-		env.freezeLocked()
+	if f.idle && !f.frozen {
+		f.timer.Reset(freezeAfterAsk)
 	}
 }
 

@@ -27,7 +27,12 @@ func TestFreezeWhenTheRuntimeAsksForTheNextEvent(t *testing.T) {
 	env.pollStarted() // the first /next, during init: not idle, no freeze
 	env.pollEnded()   // it got the first event
 	env.parkIdle()    // the invocation ended
-	env.pollStarted() // the runtime asks for the next: frozen at once
+	asked := time.Now()
+	env.pollStarted() // the runtime asks for the next: frozen freezeAfterAsk later
+	waitFrozen(t, sb, "after the runtime asked")
+	if waited := time.Since(asked); waited < freezeAfterAsk {
+		t.Errorf("frozen %v after the runtime asked, before freezeAfterAsk (%v)", waited, freezeAfterAsk)
+	}
 	if got := sb.FreezeCalls(); len(got) != 1 || got[0] != "freeze" {
 		t.Fatalf("calls %v, want one freeze as the runtime asked", got)
 	}

@@ -291,6 +291,12 @@ func (env *environment) claim(w http.ResponseWriter, id, to string) *invocation 
 	return inv
 }
 
+// chunkedBodyStart is the first size of readBody's buffer for a body sent
+// in chunks: a no-op function's answer is a few bytes, and a large buffer
+// per invocation (it was 64 KiB) costs more to clear and collect than the
+// doublings a large answer takes.
+const chunkedBodyStart = 512
+
 // errBodyTooLarge is readBody's error for a body over its limit.
 var errBodyTooLarge = errors.New("request body too large")
 
@@ -298,8 +304,9 @@ var errBodyTooLarge = errors.New("request body too large")
 // read up to the limit and discarded (so that a client that sends it all
 // before reading the answer gets the answer), and errBodyTooLarge returned.
 // A body of declared length takes that much memory; one sent in chunks
-// takes a buffer that doubles up to limit+1 bytes, so reading it holds at
-// most 1.5 times the limit at once.
+// (aws-lambda-go sends every response so) takes a buffer that starts small
+// and doubles up to limit+1 bytes, so reading it holds at most 1.5 times
+// the limit at once.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	switch n := r.ContentLength; {
 	case n > limit:
@@ -310,7 +317,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		_, err := io.ReadFull(r.Body, body)
 		return body, err
 	}
-	body := make([]byte, 0, min(64<<10, limit+1))
+	body := make([]byte, 0, min(chunkedBodyStart, limit+1))
 	for {
 		if len(body) == cap(body) {
 			if int64(len(body)) > limit {

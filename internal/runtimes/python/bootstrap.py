@@ -8,7 +8,9 @@ encoding and log formats. Standard library only.
 
 Launch contract (Lamina's worker):
     <python> -s $LAMBDA_RUNTIME_DIR/bootstrap.py
-with cwd = $LAMBDA_TASK_ROOT and _HANDLER, AWS_LAMBDA_RUNTIME_API (host:port),
+or the same with this file compiled by that interpreter (bootstrap.<key>.pyc
+in the same directory, see internal/runtimes/bytecode.go), with
+cwd = $LAMBDA_TASK_ROOT and _HANDLER, AWS_LAMBDA_RUNTIME_API (host:port),
 AWS_LAMBDA_FUNCTION_* and AWS_LAMBDA_LOG_* in the environment.
 
 stdout and stderr are pipes read by the worker, which attributes everything
@@ -28,10 +30,10 @@ frames show in an init error's stack trace) and two small C modules:
   the C code does not settle the way json would is handed to json itself.
 logging, traceback and json are imported only where needed, and the root
 logger gets its Lambda handler when the function first imports logging (see
-_LoggingImportHook). This file is compiled at every start, as the runtime
-directory is read-only in a sandbox (and /tmp is new in each): the compile
-is most of what the runtime adds to the interpreter's own start-up, so code
-that only some functions need stays short.
+_LoggingImportHook). Run from source, this file is compiled at every start,
+which costs more than the rest of the runtime's start-up; Lamina runs its
+bytecode once the interpreter has compiled it. __file__ names the file
+Python runs, _THIS_FILE the source as the frames of this file name it.
 """
 
 import importlib
@@ -47,6 +49,10 @@ try:
     import _json
 except ImportError:  # an interpreter built without the accelerator
     _json = None
+
+# This file as its frames name it: its source, also when Python runs its
+# bytecode (__file__ is then the .pyc).
+_THIS_FILE = (lambda: None).__code__.co_filename
 
 _RUNTIME_PATH = "/2018-06-01/runtime"
 
@@ -622,7 +628,7 @@ def _error_from_exception(exc, invoke_id=None):
         for f in traceback.extract_tb(exc.__traceback__)
     ]
     for i, frame in enumerate(frames):
-        if frame[0] != __file__:
+        if frame[0] != _THIS_FILE:
             frames = frames[i:]
             break
     return _make_error(

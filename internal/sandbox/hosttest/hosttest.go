@@ -21,14 +21,16 @@ import (
 )
 
 // LoopDevices returns the loop devices whose backing files are below dir
-// (a server's /tmp disk images), and which of them have a file system
-// mounted: a live sandbox's; the others are spares made ahead.
+// (a server's /tmp disk images), and which of them are mounted in a mount
+// namespace: a live sandbox's. The others are spares made ahead, whose file
+// systems are mounted detached.
 func LoopDevices(t testing.TB, dir string) (all, mounted []string) {
 	t.Helper()
 	files, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
 	if err != nil {
 		t.Fatal(err)
 	}
+	inUse := mountedDevices()
 	for _, f := range files {
 		backing, err := os.ReadFile(f)
 		if err != nil || !strings.HasPrefix(string(backing), dir+"/") {
@@ -36,11 +38,36 @@ func LoopDevices(t testing.TB, dir string) (all, mounted []string) {
 		}
 		dev := strings.Split(f, "/")[3]
 		all = append(all, dev)
-		if _, err := os.Stat("/sys/fs/ext4/" + dev); err == nil {
+		if number, err := os.ReadFile("/sys/block/" + dev + "/dev"); err == nil && inUse[strings.TrimSpace(string(number))] {
 			mounted = append(mounted, dev)
 		}
 	}
 	return all, mounted
+}
+
+// mountedDevices returns the devices ("major:minor") of the file systems
+// mounted in the mount namespace of any process of this host.
+func mountedDevices() map[string]bool {
+	devices := map[string]bool{}
+	procs, _ := filepath.Glob("/proc/[0-9]*/mountinfo")
+	seen := map[string]bool{} // mount namespaces already read
+	for _, mountinfo := range procs {
+		ns, err := os.Readlink(filepath.Join(filepath.Dir(mountinfo), "ns", "mnt"))
+		if err != nil || seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		data, err := os.ReadFile(mountinfo)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if fields := strings.Fields(line); len(fields) > 2 {
+				devices[fields[2]] = true
+			}
+		}
+	}
+	return devices
 }
 
 // vethPrefix starts the name of the host's end of an environment's veth
