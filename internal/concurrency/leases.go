@@ -15,11 +15,13 @@
 // for a while, no more in use than its fair part of the pool (the capacity
 // over the live nodes) and gives back each share it frees, so that nodes
 // that all want more than the pool share it rather than the first keeping
-// it. Shares of a node
-// that is no longer a member (its heartbeats expired, or it restarted)
-// count as free; a node whose own heartbeats have not been stored for
-// nearly the heartbeats' lifetime stops admitting, so that it never uses
-// shares the others have taken back.
+// it. Shares of a node that restarted count as free at once, those of a
+// node that is no longer a member once it has been out for ReclaimAfter; a
+// node whose own heartbeats have not been stored for a while (Fresh) stops
+// admitting, earlier than the others take its shares back, so that it
+// never uses shares they have taken. A store that loses a leader for some
+// seconds (a node killed) thus stops no node that holds the shares it
+// uses.
 package concurrency
 
 import (
@@ -66,6 +68,10 @@ const (
 	// wantedBuffer bounds the trims waiting to be done at once; beyond it
 	// the window's trim does them.
 	wantedBuffer = 256
+	// absentMemory is how long past ReclaimAfter a member that went out is
+	// remembered; maxAbsent bounds how many are.
+	absentMemory = time.Minute
+	maxAbsent    = 4096
 )
 
 // Bounds of the bucket: a record holds one entry per node.
@@ -81,6 +87,11 @@ type Config struct {
 	Node, Instance string
 	// Members returns the live nodes' instances by node ID.
 	Members func() map[string]string
+	// ReclaimAfter is how long the shares of a node out of Members stay
+	// its own; they count as free after (0: at once). It must be longer
+	// than the time after which a node that is counted out stops admitting
+	// (Fresh), counted from when the others count it out.
+	ReclaimAfter time.Duration
 	// Fresh reports whether this node's heartbeats are current enough for
 	// it to be a member in the others' eyes.
 	Fresh func() bool
@@ -103,6 +114,11 @@ type Leases struct {
 
 	mu    sync.Mutex
 	pools map[string]*pool
+	// absent holds, by node and instance, when members went out (or
+	// holders of shares were first seen out); lastLive are the members at
+	// the last look.
+	absent   map[memberKey]time.Time
+	lastLive map[string]string
 	// wanted are the pools to trim at once: asked for by others, or with a
 	// share freed while yielding.
 	wanted chan wantedTrim
@@ -189,7 +205,7 @@ func Open(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, cfg Config
 		return nil, fmt.Errorf("concurrency: bucket %s: %w", Bucket, err)
 	}
 	return &Leases{cfg: cfg, kv: kv, nc: nc, log: cfg.Logger.With("part", "concurrency"), window: trimWindow,
-		pools: map[string]*pool{}, wanted: make(chan wantedTrim, wantedBuffer)}, nil
+		pools: map[string]*pool{}, absent: map[memberKey]time.Time{}, wanted: make(chan wantedTrim, wantedBuffer)}, nil
 }
 
 var _ manager.Counter = (*Leases)(nil)
@@ -358,7 +374,7 @@ func (l *Leases) change(ctx context.Context, key string, decide func(mine, other
 				if h.Instance == l.cfg.Instance {
 					recorded = h.Shares
 				}
-			case live[node] == h.Instance:
+			case l.holds(node, h, live):
 				others += h.Shares
 			default:
 				delete(rec.Holders, node) // a node gone, or restarted: it holds nothing
@@ -394,6 +410,56 @@ func (l *Leases) change(ctx context.Context, key string, decide func(mine, other
 		return want, nil
 	}
 	return held, lamina.ErrService("The concurrency pool %s is changed by too many nodes at once; retry.", key)
+}
+
+// holds reports whether node still holds what its entry h of a record says:
+// while it is a member, and for ReclaimAfter after it went out of the
+// members (or was first seen out of them), unless it runs again as another
+// instance.
+func (l *Leases) holds(node string, h holding, live map[string]string) bool {
+	if instance, member := live[node]; member {
+		return instance == h.Instance // else restarted: its earlier process holds nothing
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key := memberKey{node, h.Instance}
+	since, seen := l.absent[key]
+	if !seen {
+		since = time.Now()
+		l.noteAbsentLocked(key, since)
+	}
+	return time.Since(since) < l.cfg.ReclaimAfter
+}
+
+// memberKey is one process of a node.
+type memberKey struct{ node, instance string }
+
+// noteMembers records when the nodes that were members at the last call
+// went out, and forgets what is long past. Run calls it every window.
+func (l *Leases) noteMembers() {
+	live := l.cfg.Members()
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for node, instance := range l.lastLive {
+		if live[node] != instance {
+			l.noteAbsentLocked(memberKey{node, instance}, now)
+		}
+	}
+	for key, since := range l.absent {
+		if now.Sub(since) > absentMemory+l.cfg.ReclaimAfter {
+			delete(l.absent, key)
+		}
+	}
+	l.lastLive = live
+}
+
+// noteAbsentLocked records that key went out of the members at since,
+// within the bound of the record. The caller holds l.mu.
+func (l *Leases) noteAbsentLocked(key memberKey, since time.Time) {
+	if _, seen := l.absent[key]; !seen && len(l.absent) < maxAbsent {
+		l.absent[key] = since
+	}
 }
 
 // overTaken records whether the record of a pool shows more shares held
@@ -443,6 +509,7 @@ func (l *Leases) Run(ctx context.Context) {
 			}
 			l.trim(ctx, w.key, true)
 		case <-t.C:
+			l.noteMembers()
 			l.trimAll(ctx, false)
 		}
 	}

@@ -291,3 +291,41 @@ func TestLeasesMembership(t *testing.T) {
 	}
 	r()
 }
+
+// TestLeasesReclaimAfter: the shares of a node counted out stay its own for
+// ReclaimAfter, then are free; those of a node that restarted are free at
+// once.
+func TestLeasesReclaimAfter(t *testing.T) {
+	t.Parallel()
+	const grace = 400 * time.Millisecond
+	c := newTestCluster(t, "n1", "n2")
+	c.nodes["n2"].cfg.ReclaimAfter = grace
+	p, q := manager.Pool{Function: "g"}, manager.Pool{Function: "h"}
+	for _, pool := range []manager.Pool{p, q} {
+		if _, ok := c.take(t, "n1", pool, 1); !ok {
+			t.Fatal("n1 throttled below the capacity")
+		}
+	}
+	// n1 is counted out: n2 is throttled until the grace has passed.
+	c.mu.Lock()
+	delete(c.live, "n1")
+	c.mu.Unlock()
+	out := time.Now()
+	if _, ok := c.take(t, "n2", p, 1); ok {
+		t.Fatal("n2 took the share of a node counted out at once")
+	}
+	eventually(t, "n2 takes the share of n1 after the grace", func() bool {
+		_, ok := c.take(t, "n2", p, 1)
+		return ok
+	})
+	if waited := time.Since(out); waited < grace {
+		t.Errorf("n2 took the share of n1 %v after it was counted out, want at least %v", waited, grace)
+	}
+	// n1 runs again as another process: its earlier shares are free at once.
+	c.mu.Lock()
+	c.live["n1"] = "n1-2"
+	c.mu.Unlock()
+	if _, ok := c.take(t, "n2", q, 1); !ok {
+		t.Errorf("n2 throttled although the holder restarted (record %v)", c.recorded(t, q))
+	}
+}

@@ -331,7 +331,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := open("concurrency pools", func(ctx context.Context) (err error) {
 			leases, err = concurrency.Open(ctx, st.JetStream(), conn, concurrency.Config{
 				Node: node, Instance: members.Self().Instance, Members: liveInstances(members), Fresh: freshMember(members),
-				Replicas: replicas, Metrics: concurrency.NewMetrics(registry), Logger: log})
+				ReclaimAfter: reclaimAfter(members), Replicas: replicas, Metrics: concurrency.NewMetrics(registry), Logger: log})
 			return err
 		}); err != nil {
 			return err
@@ -486,11 +486,19 @@ func liveInstances(members *cluster.Membership) func() map[string]string {
 }
 
 // freshMember reports whether this node's heartbeats were stored recently
-// enough that the others still count it in for a while: a second less than
-// their lifetime.
+// enough for it to admit invocations within the concurrency shares it
+// holds: within two heartbeat lifetimes. A store whose heartbeat stream
+// lost its leader (a node killed) elects another in 4 to 9 s (NATS's raft
+// timeouts), within it.
 func freshMember(members *cluster.Membership) func() bool {
-	return func() bool { return time.Since(members.LastStored()) < members.TTL()-time.Second }
+	return func() bool { return time.Since(members.LastStored()) < 2*members.TTL() }
 }
+
+// reclaimAfter is how long the concurrency shares of a node counted out
+// stay its own: it is counted out a heartbeat lifetime after its last
+// stored heartbeat, and stops admitting two lifetimes after it; its shares
+// are free a lifetime after that, three after its last stored heartbeat.
+func reclaimAfter(members *cluster.Membership) time.Duration { return 2 * members.TTL() }
 
 // sweepCode deletes unreferenced code archives, and records of deleted
 // functions, now and then until ctx ends.
