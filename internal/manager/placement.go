@@ -36,7 +36,8 @@ import (
 //
 // When no node satisfies all three, the least loaded node with room takes
 // it; when none seems to have room, the first healthy node is asked (its
-// worker knows for sure). A node's busy memory is that of its last
+// worker knows for sure), and when every healthy node said lately it had no
+// room, the least loaded of them. A node's busy memory is that of its last
 // heartbeat (at most a second old) corrected by what this manager has sent
 // it or seen end since. A function version with provisioned concurrency
 // goes first to the node with the most of its provisioned environments that
@@ -116,8 +117,11 @@ func (n *node) freeMB() int { return n.roomMB - n.sinceBeatMB() }
 
 // usable reports whether the node may be given an invocation of mb now.
 func (n *node) usable(mb int, now time.Time) bool {
-	return !now.Before(n.suspectUntil) && (mb < n.fullMB || !now.Before(n.fullUntil))
+	return n.healthy(now) && (mb < n.fullMB || !now.Before(n.fullUntil))
 }
+
+// healthy reports whether the node's worker is not suspect now.
+func (n *node) healthy(now time.Time) bool { return !now.Before(n.suspectUntil) }
 
 // placement places invocations among the nodes of a cluster.
 type placement struct {
@@ -328,7 +332,18 @@ func (p *placement) choose(version versionKey, mb int, tried []*node, now time.T
 	if fallback != nil {
 		return fallback
 	}
-	return first
+	if first != nil {
+		return first
+	}
+	// Every healthy node said lately it had no room: ask the least loaded
+	// (invocations end in milliseconds; its worker knows for sure).
+	var leastLoaded *node
+	for _, n := range order {
+		if !slices.Contains(tried, n) && n.healthy(now) && (leastLoaded == nil || n.loadMB()*leastLoaded.budgetMB < leastLoaded.loadMB()*n.budgetMB) {
+			leastLoaded = n
+		}
+	}
+	return leastLoaded
 }
 
 // suspect passes over n for suspectFor: its worker did not answer.
