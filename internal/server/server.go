@@ -487,18 +487,18 @@ func liveInstances(members *cluster.Membership) func() map[string]string {
 
 // freshMember reports whether this node's heartbeats were stored recently
 // enough for it to admit invocations within the concurrency shares it
-// holds: within two heartbeat lifetimes. A store whose heartbeat stream
-// lost its leader (a node killed) elects another in 4 to 9 s (NATS's raft
-// timeouts), within it.
+// holds: within three heartbeat lifetimes (15 s). A heartbeat stream that
+// lost its leader (a node killed) has another after NATS's election
+// timeout (4 to 9 s, longer on a loaded machine), within it.
 func freshMember(members *cluster.Membership) func() bool {
-	return func() bool { return time.Since(members.LastStored()) < 2*members.TTL() }
+	return func() bool { return time.Since(members.LastStored()) < 3*members.TTL() }
 }
 
 // reclaimAfter is how long the concurrency shares of a node counted out
 // stay its own: it is counted out a heartbeat lifetime after its last
-// stored heartbeat, and stops admitting two lifetimes after it; its shares
-// are free a lifetime after that, three after its last stored heartbeat.
-func reclaimAfter(members *cluster.Membership) time.Duration { return 2 * members.TTL() }
+// stored heartbeat and stops admitting three lifetimes after it; its
+// shares are free four lifetimes (20 s) after it, a lifetime later.
+func reclaimAfter(members *cluster.Membership) time.Duration { return 3 * members.TTL() }
 
 // sweepCode deletes unreferenced code archives, and records of deleted
 // functions, now and then until ctx ends.
