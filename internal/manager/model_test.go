@@ -437,7 +437,9 @@ func (c *placementChooser) noRoom(manager int, n *modelNode, mb int) {
 	}
 }
 
-func (c *placementChooser) fail(string) { c.heartbeat(time.Unix(0, 0).Add(time.Duration(*c.now * float64(time.Second)))) }
+func (c *placementChooser) fail(string) {
+	c.heartbeat(time.Unix(0, 0).Add(time.Duration(*c.now * float64(time.Second))))
+}
 
 func (c *placementChooser) homeOf(f *modelFunction) string {
 	p := c.placements[0]
