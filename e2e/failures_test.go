@@ -1,0 +1,331 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/google/uuid"
+)
+
+// failoverWindow is how long after a node is killed sync invocations
+// through the other nodes may still fail (issue 12: "within 5 s").
+const failoverWindow = 5 * time.Second
+
+// syncCall is one sync invocation of a load.
+type syncCall struct {
+	via        int // index of the node it went through
+	start, end time.Time
+	err        error
+}
+
+// clusterLoad drives a cluster while it fails: sync invocations of a
+// function, one after another through each node that is up, and async
+// events with a marker of their own, through the nodes in turn. A node is
+// taken out of the load (down) before it is stopped or killed.
+type clusterLoad struct {
+	t     *testing.T
+	nodes []*testServer
+	down  []atomic.Bool
+
+	mu       sync.Mutex
+	calls    []syncCall
+	accepted []string // markers of the events answered 202
+	refused  int      // async events not accepted
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// startLoad starts invoking syncFn (an echo function) through every node and
+// sending events to asyncFn (an echo function), until stopped.
+func startLoad(t *testing.T, nodes []*testServer, syncFn, asyncFn string) *clusterLoad {
+	l := &clusterLoad{t: t, nodes: nodes, down: make([]atomic.Bool, len(nodes)), stop: make(chan struct{})}
+	for i, ts := range nodes {
+		l.wg.Go(func() {
+			for l.running() {
+				if l.down[i].Load() {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				c := syncCall{via: i, start: time.Now()}
+				var r invokeResult
+				r, c.err = ts.tryInvoke(t, syncFn, `{}`)
+				if c.err == nil && (r.FunctionError != "" || r.StatusCode != 200) {
+					c.err = fmt.Errorf("status %d, function error %q: %s", r.StatusCode, r.FunctionError, r.Payload)
+				}
+				c.end = time.Now()
+				l.mu.Lock()
+				l.calls = append(l.calls, c)
+				l.mu.Unlock()
+			}
+		})
+	}
+	l.wg.Go(func() {
+		for n := 0; l.running(); n++ {
+			i := n % len(nodes)
+			if l.down[i].Load() {
+				continue
+			}
+			marker := uuid.NewString()
+			_, err := nodes[i].Lambda().Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String(asyncFn),
+				InvocationType: types.InvocationTypeEvent, Payload: []byte(`{"marker":"` + marker + `"}`)})
+			l.mu.Lock()
+			if err == nil {
+				l.accepted = append(l.accepted, marker)
+			} else {
+				l.refused++
+			}
+			l.mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	return l
+}
+
+func (l *clusterLoad) running() bool {
+	select {
+	case <-l.stop:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop ends the load and waits for the calls under way.
+func (l *clusterLoad) Stop() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// takeOut stops sending load through node i; calls under way end.
+func (l *clusterLoad) takeOut(i int) { l.down[i].Store(true) }
+
+// putBack sends load through node i again.
+func (l *clusterLoad) putBack(i int) { l.down[i].Store(false) }
+
+// failed returns the sync calls that failed.
+func (l *clusterLoad) failed() []syncCall {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []syncCall
+	for _, c := range l.calls {
+		if c.err != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// waitAllRan waits until the log of fn shows every event the load had
+// accepted, and returns how many of them ran more than once.
+func (l *clusterLoad) waitAllRan(t *testing.T, via *testServer, fn string) (duplicates int) {
+	t.Helper()
+	l.mu.Lock()
+	accepted := slices.Clone(l.accepted)
+	l.mu.Unlock()
+	var missing []string
+	eventually(t, fmt.Sprintf("the %d accepted events of %s ran", len(accepted), fn), func() error {
+		seen := map[string]int{}
+		for _, e := range sawEvents(t, via.functionLogEvents(t, via.Logs(), fn)) {
+			seen[fmt.Sprint(e["marker"])]++
+		}
+		missing, duplicates = missing[:0], 0
+		for _, m := range accepted {
+			switch {
+			case seen[m] == 0:
+				missing = append(missing, m)
+			case seen[m] > 1:
+				duplicates++
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%d of %d accepted events have not run, such as %s", len(missing), len(accepted), missing[0])
+		}
+		return nil
+	})
+	t.Logf("%d events accepted (%d refused), all ran, %d of them more than once", len(accepted), l.refused, duplicates)
+	return duplicates
+}
+
+// homeOf invokes fn through every node and returns the index of the node that
+// ran all of it.
+func homeOf(t *testing.T, nodes []*testServer, fn string) int {
+	t.Helper()
+	for i := range 3 * len(nodes) {
+		nodes[i%len(nodes)].invokeOK(t, fn, `{}`)
+	}
+	ran := ranOn(t, nodes, fn)
+	for i, n := range ran {
+		if n == sum(ran) {
+			return i
+		}
+	}
+	t.Fatalf("%s ran %v times by node; want all on its home", fn, ran)
+	return -1
+}
+
+// TestClusterFailures kills a node of three (SIGKILL) under load — sync
+// invocations through every node, async events, a schedule — and then
+// restarts the three one after another (SIGTERM) under load. Sync
+// invocations through the other nodes succeed again within failoverWindow
+// of the kill, every accepted event runs, every tick fires once, the killed
+// node comes back as the home of its functions, and the rolling restart
+// fails no call and loses no event. LAMINA_SOAK_CLUSTER=N repeats the kill
+// and the rolling restart N times.
+func TestClusterFailures(t *testing.T) {
+	t.Parallel()
+	rounds := 1
+	if n, err := fmt.Sscan(os.Getenv("LAMINA_SOAK_CLUSTER"), &rounds); n != 1 || err != nil {
+		rounds = 1
+	}
+	nodes := startCluster(t, 3, nil, withArgs("--schedule-time-scale", scheduleTimeScale, "--async-time-scale", "0.01"))
+	a := nodes[0]
+	ctx := t.Context()
+	a.createPy(t, "steady", "echo", withTimeout(30))
+	a.createPy(t, "ticked", "echo")
+	for _, ts := range nodes {
+		eventually(t, ts.Endpoint()+" lists steady", func() error { return listed(ts, "steady") })
+	}
+	home := homeOf(t, nodes, "steady")
+	// The events' function has its home on another node than the one
+	// killed: a node killed loses the log lines it has not published yet
+	// (up to logs' flush interval), which are the test's evidence that an
+	// event ran. Events accepted through the killed node, and those its
+	// async dispatcher had taken, must all run.
+	queued := ""
+	for i := range 8 {
+		name := fmt.Sprintf("queued-%d", i)
+		a.createPy(t, name, "echo", withTimeout(30))
+		eventually(t, "every node lists "+name, func() error { return errors.Join(listed(nodes[1], name), listed(nodes[2], name)) })
+		if homeOf(t, nodes, name) != home {
+			queued = name
+			break
+		}
+	}
+	if queued == "" {
+		t.Fatalf("8 functions all have their home on n%d", home+1)
+	}
+	for _, ts := range nodes {
+		eventually(t, ts.Endpoint()+" lists ticked", func() error { return listed(ts, "ticked") })
+	}
+	ev := a.eventsClient()
+	if _, err := ev.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("tick"), ScheduleExpression: aws.String("rate(1 minute)")}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ev.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("tick"), Targets: []ebtypes.Target{
+		{Id: aws.String("fn"), Arn: aws.String(functionARN("ticked"))}}}); err != nil || out.FailedEntryCount != 0 {
+		t.Fatalf("PutTargets: %v %v", out, err)
+	}
+
+	for round := range rounds {
+		killed := t.Run(fmt.Sprintf("kill-%d", round), func(t *testing.T) {
+			victim := nodes[home]
+			load := startLoad(t, nodes, "steady", queued)
+			time.Sleep(2 * time.Second)
+			load.takeOut(home)
+			victim.Kill()
+			killed := time.Now()
+			time.Sleep(2 * failoverWindow)
+			load.Stop()
+			var last time.Time
+			for _, c := range load.failed() {
+				if c.via == home {
+					continue // it went through the node killed
+				}
+				t.Logf("through n%d at kill%+v: %v", c.via+1, c.start.Sub(killed).Round(time.Millisecond), c.err)
+				if c.start.After(last) {
+					last = c.start
+				}
+				if c.start.After(killed.Add(failoverWindow)) {
+					t.Errorf("an invocation through n%d begun %v after the kill failed: %v", c.via+1, c.start.Sub(killed).Round(time.Millisecond), c.err)
+				}
+			}
+			if last.IsZero() {
+				t.Logf("no invocation through the other nodes failed")
+			} else {
+				t.Logf("the last failed invocation through the other nodes began %v after the kill", last.Sub(killed).Round(time.Millisecond))
+			}
+			survivor := nodes[(home+1)%3]
+			if moved := invocationsOn(t, survivor, "steady") + invocationsOn(t, nodes[(home+2)%3], "steady"); moved == 0 {
+				t.Errorf("after its home was killed, steady ran on no other node")
+			}
+			load.waitAllRan(t, survivor, queued)
+			// Ticks go on: the lease of a killed scheduler expires.
+			ticks := len(sawEvents(t, survivor.functionLogEvents(t, survivor.Logs(), "ticked")))
+			survivor.waitSawEvents(t, "ticked", "ticks after the kill", func(s []map[string]any) bool { return len(s) >= ticks+3 })
+
+			// Back, it is a member again and the home of steady.
+			victim.Restart()
+			for _, ts := range nodes {
+				waitNodes(t, ts, "n1", "n2", "n3")
+			}
+			eventually(t, "the restarted node runs steady again", func() error {
+				before := invocationsOn(t, victim, "steady")
+				if _, err := survivor.tryInvoke(t, "steady", `{}`); err != nil {
+					return err
+				}
+				if invocationsOn(t, victim, "steady") == before {
+					return fmt.Errorf("steady ran elsewhere")
+				}
+				return nil
+			})
+			victim.invokeOK(t, "steady", `{}`)
+		})
+
+		if !killed {
+			t.FailNow()
+		}
+		t.Run(fmt.Sprintf("rolling-%d", round), func(t *testing.T) {
+			load := startLoad(t, nodes, "steady", queued)
+			for i, ts := range nodes {
+				time.Sleep(time.Second)
+				load.takeOut(i)
+				ts.Stop()
+				ts.Restart()
+				for _, other := range nodes {
+					waitNodes(t, other, "n1", "n2", "n3")
+				}
+				load.putBack(i)
+			}
+			time.Sleep(time.Second)
+			load.Stop()
+			for _, c := range load.failed() {
+				t.Errorf("an invocation through n%d failed during the rolling restart: %v", c.via+1, c.err)
+			}
+			load.mu.Lock()
+			calls := len(load.calls)
+			load.mu.Unlock()
+			t.Logf("%d sync invocations during the rolling restart", calls)
+			load.waitAllRan(t, a, queued)
+		})
+	}
+
+	// Every tick fired once through all of it.
+	if _, err := ev.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String("tick"), Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	a.waitScheduleQuiet(t, "ticked")
+	ids := map[string]int{}
+	saw := sawEvents(t, a.functionLogEvents(t, a.Logs(), "ticked"))
+	for _, e := range saw {
+		ids[fmt.Sprint(e["id"])]++
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("tick %s fired %d times", id, n)
+		}
+	}
+	t.Logf("%d ticks fired, each once", len(saw))
+}
