@@ -29,6 +29,7 @@ import (
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/cluster"
 	"github.com/lamina-project/lamina/internal/manager"
+	"github.com/lamina-project/lamina/internal/store"
 )
 
 // Operations, the last token of a request's subject.
@@ -124,6 +125,7 @@ const (
 	kindNoMemory    = "no-memory"   // manager.ErrNoMemory
 	kindBusy        = "busy"        // too many requests in flight: a node without room
 	kindUnavailable = "unavailable" // manager.ErrWorkerUnavailable: the node is stopping
+	kindStore       = "store"       // store.ErrUnavailable: the node's store cannot be reached
 	kindLamina      = "lamina"      // a *lamina.Error
 	kindOther       = "other"       // anything else
 )
@@ -145,6 +147,8 @@ func errorOf(err error) wireError {
 		return wireError{Kind: kindUnavailable, Message: err.Error()}
 	case errors.As(err, &le):
 		return wireError{Kind: kindLamina, Error: le}
+	case errors.Is(err, store.ErrUnavailable):
+		return wireError{Kind: kindStore, Message: err.Error()}
 	}
 	return wireError{Kind: kindOther, Message: err.Error()}
 }
@@ -158,6 +162,8 @@ func (e wireError) err(node string) error {
 		return fmt.Errorf("node %s: %w (%s)", node, manager.ErrNoMemory, e.Message)
 	case kindUnavailable:
 		return fmt.Errorf("%w: node %s: %s", manager.ErrWorkerUnavailable, node, e.Message)
+	case kindStore:
+		return fmt.Errorf("node %s: %w: %s", node, store.ErrUnavailable, e.Message)
 	case kindLamina:
 		if e.Error != nil {
 			return e.Error

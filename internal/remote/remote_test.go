@@ -14,6 +14,7 @@ import (
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/manager"
+	"github.com/lamina-project/lamina/internal/store"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -155,8 +156,8 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestErrors: the worker's errors come back as they were: no memory
-// (errors.Is), a *lamina.Error with all its fields, anything else by its
+// TestErrors: the worker's errors come back as they were: no memory and an
+// unavailable store (errors.Is), a *lamina.Error with all its fields, anything else by its
 // message; a node that is not there is unavailable.
 func TestErrors(t *testing.T) {
 	t.Parallel()
@@ -183,6 +184,10 @@ func TestErrors(t *testing.T) {
 	fw.err = lamina.ErrService("the worker is shutting down")
 	if _, err := w.State(ctx); !errors.As(err, &le) || le.Status != http.StatusInternalServerError || le.Message != "the worker is shutting down" {
 		t.Errorf("a ServiceException from State came back as %v", err)
+	}
+	fw.err = fmt.Errorf("code: %w", store.ErrUnavailable)
+	if _, err := w.Invoke(ctx, req); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("an unavailable store came back as %v", err)
 	}
 	fw.err = errors.New("sandbox: cannot make a cgroup")
 	if _, err := w.Invoke(ctx, req); err == nil || errors.As(err, &le) || errors.Is(err, manager.ErrNoMemory) ||
