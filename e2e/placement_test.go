@@ -78,7 +78,7 @@ func throttleCounts(t *testing.T, results []invokeResult, errs []error, reason t
 
 // TestClusterPlacement runs three nodes of 1 GB of function memory each and
 // checks where invocations run: a function's invocations, made through any
-// node, run on its home node's warm environment; past half of the home's
+// node, run on its home node's warm environment; past three quarters of the home's
 // memory they spill to the others; provisioned environments are spread over
 // the nodes and used; reserved concurrency holds across the nodes; a node
 // stopped is routed around, finishing first what it ran for the others.
@@ -123,7 +123,7 @@ func TestClusterPlacement(t *testing.T) {
 				used++
 			}
 		}
-		// The home takes half its memory (4 environments), then the next
+		// The home takes three quarters of its memory (6 environments), then the next
 		// nodes take their part; none more than its 8.
 		if sum(ran) != 12 || used < 2 || busiest > 8 {
 			t.Errorf("12 invocations at once of a 128 MB function on nodes of 1 GB ran %v by node; want them spread, at most 8 on one", ran)

@@ -51,8 +51,9 @@ const (
 	loadSlack = 0.25
 	// loadFloor is the busy share of its memory up to which a node takes
 	// the invocations it is home to whatever the others' load: below it,
-	// warm environments matter more than balance.
-	loadFloor = 0.5
+	// warm environments matter more than balance (a spill costs a cold
+	// start; see the model in model_test.go and docs/cluster.md).
+	loadFloor = 0.75
 	// suspectFor is how long a node whose worker did not answer is passed
 	// over (about the time its heartbeats take to expire).
 	suspectFor = 5 * time.Second

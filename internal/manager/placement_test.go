@@ -224,23 +224,24 @@ func TestPlacementBoundedLoad(t *testing.T) {
 	c := newTestCluster(t, st, member("n1", 1024), member("n2", 1024), member("n3", 1024))
 	m := c.managers["n1"]
 	var wg sync.WaitGroup
-	// The floor is half of 1024 MB: four environments of 128 MB.
-	for i := 1; i <= 12; i++ {
+	// The floor of 1024 MB holds floorN environments of 128 MB.
+	floorN := int(loadFloor * 1024 / 128)
+	for i := 1; i <= 2*floorN; i++ {
 		c.holdN(t, m, "hot", 1, &wg)
 		ran := c.ran("hot")
 		h := home(m, "hot")
-		if i <= 4 && (len(ran) != 1 || ran[h] != i) {
+		if i <= floorN && (len(ran) != 1 || ran[h] != i) {
 			t.Fatalf("%d invocations at once ran %v, want all on the home %s", i, ran, h)
 		}
-		if i > 4 && i <= 8 && ran[h] != 4 {
-			t.Errorf("%d invocations at once ran %v, want 4 on the home %s", i, ran, h)
+		if i > floorN && ran[h] != floorN {
+			t.Errorf("%d invocations at once ran %v, want %d on the home %s", i, ran, floorN, h)
 		}
 	}
-	// Past the floor, no node has more than 1.25 times the average.
-	if ran := c.ran("hot"); len(ran) != 3 || max(ran["n1"], ran["n2"], ran["n3"]) > 5 {
-		t.Errorf("12 invocations at once on three nodes ran %v, want at most 5 (1.25 times 4) on each", ran)
+	// Past the floor, the next nodes take theirs up to their floor.
+	if ran := c.ran("hot"); max(ran["n1"], ran["n2"], ran["n3"]) > floorN {
+		t.Errorf("%d invocations at once on three nodes ran %v, want at most %d on each", 2*floorN, ran, floorN)
 	}
-	c.holdN(t, m, "hot", 8, &wg)
+	c.holdN(t, m, "hot", 20-2*floorN, &wg)
 	if ran := c.ran("hot"); ran["n1"]+ran["n2"]+ran["n3"] != 20 || max(ran["n1"], ran["n2"], ran["n3"]) > 8 {
 		t.Errorf("20 invocations at once ran %v, want at most 8 (1.25 times 6.7) on each", ran)
 	}
