@@ -26,6 +26,9 @@ const (
 	// DefaultProgress is how often a node tells a caller that an
 	// invocation is still running.
 	DefaultProgress = time.Second
+	// drainPoll is how often Wait looks whether the drain of the requests'
+	// subscription has ended.
+	drainPoll = 10 * time.Millisecond
 )
 
 // Bounds of the requests waiting to be looked at: the subscription hands
@@ -63,7 +66,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	inflight int
-	draining bool
+	stopping bool
 	running  sync.WaitGroup
 }
 
@@ -104,6 +107,13 @@ func Serve(nc *nats.Conn, node string, w manager.Worker, opts ServerOptions) (*S
 	return s, nil
 }
 
+// draining reports whether Drain was called.
+func (s *Server) draining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
 // take looks at a request as it arrives: it refuses it when the node is
 // stopping or has its fill of requests, and otherwise serves it in a
 // goroutine of its own. It never blocks.
@@ -114,7 +124,7 @@ func (s *Server) take(msg *nats.Msg) {
 	size := int64(len(msg.Data))
 	s.mu.Lock()
 	switch {
-	case s.draining:
+	case s.stopping:
 		s.mu.Unlock()
 		s.refuse(msg, wireError{Kind: kindUnavailable, Message: "the node is stopping"})
 		return
@@ -237,7 +247,7 @@ func (s *Server) reply(msg *nats.Msg, kind string, data []byte) {
 // ones find no responder. Requests being served go on; Wait waits for them.
 func (s *Server) Drain() {
 	s.mu.Lock()
-	s.draining = true
+	s.stopping = true
 	s.mu.Unlock()
 	if err := s.sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		s.log.Warn("cannot stop taking requests of other nodes", "err", err)
@@ -245,8 +255,16 @@ func (s *Server) Drain() {
 }
 
 // Wait waits until the requests being served have been answered, or ctx
-// ends.
+// ends. After Drain, it first waits until every request that had reached
+// the node was taken (served or refused), so none is left unanswered.
 func (s *Server) Wait(ctx context.Context) error {
+	for s.draining() && s.sub.IsValid() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(drainPoll):
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		s.running.Wait()
