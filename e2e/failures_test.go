@@ -181,21 +181,27 @@ func (l *clusterLoad) waitAllRan(t *testing.T, via *testServer, fn string) (dupl
 	return duplicates
 }
 
-// homeOf invokes fn through every node and returns the index of the node that
-// ran all of it.
+// homeOf invokes fn through every node, round after round, and returns the
+// index of the node that ran a whole round (a node that has just started
+// may not see every member yet, and place elsewhere meanwhile).
 func homeOf(t *testing.T, nodes []*testServer, fn string) int {
 	t.Helper()
-	for i := range 3 * len(nodes) {
-		nodes[i%len(nodes)].invokeOK(t, fn, `{}`)
-	}
-	ran := ranOn(t, nodes, fn)
-	for i, n := range ran {
-		if n == sum(ran) {
-			return i
+	home := -1
+	eventually(t, "one node runs every invocation of "+fn, func() error {
+		before := ranOn(t, nodes, fn)
+		for i := range 3 * len(nodes) {
+			nodes[i%len(nodes)].invokeOK(t, fn, `{}`)
 		}
-	}
-	t.Fatalf("%s ran %v times by node; want all on its home", fn, ran)
-	return -1
+		after := ranOn(t, nodes, fn)
+		for i := range nodes {
+			if after[i]-before[i] == 3*len(nodes) {
+				home = i
+				return nil
+			}
+		}
+		return fmt.Errorf("a round ran %v times by node, before %v", after, before)
+	})
+	return home
 }
 
 // TestClusterFailures kills a node of three (SIGKILL) under load — sync
@@ -215,6 +221,9 @@ func TestClusterFailures(t *testing.T) {
 	nodes := startCluster(t, 3, nil, withArgs("--schedule-time-scale", scheduleTimeScale, "--async-time-scale", "0.01"))
 	a := nodes[0]
 	ctx := t.Context()
+	for _, ts := range nodes {
+		waitNodes(t, ts, "n1", "n2", "n3")
+	}
 	a.createPy(t, "steady", "echo", withTimeout(30))
 	a.createPy(t, "ticked", "echo")
 	for _, ts := range nodes {
