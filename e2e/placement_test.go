@@ -87,6 +87,11 @@ func TestClusterPlacement(t *testing.T) {
 	nodes := startCluster(t, 3, nil, withArgs("--memory-budget", "1024"))
 	ctx := t.Context()
 	a := nodes[0]
+	// A node places among the members it sees: all three, once they count
+	// each other in.
+	for _, ts := range nodes {
+		waitNodes(t, ts, "n1", "n2", "n3")
+	}
 
 	var home int // of "homed", found by the first subtest
 	t.Run("home", func(t *testing.T) {
