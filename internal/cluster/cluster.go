@@ -9,8 +9,7 @@
 // heartbeat of it for as long.
 //
 // The package also names the NATS subjects reserved for each node
-// (NodeSubject): placement (a later step) sends a node's worker its requests
-// there.
+// (NodeSubject): the manager sends a node's worker its requests there.
 package cluster
 
 import (
@@ -75,9 +74,13 @@ type Node struct {
 	APIEndpoint string
 	URLEndpoint string
 	// MemoryBudgetMB is the function memory the node runs at once; in use
-	// is what its live environments reserve now.
-	MemoryBudgetMB int
-	MemoryInUseMB  int
+	// is what its live environments reserve now: busy is that of the
+	// environments running an invocation or starting, evictable that of the
+	// idle on-demand environments a new one may take the place of.
+	MemoryBudgetMB    int
+	MemoryInUseMB     int
+	MemoryBusyMB      int
+	MemoryEvictableMB int
 	// Environments is the number of its live execution environments.
 	Environments int
 	// Started is when the node's process started.
@@ -92,8 +95,10 @@ type Node struct {
 
 // Usage is what a node reports of its load in each heartbeat.
 type Usage struct {
-	MemoryInUseMB int
-	Environments  int
+	MemoryInUseMB     int
+	MemoryBusyMB      int
+	MemoryEvictableMB int
+	Environments      int
 }
 
 // EventKind says whether a node joined or left.
@@ -159,6 +164,8 @@ type Membership struct {
 	watch      jetstream.KeyWatcher
 	selfSeen   time.Time
 	watchStart time.Time
+	// stored is when the last heartbeat the store took was sent.
+	stored time.Time
 }
 
 // member is a node seen through its heartbeats.
@@ -321,7 +328,8 @@ func (m *Membership) heartbeat(ctx context.Context) error {
 	m.mu.Lock()
 	if m.cfg.Usage != nil {
 		u := m.cfg.Usage()
-		m.self.MemoryInUseMB, m.self.Environments = u.MemoryInUseMB, u.Environments
+		m.self.MemoryInUseMB, m.self.MemoryBusyMB, m.self.MemoryEvictableMB = u.MemoryInUseMB, u.MemoryBusyMB, u.MemoryEvictableMB
+		m.self.Environments = u.Environments
 	}
 	self, kv := m.self, m.kv
 	m.mu.Unlock()
@@ -329,9 +337,28 @@ func (m *Membership) heartbeat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = kv.Put(ctx, self.ID, data)
-	return err
+	sent := time.Now()
+	if _, err = kv.Put(ctx, self.ID, data); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.stored = sent
+	m.mu.Unlock()
+	return nil
 }
+
+// LastStored is when this node's last heartbeat that the store took was
+// sent, by this node's clock. The other nodes count this node out a TTL
+// after it: a node whose heartbeats have not been stored for nearly that
+// long must act as if it were no longer a member.
+func (m *Membership) LastStored() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stored
+}
+
+// TTL is how long a heartbeat keeps a node a member.
+func (m *Membership) TTL() time.Duration { return m.cfg.TTL }
 
 // bucket returns the heartbeat bucket.
 func (m *Membership) bucket() jetstream.KeyValue {

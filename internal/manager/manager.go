@@ -9,8 +9,9 @@
 //     ceiling and a guarantee, and the account's limit for the functions
 //     that share the unreserved pool), and names every throttle's Reason,
 //     including a worker's lack of memory;
-//   - places it on a worker (workerFor), which reuses a warm environment or
-//     starts one;
+//   - places it on a worker: on one node its own; in a cluster the worker
+//     of the node placement chooses (placement.go), which reuses a warm
+//     environment or starts one;
 //   - keeps the workers' provisioned environments as the stored provisioned
 //     concurrency configs ask (Run), and reports them (Provisioned).
 //
@@ -62,11 +63,20 @@ const totalRefresh = time.Second
 
 // Config is what a manager needs.
 type Config struct {
-	// Worker runs the invocations.
+	// Worker is this node's worker.
 	Worker Worker
 	Store  Store
 	// ConcurrencyLimit is the account's concurrent executions limit.
 	ConcurrencyLimit int
+	// Counter counts invocations against the concurrency limits; nil counts
+	// them in this manager (the limits of one node).
+	Counter Counter
+	// Nodes, when set, is the cluster the node is part of: invocations are
+	// placed among the live nodes' workers (placement.go), and each node
+	// keeps its share of the provisioned environments. Remote returns the
+	// worker of another node; it is required with Nodes.
+	Nodes  Nodes
+	Remote func(node string) Worker
 	// Metrics counts throttles; nil counts them nowhere.
 	Metrics *Metrics
 	// Logger receives the provisioning loop's warnings; nil means
@@ -80,16 +90,17 @@ type Manager struct {
 	worker  Worker
 	store   Store
 	limit   int
-	metrics *Metrics
-	log     *slog.Logger
+	counter Counter
+	// placement is nil on a node that is not part of a cluster.
+	placement *placement
+	metrics   *Metrics
+	log       *slog.Logger
 	// random returns a uniform number in [0, 1) for weighted routing.
 	random func() float64
 
-	mu         sync.Mutex
-	inflight   map[string]int // per function
-	unreserved int            // in flight for functions without a reservation
-	total      int            // the sum of reservations, as of totalAt
-	totalAt    time.Time
+	mu      sync.Mutex
+	total   int // the sum of reservations, as of totalAt
+	totalAt time.Time
 }
 
 // New returns a manager. Call Run to apply the provisioned concurrency
@@ -101,15 +112,22 @@ func New(cfg Config) *Manager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Manager{
-		worker:   cfg.Worker,
-		store:    cfg.Store,
-		limit:    cfg.ConcurrencyLimit,
-		metrics:  cfg.Metrics,
-		log:      cfg.Logger.With("part", "manager"),
-		random:   rand.Float64,
-		inflight: map[string]int{},
+	if cfg.Counter == nil {
+		cfg.Counter = newLocalCounter()
 	}
+	m := &Manager{
+		worker:  cfg.Worker,
+		store:   cfg.Store,
+		limit:   cfg.ConcurrencyLimit,
+		counter: cfg.Counter,
+		metrics: cfg.Metrics,
+		log:     cfg.Logger.With("part", "manager"),
+		random:  rand.Float64,
+	}
+	if cfg.Nodes != nil {
+		m.placement = newPlacement(cfg.Nodes, cfg.Worker, cfg.Remote)
+	}
+	return m
 }
 
 // Resolve returns the function version an invocation of function with
@@ -135,18 +153,22 @@ func (m *Manager) Resolve(ctx context.Context, function, qualifier string) (*lam
 // ReservedFunctionConcurrentInvocationLimitExceeded when a function with
 // reserved concurrency has that many invocations running,
 // ConcurrentInvocationLimitExceeded when the unreserved pool (the account's
-// limit minus every reservation) is used up or the worker has no memory
-// for another environment. A function's failure is a result, not an error
+// limit minus every reservation) is used up or no worker has memory for
+// another environment. A function's failure is a result, not an error
 // (see Worker.Invoke).
 func (m *Manager) Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.InvocationResult, error) {
 	function := req.Function.Configuration.FunctionName
-	release, err := m.admit(function)
+	release, err := m.admit(ctx, function)
 	if err != nil {
-		m.metrics.throttled(function)
 		return nil, err
 	}
 	defer release()
-	res, err := m.workerFor(function).Invoke(ctx, req)
+	var res *lamina.InvocationResult
+	if m.placement == nil || m.placement.alone() {
+		res, err = m.worker.Invoke(ctx, req)
+	} else {
+		res, err = m.place(ctx, req)
+	}
 	if errors.Is(err, ErrNoMemory) {
 		m.metrics.throttled(function)
 		return nil, lamina.ErrTooManyRequests(ReasonAccount)
@@ -154,44 +176,82 @@ func (m *Manager) Invoke(ctx context.Context, req *lamina.Invocation) (*lamina.I
 	return res, err
 }
 
-// workerFor is placement: it picks the worker that runs invocations (and
-// keeps the provisioned environments) of function. With one worker, the
-// node's own, it is that worker. This is where the choice among several
-// workers goes: a function's home worker by consistent hashing with bounded
-// load, spilling to others when its memory (WorkerState) is short, among
-// the workers whose heartbeats are current.
-func (m *Manager) workerFor(string) Worker { return m.worker }
+// place runs req on the node placement chooses, and on the next choices
+// while the chosen ones' workers have no room or are unavailable (the
+// invocation did not start there), up to maxPlacements nodes. A node that
+// stopped answering while the invocation was under way ends it with a 500
+// ServiceException: it may have run.
+func (m *Manager) place(ctx context.Context, req *lamina.Invocation) (*lamina.InvocationResult, error) {
+	version, mb := versionOf(req.Function), req.Function.Configuration.MemorySize
+	var tried [maxPlacements]*node
+	var err error
+	noRoom := false
+	for i := range maxPlacements {
+		n, done := m.placement.take(version, mb, tried[:i])
+		if n == nil {
+			break
+		}
+		tried[i] = n
+		var res *lamina.InvocationResult
+		res, err = n.worker.Invoke(ctx, req)
+		done()
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.Is(err, ErrNoMemory):
+			m.placement.full(n, mb)
+			noRoom = true
+		case errors.Is(err, ErrWorkerUnavailable):
+			m.log.Warn("a node's worker is unavailable; placing the invocation elsewhere", "node", n.id, "request_id", req.RequestID, "err", err)
+			m.placement.suspect(n)
+		case errors.Is(err, ErrWorkerLost):
+			m.log.Error("a node stopped answering during an invocation", "node", n.id, "request_id", req.RequestID, "err", err)
+			m.placement.suspect(n)
+			return nil, lamina.ErrService("The node running the invocation (%s) stopped answering before it ended; it may have run (request %s).", n.id, req.RequestID)
+		default:
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	if noRoom {
+		return nil, ErrNoMemory
+	}
+	return nil, lamina.ErrService("No node could take the invocation (request %s).", req.RequestID)
+}
 
 // admit counts an invocation of function in, or throttles it. The returned
 // func counts it out.
-func (m *Manager) admit(function string) (func(), error) {
-	reserved, hasReservation := m.store.Reserved(function)
+func (m *Manager) admit(ctx context.Context, function string) (func(), error) {
+	pool, capacity, reason := Pool{}, 0, ReasonAccount
+	if reserved, ok := m.store.Reserved(function); ok {
+		pool, capacity, reason = Pool{Function: function}, reserved, ReasonReserved
+	} else {
+		capacity = m.limit - m.totalReserved()
+	}
+	release, ok, err := m.counter.Take(ctx, pool, capacity)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		m.metrics.throttled(function)
+		return nil, lamina.ErrTooManyRequests(reason)
+	}
+	m.metrics.admitted(function)
+	return func() {
+		release()
+		m.metrics.finished(function)
+	}, nil
+}
+
+// totalReserved returns the sum of every function's reservation, computed
+// again at most every totalRefresh.
+func (m *Manager) totalReserved() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if hasReservation {
-		if m.inflight[function] >= reserved {
-			return nil, lamina.ErrTooManyRequests(ReasonReserved)
-		}
-	} else {
-		if time.Since(m.totalAt) > totalRefresh {
-			m.total, m.totalAt = m.store.TotalReserved(), time.Now()
-		}
-		if m.unreserved >= m.limit-m.total {
-			return nil, lamina.ErrTooManyRequests(ReasonAccount)
-		}
-		m.unreserved++
+	if time.Since(m.totalAt) > totalRefresh {
+		m.total, m.totalAt = m.store.TotalReserved(), time.Now()
 	}
-	m.inflight[function]++
-	m.metrics.running(function, m.inflight[function])
-	return func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if !hasReservation {
-			m.unreserved--
-		}
-		if m.inflight[function]--; m.inflight[function] == 0 {
-			delete(m.inflight, function)
-		}
-		m.metrics.running(function, m.inflight[function])
-	}, nil
+	return m.total
 }

@@ -27,7 +27,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) throttled(function string) { m.throttles.WithLabelValues(function).Inc() }
 
-// running sets how many invocations of function are in flight.
-func (m *Metrics) running(function string, n int) {
-	m.concurrent.WithLabelValues(function).Set(float64(n))
-}
+// admitted counts an invocation of function in flight.
+func (m *Metrics) admitted(function string) { m.concurrent.WithLabelValues(function).Inc() }
+
+// finished counts an invocation of function out.
+func (m *Metrics) finished(function string) { m.concurrent.WithLabelValues(function).Dec() }

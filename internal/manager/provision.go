@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -17,11 +18,15 @@ const provisionInterval = time.Second
 // Run keeps the workers' provisioned environments as the stored provisioned
 // concurrency configs ask, applying them every provisionInterval (so that a
 // config changed through any node, a new version an alias points to, or a
-// changed configuration of the version reaches the workers), until ctx ends.
+// changed configuration of the version reaches the workers), and in a
+// cluster follows the nodes' heartbeats for placement, until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
+	if m.placement != nil {
+		go m.placement.follow(ctx)
+	}
 	t := time.NewTicker(provisionInterval)
 	defer t.Stop()
-	active := map[string]string{} // config key → function, as last applied
+	active := map[string]bool{} // config keys, as last applied
 	for {
 		select {
 		case <-ctx.Done():
@@ -32,10 +37,15 @@ func (m *Manager) Run(ctx context.Context) {
 	}
 }
 
-// provision applies every stored config once, gives up the environments of
-// the configs in active that are gone, and returns the configs it applied.
-func (m *Manager) provision(ctx context.Context, active map[string]string) map[string]string {
-	applied := map[string]string{}
+// provision applies every stored config once to this node's worker, gives
+// up the environments of the configs in active that are gone, and returns
+// the configs it applied. In a cluster, a config's environments are spread
+// over the live nodes (placement.spread) and each node's manager keeps its
+// own worker's share: every node computes the same split from the same
+// members, and a node that joins or leaves changes the shares of all.
+func (m *Manager) provision(ctx context.Context, active map[string]bool) map[string]bool {
+	applied := map[string]bool{}
+	shares := map[versionKey]map[string]int{}
 	for _, pc := range m.store.ListProvisionedConcurrency(ctx, "") {
 		key := ProvisionedKey(pc.Function, pc.Qualifier)
 		fn, err := m.store.ResolveFunction(ctx, pc.Function, pc.Qualifier)
@@ -43,18 +53,33 @@ func (m *Manager) provision(ctx context.Context, active map[string]string) map[s
 			m.log.Warn("provisioned concurrency for a missing version", "config", key, "err", err)
 			continue
 		}
-		applied[key] = pc.Function
-		if err := m.workerFor(pc.Function).Provision(ctx, Provision{Config: key, Function: fn, Count: pc.Requested}); err != nil {
+		applied[key] = true
+		count := pc.Requested
+		if m.placement != nil {
+			version := versionOf(fn)
+			split := m.placement.spread(version, count, fn.Configuration.MemorySize)
+			if shares[version] == nil {
+				shares[version] = map[string]int{}
+			}
+			for node, n := range split {
+				shares[version][node] += n
+			}
+			count = split[m.placement.self]
+		}
+		if err := m.worker.Provision(ctx, Provision{Config: key, Function: fn, Count: count}); err != nil {
 			m.log.Warn("cannot provision environments", "config", key, "err", err)
 		}
 	}
-	for key, function := range active {
-		if _, ok := applied[key]; ok {
+	if m.placement != nil {
+		m.placement.setProvisioned(shares)
+	}
+	for key := range active {
+		if applied[key] {
 			continue
 		}
-		if err := m.workerFor(function).Provision(ctx, Provision{Config: key}); err != nil {
+		if err := m.worker.Provision(ctx, Provision{Config: key}); err != nil {
 			m.log.Warn("cannot give up provisioned environments", "config", key, "err", err)
-			applied[key] = function // try again next time
+			applied[key] = true // try again next time
 		}
 	}
 	return applied
@@ -63,20 +88,36 @@ func (m *Manager) provision(ctx context.Context, active map[string]string) map[s
 // Provisioned returns how many environments the workers have initialised
 // (allocated) for the provisioned concurrency config of function's
 // qualifier, and how many of them are idle (available), counting only
-// environments of the version and configuration the qualifier names now.
-// A worker that cannot tell counts none.
+// environments of the version and configuration the qualifier names now:
+// in a cluster, those of every live node. A worker that cannot tell counts
+// none.
 func (m *Manager) Provisioned(ctx context.Context, function, qualifier string) (allocated, available int) {
 	fn, err := m.store.ResolveFunction(ctx, function, qualifier)
 	if err != nil {
 		return 0, 0
 	}
-	state, err := m.workerFor(function).State(ctx)
-	if err != nil {
-		m.log.Warn("a worker cannot report its provisioned environments", "function", function, "err", err)
-		return 0, 0
+	workers := map[string]Worker{"": m.worker}
+	if m.placement != nil {
+		workers = m.placement.workers()
 	}
-	if ps, ok := state.Provisioned[ProvisionedKey(function, qualifier)]; ok && ps.Runs(fn) {
-		return ps.Allocated, ps.Available
+	key := ProvisionedKey(function, qualifier)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for node, w := range workers {
+		wg.Go(func() {
+			state, err := w.State(ctx)
+			if err != nil {
+				m.log.Warn("a worker cannot report its provisioned environments", "node", node, "function", function, "err", err)
+				return
+			}
+			if ps, ok := state.Provisioned[key]; ok && ps.Runs(fn) {
+				mu.Lock()
+				allocated += ps.Allocated
+				available += ps.Available
+				mu.Unlock()
+			}
+		})
 	}
-	return 0, 0
+	wg.Wait()
+	return allocated, available
 }

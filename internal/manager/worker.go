@@ -29,6 +29,12 @@ import (
 //     cannot be created, code that cannot be unpacked); the caller reports
 //     it as a 500 ServiceException.
 //
+// A worker on another node adds two of its own, about the way there:
+// ErrWorkerUnavailable (the invocation did not start: the node does not
+// answer, is stopping, or has too many requests in flight; the manager tries
+// another node) and ErrWorkerLost (the node stopped answering while the
+// invocation was under way: it may have run, so it is not tried again).
+//
 // Implementations are safe for concurrent use.
 type Worker interface {
 	// Invoke runs req in a warm environment of req.Function (the function
@@ -65,6 +71,20 @@ type Worker interface {
 // environments. The manager throttles the invocation.
 var ErrNoMemory = errors.New("the worker's memory budget has no room for another environment")
 
+// ErrWorkerUnavailable is a remote worker's answer when an invocation (or
+// another request) did not reach it or was refused before it started: no
+// node answers on its subject, it is stopping, or it has as many requests in
+// flight as it takes. The invocation did not run; the manager places it on
+// another node.
+var ErrWorkerUnavailable = errors.New("the worker is unavailable")
+
+// ErrWorkerLost is a remote worker's answer when its node stopped answering
+// while an invocation was under way (no sign of life for a few seconds, or
+// past the invocation's deadline). The invocation may have run: the manager
+// does not run it again, and the caller gets a 500 ServiceException (the
+// async queue retries its events).
+var ErrWorkerLost = errors.New("the worker's node stopped answering")
+
 // Provision asks a worker to keep environments of a provisioned concurrency
 // config initialised.
 type Provision struct {
@@ -87,6 +107,12 @@ type WorkerState struct {
 	// starting environments; MemoryUsedMB is that sum now.
 	MemoryBudgetMB int
 	MemoryUsedMB   int
+	// BusyMB is the memory of the environments that run an invocation or
+	// are starting; EvictableMB that of the idle on-demand environments,
+	// which a new environment may take the place of. MemoryBudgetMB -
+	// MemoryUsedMB + EvictableMB is the room for new environments.
+	BusyMB      int
+	EvictableMB int
 	// Environments counts the live environments (busy or idle); Idle those
 	// of them waiting for an invocation.
 	Environments int

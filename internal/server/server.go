@@ -18,6 +18,7 @@ import (
 	"github.com/lamina-project/lamina/internal/async"
 	"github.com/lamina-project/lamina/internal/awsproto"
 	"github.com/lamina-project/lamina/internal/cluster"
+	"github.com/lamina-project/lamina/internal/concurrency"
 	"github.com/lamina-project/lamina/internal/console"
 	"github.com/lamina-project/lamina/internal/credentials"
 	"github.com/lamina-project/lamina/internal/eventsource"
@@ -26,6 +27,7 @@ import (
 	"github.com/lamina-project/lamina/internal/manager"
 	"github.com/lamina-project/lamina/internal/netlimit"
 	"github.com/lamina-project/lamina/internal/policy"
+	"github.com/lamina-project/lamina/internal/remote"
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
@@ -340,13 +342,61 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:         log,
 	})
 	defer wk.Close()
-	mgr := manager.New(manager.Config{
+	// In a cluster, the other nodes' managers place invocations on this
+	// node's worker: it serves them before the node joins.
+	var serving *remote.Server
+	remoteMetrics := remote.NewMetrics(metricsReg)
+	if cfg.Cluster.clustered() {
+		if serving, err = remote.Serve(conn, node, wk, remote.ServerOptions{Metrics: remoteMetrics, Logger: log}); err != nil {
+			return err
+		}
+	}
+	var members *cluster.Membership
+	if err := open("membership", func(ctx context.Context) (err error) {
+		members, err = cluster.Join(ctx, st.JetStream(), cluster.Config{
+			Self: cluster.Node{ID: node, APIEndpoint: endpoint(ln.Addr()), URLEndpoint: endpoint(urlLn.Addr()), MemoryBudgetMB: budget},
+			Usage: func() cluster.Usage {
+				st, _ := wk.State(context.Background())
+				return cluster.Usage{MemoryInUseMB: st.MemoryUsedMB, MemoryBusyMB: st.BusyMB, MemoryEvictableMB: st.EvictableMB, Environments: st.Environments}
+			},
+			Replicas: replicas,
+			Logger:   log,
+		})
+		return err
+	}); err != nil {
+		return err
+	}
+	leave := func() {
+		leaveCtx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+		defer cancel()
+		members.Close(leaveCtx)
+	}
+	defer leave()
+	mgrCfg := manager.Config{
 		Worker:           wk,
 		Store:            st,
 		ConcurrencyLimit: cfg.ConcurrencyLimit,
 		Metrics:          manager.NewMetrics(metricsReg),
 		Logger:           log,
-	})
+	}
+	var leases *concurrency.Leases
+	if cfg.Cluster.clustered() {
+		client, err := remote.NewClient(conn, remote.ClientOptions{Metrics: remoteMetrics})
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		if err := open("concurrency pools", func(ctx context.Context) (err error) {
+			leases, err = concurrency.Open(ctx, st.JetStream(), conn, concurrency.Config{
+				Node: node, Instance: members.Self().Instance, Members: liveInstances(members), Fresh: freshMember(members),
+				ReclaimAfter: reclaimAfter(members), Replicas: replicas, Metrics: concurrency.NewMetrics(metricsReg), Logger: log})
+			return err
+		}); err != nil {
+			return err
+		}
+		mgrCfg.Nodes, mgrCfg.Remote, mgrCfg.Counter = members, client.Worker, leases
+	}
+	mgr := manager.New(mgrCfg)
 	var queue *async.Queue
 	if err := open("async queue", func(ctx context.Context) (err error) {
 		queue, err = async.OpenQueue(ctx, st.JetStream(), async.QueueOptions{Replicas: replicas, MaxBytes: storeLimits.Async, FailuresMaxBytes: storeLimits.Failures, Health: health})
@@ -386,6 +436,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-logsDone }()
 	go mgr.Run(background)
+	if leases != nil {
+		leasesDone := make(chan struct{})
+		go func() {
+			defer close(leasesDone)
+			leases.Run(background)
+		}()
+		// Unused shares go back before the node leaves.
+		defer func() { stopBackground(); <-leasesDone }()
+	}
 	// Functions' resource-based policies: what every service that invokes
 	// functions on behalf of its resources asks before it invokes
 	// (policies.MayInvoke).
@@ -423,28 +482,6 @@ func Run(ctx context.Context, cfg Config) error {
 		mappings.Run(background)
 	}()
 	defer func() { stopBackground(); <-mappingsDone }()
-
-	var members *cluster.Membership
-	if err := open("membership", func(ctx context.Context) (err error) {
-		members, err = cluster.Join(ctx, st.JetStream(), cluster.Config{
-			Self: cluster.Node{ID: node, APIEndpoint: endpoint(ln.Addr()), URLEndpoint: endpoint(urlLn.Addr()), MemoryBudgetMB: budget},
-			Usage: func() cluster.Usage {
-				st, _ := wk.State(background)
-				return cluster.Usage{MemoryInUseMB: st.MemoryUsedMB, Environments: st.Environments}
-			},
-			Replicas: replicas,
-			Logger:   log,
-		})
-		return err
-	}); err != nil {
-		return err
-	}
-	leave := func() {
-		leaveCtx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
-		defer cancel()
-		members.Close(leaveCtx)
-	}
-	defer leave()
 
 	var objects *s3.Service
 	if err := open("S3", func(ctx context.Context) (err error) {
@@ -533,8 +570,12 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	// The other nodes see this one go before it stops serving.
+	// The other nodes see this one go before it stops serving, and stop
+	// placing invocations on it; those it runs for them end first.
 	leave()
+	if serving != nil {
+		serving.Drain()
+	}
 	// Long polls answer now (empty), as they would when their wait ends.
 	queues.Drain()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -542,6 +583,11 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, srv := range servers {
 		if err := srv.Shutdown(shutdownCtx); err != nil {
 			log.Warn("requests still in flight at shutdown", "err", err)
+		}
+	}
+	if serving != nil {
+		if err := serving.Wait(shutdownCtx); err != nil {
+			log.Warn("invocations of other nodes still running at shutdown", "err", err)
 		}
 	}
 	return nil
@@ -566,6 +612,34 @@ func adminKeyOf(creds credentials.Pair) func(id string) (string, bool) {
 		return "", false
 	}
 }
+
+// liveInstances returns the live nodes' instances by node ID, as members
+// sees them.
+func liveInstances(members *cluster.Membership) func() map[string]string {
+	return func() map[string]string {
+		nodes := members.Members()
+		live := make(map[string]string, len(nodes))
+		for _, n := range nodes {
+			live[n.ID] = n.Instance
+		}
+		return live
+	}
+}
+
+// freshMember reports whether this node's heartbeats were stored recently
+// enough for it to admit invocations within the concurrency shares it
+// holds: within three heartbeat lifetimes (15 s). A heartbeat stream that
+// lost its leader (a node killed) has another after NATS's election
+// timeout (4 to 9 s, longer on a loaded machine), within it.
+func freshMember(members *cluster.Membership) func() bool {
+	return func() bool { return time.Since(members.LastStored()) < 3*members.TTL() }
+}
+
+// reclaimAfter is how long the concurrency shares of a node counted out
+// stay its own: it is counted out a heartbeat lifetime after its last
+// stored heartbeat and stops admitting three lifetimes after it; its
+// shares are free four lifetimes (20 s) after it, a lifetime later.
+func reclaimAfter(members *cluster.Membership) time.Duration { return 3 * members.TTL() }
 
 // sweepCode deletes unreferenced code archives, and records of deleted
 // functions, now and then until ctx ends.

@@ -197,7 +197,7 @@ func openKV(ctx context.Context, js jetstream.JetStream, bucket string, replicas
 		}
 	}
 	if err == nil {
-		err = readFromLeader(ctx, js, "KV_"+bucket, func(c *jetstream.StreamConfig) { c.Replicas = replicas })
+		err = ReadFromLeader(ctx, js, "KV_"+bucket, func(c *jetstream.StreamConfig) { c.Replicas = replicas })
 	}
 	var kv jetstream.KeyValue
 	if err == nil {
@@ -220,7 +220,7 @@ func openObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.
 		}
 	}
 	if err == nil {
-		err = readFromLeader(ctx, js, "OBJ_"+cfg.Bucket, func(c *jetstream.StreamConfig) {
+		err = ReadFromLeader(ctx, js, "OBJ_"+cfg.Bucket, func(c *jetstream.StreamConfig) {
 			c.Replicas, c.MaxBytes = cfg.Replicas, cfg.MaxBytes
 		})
 	}
@@ -230,7 +230,7 @@ func openObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.
 	return js.ObjectStore(ctx, cfg.Bucket)
 }
 
-// readFromLeader applies change to the configuration of the stream under a
+// ReadFromLeader applies change to the configuration of the stream under a
 // bucket, and turns its direct gets off, so that the bucket's reads go to
 // the stream's leader. With direct gets, which JetStream turns on for
 // buckets, any replica answers a read, and one that has not applied the
@@ -238,7 +238,7 @@ func openObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.
 // find a record it has just written, or update one from an old revision.
 // The bucket must be bound (js.KeyValue, js.ObjectStore) after this: a
 // binding keeps whether the stream had direct gets then.
-func readFromLeader(ctx context.Context, js jetstream.JetStream, name string, change func(*jetstream.StreamConfig)) error {
+func ReadFromLeader(ctx context.Context, js jetstream.JetStream, name string, change func(*jetstream.StreamConfig)) error {
 	stream, err := js.Stream(ctx, name)
 	if err != nil {
 		return err

@@ -67,20 +67,28 @@ func (w *Worker) demote(set *provisionSet, n int) {
 	}
 }
 
-// State reports the worker's memory, its environments and, for each
-// provisioned concurrency config, how many environments of the version it
-// names now are initialised (allocated) and idle (available); environments
-// of a version the config named before do not count.
+// State reports the worker's memory (how much of it busy and how much
+// evictable), its environments and, for each provisioned concurrency
+// config, how many environments of the version it names now are initialised
+// (allocated) and idle (available); environments of a version the config
+// named before do not count.
 func (w *Worker) State(context.Context) (manager.WorkerState, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := manager.WorkerState{
 		MemoryBudgetMB: w.cfg.MemoryBudgetMB,
 		MemoryUsedMB:   w.memoryUsed,
+		BusyMB:         w.memoryUsed,
 		Environments:   len(w.live),
 	}
 	for _, list := range w.idle {
 		st.Idle += len(list)
+		for _, env := range list {
+			st.BusyMB -= env.memoryMB
+			if env.provisioned == "" {
+				st.EvictableMB += env.memoryMB
+			}
+		}
 	}
 	for key, set := range w.provisioned {
 		if set.fn == nil {
