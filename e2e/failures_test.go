@@ -263,6 +263,7 @@ func TestClusterFailures(t *testing.T) {
 		{Id: aws.String("fn"), Arn: aws.String(functionARN("ticked"))}}}); err != nil || out.FailedEntryCount != 0 {
 		t.Fatalf("PutTargets: %v %v", out, err)
 	}
+	allowRule(t, a.Lambda(), "ticked", ruleARN("tick"))
 
 	for round := range rounds {
 		killed := t.Run(fmt.Sprintf("kill-%d", round), func(t *testing.T) {
