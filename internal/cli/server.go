@@ -12,8 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lamina-project/lamina/internal/eventbus"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/server"
+	"github.com/lamina-project/lamina/internal/services/sns"
 	"github.com/lamina-project/lamina/internal/services/sqs"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -97,6 +99,11 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&q.MaxQueueMessages, "queue-max-messages", sqs.DefaultLimits.MaxQueueMessages, "messages one SQS queue holds; a send to a full queue fails with OverLimit")
 	f.IntVar(&q.MaxPolls, "queue-max-polls", sqs.DefaultLimits.MaxPolls, "SQS long polls waiting at once on this node; more are answered RequestThrottled")
 	f.IntVar(&q.MaxPollsPerQueue, "queue-max-polls-per-queue", sqs.DefaultLimits.MaxPollsPerQueue, "SQS long polls waiting at once on this node for one queue")
+	t := &cfg.Topics
+	f.IntVar(&t.MaxTopics, "topic-max-topics", sns.DefaultLimits.MaxTopics, "SNS topics the account may have")
+	f.IntVar(&t.MaxSubscriptionsPerTopic, "topic-max-subscriptions", sns.DefaultLimits.MaxSubscriptionsPerTopic, "subscriptions one SNS topic may have")
+	f.IntVar(&t.MaxDeliveries, "topic-max-deliveries", sns.DefaultLimits.MaxDeliveries, "SNS deliveries this node makes at once for all publishes; a publish waits for room, else is answered Throttled")
+	f.IntVar(&cfg.MaxEventBuses, "max-event-buses", eventbus.DefaultMaxBuses, "custom EventBridge event buses the account may have")
 	l := &cfg.Limits
 	f.IntVar(&l.MaxConns, "max-conns", 0, "connections the API listener holds at once (default: half of what the open-file limit leaves after its reserve, at most 10000)")
 	f.IntVar(&l.MaxConnsPerAddr, "max-conns-per-addr", 0, fmt.Sprintf("connections the API listener holds at once from one client address, IPv6 /64 (default: %d, or a quarter of --max-conns if less)", server.DefaultMaxConnsPerAddr))

@@ -19,6 +19,7 @@ import (
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
 	"github.com/lamina-project/lamina/internal/awsproto"
+	"github.com/lamina-project/lamina/internal/eventbus"
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/netlimit"
 	"github.com/lamina-project/lamina/internal/policy"
@@ -73,6 +74,9 @@ type Deps struct {
 	// EventSources manages event source mappings; nil answers their
 	// operations UnknownOperationException.
 	EventSources EventSources
+	// Events is EventBridge's buses (PutEvents, custom buses), whose rules
+	// the frontend manages.
+	Events *eventbus.Service
 }
 
 // Manager decides whether and where invocations run, and reports
@@ -114,6 +118,7 @@ type Frontend struct {
 	mux       *http.ServeMux // the Lambda API's routes
 	api       *awsproto.Mux  // the API listener's dispatcher
 	sources   EventSources
+	events    *eventbus.Service
 }
 
 // defaultMaxBody bounds the body of every operation that declares no larger
@@ -138,6 +143,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		runtimes:  deps.Runtimes,
 		cluster:   deps.Cluster,
 		sources:   deps.EventSources,
+		events:    deps.Events,
 		policies:  &policy.Checker{Store: deps.Store},
 		verifiers: map[string]*sigv4.Verifier{},
 		log:       cfg.Logger,

@@ -60,7 +60,7 @@ func TestFilterPolicies(t *testing.T) {
 		t.Error("a body policy matched a body that is not JSON")
 	}
 	for _, bad := range []map[string]string{
-		{"FilterPolicy": `{"order":{"kind":["book"]}}`}, // nested in attribute scope
+		{"FilterPolicy": `{"order":{"kind":["book"]}}`},                                   // nested in attribute scope
 		{"FilterPolicy": `{"a":["1"],"b":["1"],"c":["1"],"d":["1"],"e":["1"],"f":["1"]}`}, // six keys
 		{"FilterPolicy": `["not an object"]`},
 	} {
