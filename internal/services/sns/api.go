@@ -183,7 +183,7 @@ type listInput struct {
 }
 
 type listTopicsOutput struct {
-	Topics    []topicARNOutput
+	Topics    []topicARNOutput `query:",empty"`
 	NextToken string `json:",omitempty"`
 }
 
@@ -407,7 +407,7 @@ type subscriptionOutput struct {
 }
 
 type listSubscriptionsOutput struct {
-	Subscriptions []subscriptionOutput
+	Subscriptions []subscriptionOutput `query:",empty"`
 	NextToken     string `json:",omitempty"`
 }
 
@@ -522,7 +522,7 @@ type tagResourceInput struct {
 }
 
 type tagsOutput struct {
-	Tags []tag
+	Tags []tag `query:",empty"`
 }
 
 // tagMap returns tags with more added, within SNS's bounds.
@@ -560,17 +560,21 @@ func (s *Service) updateTags(c *awsproto.Call, arn string, change func(map[strin
 	return err
 }
 
-func (s *Service) tagResource(c *awsproto.Call, in *tagResourceInput) (*awsproto.Empty, error) {
+// emptyResult is the output of an operation whose reply has an empty Result
+// element, which botocore expects.
+type emptyResult struct{}
+
+func (s *Service) tagResource(c *awsproto.Call, in *tagResourceInput) (*emptyResult, error) {
 	err := s.updateTags(c, in.ResourceArn, func(tags map[string]string) (map[string]string, error) {
 		return tagMap(tags, in.Tags)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &awsproto.Empty{}, nil
+	return &emptyResult{}, nil
 }
 
-func (s *Service) untagResource(c *awsproto.Call, in *tagResourceInput) (*awsproto.Empty, error) {
+func (s *Service) untagResource(c *awsproto.Call, in *tagResourceInput) (*emptyResult, error) {
 	err := s.updateTags(c, in.ResourceArn, func(tags map[string]string) (map[string]string, error) {
 		tags = maps.Clone(tags)
 		for _, k := range in.TagKeys {
@@ -581,7 +585,7 @@ func (s *Service) untagResource(c *awsproto.Call, in *tagResourceInput) (*awspro
 	if err != nil {
 		return nil, err
 	}
-	return &awsproto.Empty{}, nil
+	return &emptyResult{}, nil
 }
 
 func (s *Service) listTagsForResource(c *awsproto.Call, in *tagResourceInput) (*tagsOutput, error) {

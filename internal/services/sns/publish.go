@@ -1,6 +1,7 @@
 package sns
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -98,8 +99,8 @@ type batchErrorEntry struct {
 }
 
 type publishBatchOutput struct {
-	Successful []batchResultEntry
-	Failed     []batchErrorEntry
+	Successful []batchResultEntry `query:",empty"`
+	Failed     []batchErrorEntry  `query:",empty"`
 }
 
 var batchIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
@@ -343,8 +344,8 @@ func (s *Service) delivery(sub *subscriptionRecord, subARN string, m *message) *
 		}
 	}
 	if sub.Protocol == "lambda" {
-		payload, _ := json.Marshal(lambdaEvent{Records: []lambdaRecord{{EventVersion: "1.0", EventSource: "aws:sns",
-			EventSubscriptionArn: subARN, Sns: n}}}) // plain values always encode
+		payload := marshal(lambdaEvent{Records: []lambdaRecord{{EventVersion: "1.0", EventSource: "aws:sns",
+			EventSubscriptionArn: subARN, Sns: n}}})
 		return &targets.Message{
 			ID:      uuid.NewSHA1(uuid.NameSpaceURL, []byte("lamina:sns/"+m.id+"/"+sub.ID)).String(),
 			Payload: payload, Principal: policy.PrincipalSNS, SourceArn: m.topicARN,
@@ -360,8 +361,16 @@ func (s *Service) delivery(sub *subscriptionRecord, subARN string, m *message) *
 		}
 		return tm
 	}
-	payload, _ := json.Marshal(queueEnvelope(n)) // plain values always encode
-	return &targets.Message{ID: m.id, Payload: payload}
+	return &targets.Message{ID: m.id, Payload: marshal(queueEnvelope(n))}
+}
+
+// marshal encodes a notification as SNS does: without escaping <, > and &.
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // plain values always encode
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // canonical is the string a notification's Signature signs (SNS's
