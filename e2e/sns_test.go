@@ -36,9 +36,13 @@ func (ts *testServer) SNS() *sns.Client {
 		Credentials: staticCredentials(id, secret), RetryMaxAttempts: 3, HTTPClient: sdkhttp.Client()})
 }
 
-func topicARN(name string) string { return "arn:aws:sns:" + testRegion + ":" + testAccountID + ":" + name }
+func topicARN(name string) string {
+	return "arn:aws:sns:" + testRegion + ":" + testAccountID + ":" + name
+}
 
-func queueARN(name string) string { return "arn:aws:sqs:" + testRegion + ":" + testAccountID + ":" + name }
+func queueARN(name string) string {
+	return "arn:aws:sqs:" + testRegion + ":" + testAccountID + ":" + name
+}
 
 // allowTopic lets a topic invoke a function, as `aws lambda add-permission
 // --principal sns.amazonaws.com --source-arn <topic>` does.
@@ -469,7 +473,9 @@ func TestSNSThroughput(t *testing.T) {
 			if !ok {
 				continue
 			}
-			var ev struct{ Records []struct{ Sns struct{ Timestamp string } } }
+			var ev struct {
+				Records []struct{ Sns struct{ Timestamp string } }
+			}
 			if json.Unmarshal([]byte(msg), &ev) != nil || len(ev.Records) != 1 {
 				continue
 			}

@@ -184,7 +184,7 @@ type listInput struct {
 
 type listTopicsOutput struct {
 	Topics    []topicARNOutput `query:",empty"`
-	NextToken string `json:",omitempty"`
+	NextToken string           `json:",omitempty"`
 }
 
 func (s *Service) listTopics(c *awsproto.Call, in *listInput) (*listTopicsOutput, error) {
@@ -408,7 +408,7 @@ type subscriptionOutput struct {
 
 type listSubscriptionsOutput struct {
 	Subscriptions []subscriptionOutput `query:",empty"`
-	NextToken     string `json:",omitempty"`
+	NextToken     string               `json:",omitempty"`
 }
 
 // listSubscriptionsFrom lists the subscriptions whose keys start with
