@@ -148,7 +148,7 @@ func (f *Frontend) putRule(rq *request) error {
 		ScheduleExpression: in.ScheduleExpression, EventPattern: in.EventPattern, State: state, Description: in.Description, RoleArn: in.RoleArn,
 		EventBusName: bus, CreatedBy: f.cfg.AccountID, Created: time.Now().UnixMilli(),
 	}
-	err = f.store.CreateRule(ctx, rule)
+	err = f.store.CreateRule(ctx, key, rule)
 	if errors.Is(err, store.ErrExists) { // PutRule updates an existing rule
 		_, err = f.store.UpdateRule(ctx, key, func(r *lamina.Rule) error {
 			if r.ScheduleExpression != in.ScheduleExpression {
