@@ -5,12 +5,14 @@ import (
 	"time"
 )
 
-// Rule is an EventBridge schedule rule on the default event bus: it invokes
-// its targets asynchronously on a rate or cron schedule.
+// Rule is an EventBridge rule: a schedule rule (on the default event bus)
+// invokes its targets on a rate or cron schedule; an event-pattern rule
+// sends them the events of its bus that match its pattern.
 type Rule struct {
 	Name               string
 	Arn                string
-	ScheduleExpression string
+	ScheduleExpression string `json:",omitempty"`
+	EventPattern       string `json:",omitempty"`
 	State              string // ENABLED or DISABLED
 	Description        string `json:",omitempty"`
 	RoleArn            string `json:",omitempty"`
@@ -22,12 +24,24 @@ type Rule struct {
 	Targets []Target `json:",omitempty"`
 }
 
-// Target is one target of a rule: a function, with an optional Input that
-// replaces the Scheduled Event payload.
+// Target is one target of a rule: a function, queue, topic or event bus,
+// with at most one of Input (a constant that replaces the event), InputPath
+// (the part of the event to send) and InputTransformer.
 type Target struct {
-	Id    string
-	Arn   string
-	Input string `json:",omitempty"`
+	Id               string
+	Arn              string
+	RoleArn          string            `json:",omitempty"`
+	Input            string            `json:",omitempty"`
+	InputPath        string            `json:",omitempty"`
+	InputTransformer *InputTransformer `json:",omitempty"`
+}
+
+// InputTransformer renders a target's input from values of the event:
+// InputPathsMap names JSONPaths into the event, InputTemplate uses them as
+// <name>.
+type InputTransformer struct {
+	InputPathsMap map[string]string `json:",omitempty"`
+	InputTemplate string
 }
 
 // ScheduledEvent is the payload a schedule rule sends its targets: an

@@ -662,8 +662,9 @@ func TestAsyncEventInvokeConfig(t *testing.T) {
 		{"MaximumRetryAttempts -1", lambda.PutFunctionEventInvokeConfigInput{MaximumRetryAttempts: aws.Int32(-1)}, "ValidationException", "maximumRetryAttempts"},
 		{"MaximumEventAgeInSeconds 59", lambda.PutFunctionEventInvokeConfigInput{MaximumEventAgeInSeconds: aws.Int32(59)}, "ValidationException", "maximumEventAgeInSeconds"},
 		{"MaximumEventAgeInSeconds 21601", lambda.PutFunctionEventInvokeConfigInput{MaximumEventAgeInSeconds: aws.Int32(21601)}, "ValidationException", "maximumEventAgeInSeconds"},
-		{"a queue as destination", lambda.PutFunctionEventInvokeConfigInput{DestinationConfig: destinationConfig("", "arn:aws:sqs:us-east-1:000000000000:failures")}, "InvalidParameterValueException", ""},
-		{"a topic as destination", lambda.PutFunctionEventInvokeConfigInput{DestinationConfig: destinationConfig("arn:aws:sns:us-east-1:000000000000:done", "")}, "InvalidParameterValueException", ""},
+		{"a bucket as destination", lambda.PutFunctionEventInvokeConfigInput{DestinationConfig: destinationConfig("", "arn:aws:s3:::failures")}, "InvalidParameterValueException", ""},
+		{"a queue of another region as destination", lambda.PutFunctionEventInvokeConfigInput{DestinationConfig: destinationConfig("", "arn:aws:sqs:eu-west-3:000000000000:failures")}, "InvalidParameterValueException", ""},
+		{"a topic of another account as destination", lambda.PutFunctionEventInvokeConfigInput{DestinationConfig: destinationConfig("arn:aws:sns:us-east-1:111111111111:done", "")}, "InvalidParameterValueException", ""},
 	} {
 		in := tc.in
 		in.FunctionName = aws.String("target")

@@ -261,13 +261,13 @@ func TestScheduleRulesAPI(t *testing.T) {
 		t.Errorf("PutTargets: %d failed: %s", pt.FailedEntryCount, jsonOf(t, pt.FailedEntries))
 	}
 	pt, err = ev.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("every-five"), Targets: []ebtypes.Target{
-		{Id: aws.String("queue"), Arn: aws.String("arn:aws:sqs:us-east-1:000000000000:some-queue")},
+		{Id: aws.String("bucket"), Arn: aws.String("arn:aws:s3:::some-bucket")},
 	}})
 	if err != nil {
-		t.Fatalf("PutTargets (not a function): %v", err)
+		t.Fatalf("PutTargets (not a target Lamina delivers to): %v", err)
 	}
-	if pt.FailedEntryCount != 1 || len(pt.FailedEntries) != 1 || aws.ToString(pt.FailedEntries[0].TargetId) != "queue" {
-		t.Errorf("PutTargets of a non-function target: %s, want it failed", jsonOf(t, pt))
+	if pt.FailedEntryCount != 1 || len(pt.FailedEntries) != 1 || aws.ToString(pt.FailedEntries[0].TargetId) != "bucket" {
+		t.Errorf("PutTargets of a bucket target: %s, want it failed", jsonOf(t, pt))
 	}
 	_, err = ev.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("missing"), Targets: []ebtypes.Target{
 		{Id: aws.String("t1"), Arn: aws.String(functionARN("sched-target"))}}})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/store"
+	"github.com/lamina-project/lamina/internal/targets"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -39,6 +40,10 @@ type Config struct {
 	Queue     *Queue
 	Manager   Manager
 	Configs   ConfigSource
+	// Deliver sends a destination's record or a dead-letter message to the
+	// function, queue, topic or event bus its ARN names (a
+	// targets.Router's Deliver).
+	Deliver func(ctx context.Context, arn string, m *targets.Message) error
 	// TimeScale multiplies every async delay — retry waits, throttle
 	// backoff, maximum event age and the acknowledgement deadline — so that
 	// tests run in seconds. Zero means 1 (AWS's timings).
@@ -131,6 +136,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.log.Warn("cannot list the functions with waiting async events", "err", err)
 		}
 	}
+}
+
+// SubmitAsync queues a function's asynchronous invocation (with requestID,
+// or a new one when empty): the dispatcher as targets.Functions.
+func (d *Dispatcher) SubmitAsync(ctx context.Context, requestID, function, qualifier string, payload []byte) error {
+	return d.Submit(ctx, &Event{RequestID: requestID, Function: function, Qualifier: qualifier, Payload: payload})
 }
 
 // Submit queues a new event durably (when it returns nil, the event will
@@ -321,7 +332,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg jetstream.Msg) {
 	case res.FunctionError == "":
 		// The function ran: whatever becomes of its record, it must not run
 		// again for this event.
-		if err := d.deliver(ctx, cfg.OnSuccessTarget(), d.record(ev, fn, conditionSuccess, res)); err != nil {
+		if err := d.deliver(ctx, cfg.OnSuccessTarget(), d.destinationMessage(ev, fn, conditionSuccess, res)); err != nil {
 			log.Error("async success record lost", "destination", cfg.OnSuccessTarget(), "err", err)
 			d.cfg.Metrics.dropped.WithLabelValues(ev.Function).Inc()
 		}
@@ -401,12 +412,12 @@ func (d *Dispatcher) fail(ctx context.Context, msg jetstream.Msg, ev *Event, cfg
 	condition string, res *lamina.InvocationResult, log *slog.Logger) {
 	fn, _ := d.cfg.Manager.Resolve(ctx, ev.Function, ev.Qualifier)
 	var target, kind string
-	var payload []byte
+	var m *targets.Message
 	switch {
 	case cfg.OnFailureTarget() != "":
-		target, kind, payload = cfg.OnFailureTarget(), "destination", d.record(ev, fn, condition, res)
+		target, kind, m = cfg.OnFailureTarget(), "destination", d.destinationMessage(ev, fn, condition, res)
 	case fn != nil && fn.Configuration.DeadLetterConfig != nil && fn.Configuration.DeadLetterConfig.TargetArn != "":
-		target, kind, payload = fn.Configuration.DeadLetterConfig.TargetArn, "dead-letter", ev.Payload
+		target, kind, m = fn.Configuration.DeadLetterConfig.TargetArn, "dead-letter", deadLetter(ev, condition, res)
 	}
 	failure := &Failure{Time: time.Now(), RequestID: ev.RequestID, Condition: condition, Attempts: ev.Attempts, SentTo: target}
 	if res != nil {
@@ -419,7 +430,7 @@ func (d *Dispatcher) fail(ctx context.Context, msg jetstream.Msg, ev *Event, cfg
 		_ = msg.Ack()
 		return
 	}
-	if err := d.deliver(ctx, target, payload); err != nil {
+	if err := d.deliver(ctx, target, m); err != nil {
 		// Running the function again would not help: count the event as
 		// dropped, with the reason in the log.
 		log.Error("async failure record lost", "sent_to", target, "err", err)
@@ -446,17 +457,43 @@ func (d *Dispatcher) noteFailure(ctx context.Context, function string, f *Failur
 	}
 }
 
-// deliver sends payload to a destination: another function, invoked
-// asynchronously. An empty target delivers nothing.
-func (d *Dispatcher) deliver(ctx context.Context, target string, payload []byte) error {
+// deliver sends m to a destination or dead-letter target: a function,
+// queue, topic or event bus. An empty target delivers nothing.
+func (d *Dispatcher) deliver(ctx context.Context, target string, m *targets.Message) error {
 	if target == "" {
 		return nil
 	}
-	_, _, name, qualifier, ok := lamina.ParseFunctionARN(target)
-	if !ok {
-		return fmt.Errorf("destination %s is not a function", target)
+	return d.cfg.Deliver(ctx, target, m)
+}
+
+// destinationMessage is what a destination receives: the invocation record,
+// as an event of source "lambda" when the destination is an event bus.
+func (d *Dispatcher) destinationMessage(ev *Event, fn *lamina.Function, condition string, res *lamina.InvocationResult) *targets.Message {
+	detailType := "Lambda Function Invocation Result - Failure"
+	if condition == conditionSuccess {
+		detailType = "Lambda Function Invocation Result - Success"
 	}
-	return d.Submit(ctx, &Event{Function: name, Qualifier: qualifier, Payload: payload})
+	return &targets.Message{Payload: d.record(ev, fn, condition, res), Source: "lambda", DetailType: detailType,
+		Resources: []string{d.invokedARN(ev)}}
+}
+
+// deadLetter is what a dead-letter queue or topic receives: the event, with
+// the RequestID, ErrorCode and ErrorMessage attributes Lambda sets.
+func deadLetter(ev *Event, condition string, res *lamina.InvocationResult) *targets.Message {
+	code, message := "200", "Event age exceeded before the function ran it ("+condition+")."
+	if res != nil {
+		var failure struct{ ErrorMessage string }
+		if json.Unmarshal(res.Payload, &failure) == nil && failure.ErrorMessage != "" {
+			message = failure.ErrorMessage
+		} else {
+			message = res.ErrorType
+		}
+	}
+	return &targets.Message{Payload: ev.Payload, Attributes: map[string]targets.Attribute{
+		"RequestID":    {DataType: "String", StringValue: ev.RequestID},
+		"ErrorCode":    {DataType: "Number", StringValue: code},
+		"ErrorMessage": {DataType: "String", StringValue: message},
+	}}
 }
 
 // Record conditions, as Lambda names them.
@@ -468,10 +505,7 @@ const (
 
 // record is the invocation record a destination receives.
 func (d *Dispatcher) record(ev *Event, fn *lamina.Function, condition string, res *lamina.InvocationResult) []byte {
-	arn := lamina.FunctionARN(d.cfg.Region, d.cfg.AccountID, ev.Function) + ":" + lamina.LatestVersion
-	if ev.Qualifier != "" {
-		arn = lamina.FunctionARN(d.cfg.Region, d.cfg.AccountID, ev.Function) + ":" + ev.Qualifier
-	}
+	arn := d.invokedARN(ev)
 	rec := map[string]any{
 		"version":   "1.0",
 		"timestamp": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
@@ -493,6 +527,15 @@ func (d *Dispatcher) record(ev *Event, fn *lamina.Function, condition string, re
 	}
 	data, _ := json.Marshal(rec) // plain maps always encode
 	return data
+}
+
+// invokedARN is the qualified ARN of the function version ev ran.
+func (d *Dispatcher) invokedARN(ev *Event) string {
+	qualifier := ev.Qualifier
+	if qualifier == "" {
+		qualifier = lamina.LatestVersion
+	}
+	return lamina.FunctionARN(d.cfg.Region, d.cfg.AccountID, ev.Function) + ":" + qualifier
 }
 
 // jsonOrString embeds valid JSON as is and anything else as a string.

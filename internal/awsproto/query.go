@@ -22,6 +22,9 @@ import (
 //	                               key and value); non-flat maps are
 //	                               Name.entry.N.key, non-flat lists
 //	                               Name.member.N
+//	query:",empty"                 an empty list or map is written as an
+//	                               empty element (<Name/>), which clients
+//	                               read as empty rather than absent
 //	query:"-"                      not in the query protocol
 //
 // Strings, booleans, integers, []byte (base64), pointers to them, structs,
@@ -35,6 +38,7 @@ type queryField struct {
 	index      []int // reflect.Value.FieldByIndex's: a field of an embedded struct has two
 	name       string
 	flat       bool
+	empty      bool // write an empty list or map as an empty element
 	key, value string
 }
 
@@ -72,6 +76,8 @@ func fieldsOf(t reflect.Type) []queryField {
 			switch {
 			case opt == "flat":
 				f.flat = true
+			case opt == "empty":
+				f.empty = true
 			case strings.HasPrefix(opt, "key="):
 				f.key = opt[len("key="):]
 			case strings.HasPrefix(opt, "value="):
@@ -266,6 +272,9 @@ func encodeXML(buf *bytes.Buffer, name string, v reflect.Value, qf queryField) {
 			return
 		}
 		if v.Len() == 0 {
+			if qf.empty {
+				element(buf, name, "")
+			}
 			return
 		}
 		item := name
@@ -282,6 +291,9 @@ func encodeXML(buf *bytes.Buffer, name string, v reflect.Value, qf queryField) {
 		return
 	case reflect.Map:
 		if v.Len() == 0 {
+			if qf.empty {
+				element(buf, name, "")
+			}
 			return
 		}
 		keys := v.MapKeys()

@@ -12,10 +12,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lamina-project/lamina/internal/eventbus"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/server"
 	"github.com/lamina-project/lamina/internal/services/kinesis"
 	"github.com/lamina-project/lamina/internal/services/s3"
+	"github.com/lamina-project/lamina/internal/services/sns"
 	"github.com/lamina-project/lamina/internal/services/sqs"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -112,6 +114,11 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&k.MaxShards, "stream-max-shards", kinesis.DefaultLimits.MaxShards, "shards of all the account's Kinesis streams together (at most 10000)")
 	f.IntVar(&k.OnDemandShards, "stream-on-demand-shards", kinesis.DefaultLimits.OnDemandShards, "shards of a Kinesis stream created in ON_DEMAND mode")
 	f.BoolVar(&k.Unthrottled, "stream-unthrottled", false, "lift Kinesis's per-shard rates (1,000 records and 1 MiB written, 5 GetRecords and 2 MiB read per second)")
+	t := &cfg.Topics
+	f.IntVar(&t.MaxTopics, "topic-max-topics", sns.DefaultLimits.MaxTopics, "SNS topics the account may have")
+	f.IntVar(&t.MaxSubscriptionsPerTopic, "topic-max-subscriptions", sns.DefaultLimits.MaxSubscriptionsPerTopic, "subscriptions one SNS topic may have")
+	f.IntVar(&t.MaxDeliveries, "topic-max-deliveries", sns.DefaultLimits.MaxDeliveries, "SNS deliveries this node makes at once for all publishes; a publish waits for room, else is answered Throttled")
+	f.IntVar(&cfg.MaxEventBuses, "max-event-buses", eventbus.DefaultMaxBuses, "custom EventBridge event buses the account may have")
 	l := &cfg.Limits
 	f.IntVar(&l.MaxConns, "max-conns", 0, "connections the API listener holds at once (default: half of what the open-file limit leaves after its reserve, at most 10000)")
 	f.IntVar(&l.MaxConnsPerAddr, "max-conns-per-addr", 0, fmt.Sprintf("connections the API listener holds at once from one client address, IPv6 /64 (default: %d, or a quarter of --max-conns if less)", server.DefaultMaxConnsPerAddr))

@@ -37,10 +37,15 @@ type Pattern struct {
 // maxPatternSize bounds a pattern's JSON, as Lambda does for a filter.
 const maxPatternSize = 4096
 
-// Compile parses and checks a pattern.
-func Compile(pattern string) (*Pattern, error) {
-	if len(pattern) > maxPatternSize {
-		return nil, fmt.Errorf("the pattern is longer than %d characters", maxPatternSize)
+// Compile parses and checks a pattern of at most 4096 characters (Lambda's
+// and EventBridge's bound).
+func Compile(pattern string) (*Pattern, error) { return CompileSize(pattern, maxPatternSize) }
+
+// CompileSize parses and checks a pattern of at most maxSize characters
+// (SNS filter policies may be 256 KB).
+func CompileSize(pattern string, maxSize int) (*Pattern, error) {
+	if len(pattern) > maxSize {
+		return nil, fmt.Errorf("the pattern is longer than %d characters", maxSize)
 	}
 	d := json.NewDecoder(strings.NewReader(pattern))
 	d.UseNumber()

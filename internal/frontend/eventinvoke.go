@@ -3,10 +3,12 @@ package frontend
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/store"
+	"github.com/lamina-project/lamina/internal/targets"
 )
 
 // eventInvokeConfigInput is the body of Put/UpdateFunctionEventInvokeConfig.
@@ -31,7 +33,7 @@ func (f *Frontend) validateEventInvokeConfig(in *eventInvokeConfigInput) error {
 	if in.DestinationConfig != nil {
 		for _, d := range []*lamina.Destination{in.DestinationConfig.OnSuccess, in.DestinationConfig.OnFailure} {
 			if d != nil && d.Destination != "" {
-				if err := f.checkTarget(d.Destination); err != nil {
+				if err := f.checkTarget(d.Destination, targets.Function, targets.Queue, targets.Topic, targets.Bus); err != nil {
 					return err
 				}
 			}
@@ -40,15 +42,15 @@ func (f *Frontend) validateEventInvokeConfig(in *eventInvokeConfigInput) error {
 	return nil
 }
 
-// checkTarget accepts destinations Lamina can deliver to: functions of this
-// deployment.
-func (f *Frontend) checkTarget(arn string) error {
-	region, account, _, _, ok := lamina.ParseFunctionARN(arn)
-	if !ok {
-		return lamina.ErrInvalidParameter("Lamina delivers to Lamina functions only; %s is not a function ARN (queues and topics are not supported yet).", arn)
+// checkTarget accepts a destination or dead-letter target Lamina can
+// deliver to: a resource of this deployment of one of kinds.
+func (f *Frontend) checkTarget(arn string, kinds ...targets.Kind) error {
+	kind, err := targets.Parse(f.cfg.Region, f.cfg.AccountID, arn)
+	if err != nil {
+		return lamina.ErrInvalidParameter("The destination ARN %s is invalid: %v.", arn, err)
 	}
-	if region != f.cfg.Region || account != f.cfg.AccountID {
-		return lamina.ErrInvalidParameter("The destination %s is not in this deployment's region and account.", arn)
+	if !slices.Contains(kinds, kind) {
+		return lamina.ErrInvalidParameter("The destination ARN %s is invalid: a %s cannot be this kind of destination.", arn, kind)
 	}
 	return nil
 }

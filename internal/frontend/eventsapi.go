@@ -1,25 +1,31 @@
 package frontend
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/awsproto"
+	"github.com/lamina-project/lamina/internal/eventbus"
 	"github.com/lamina-project/lamina/internal/schedule"
 	"github.com/lamina-project/lamina/internal/store"
+	"github.com/lamina-project/lamina/internal/targets"
 )
 
-// The subset of Amazon EventBridge's API (JSON 1.1, X-Amz-Target
-// AWSEvents.*, service "events") that manages schedule rules on the default
-// event bus and their function targets, as `aws events` speaks it.
+// Amazon EventBridge's API (JSON 1.1, X-Amz-Target AWSEvents.*, service
+// "events"): rules — schedule rules on the default bus, event-pattern rules
+// on any bus — and their targets here; buses and PutEvents in
+// internal/eventbus.
 
 const (
-	defaultEventBus   = "default"
 	maxTargetsPerRule = 5
+	maxInputSize      = 8192
+	maxInputPaths     = 100
 )
 
 var ruleNameRE = regexp.MustCompile(`^[\.\-_A-Za-z0-9]{1,64}$`)
@@ -28,17 +34,21 @@ var ruleNameRE = regexp.MustCompile(`^[\.\-_A-Za-z0-9]{1,64}$`)
 func (f *Frontend) eventsService() *awsproto.Service {
 	s := &awsproto.Service{SigningName: serviceEvents, TargetPrefix: "AWSEvents", JSONVersion: "1.1"}
 	for name, handle := range map[string]func(*request) error{
-		"PutRule":           f.putRule,
-		"DescribeRule":      f.describeRule,
-		"ListRules":         f.listRules,
-		"EnableRule":        f.enableRule,
-		"DisableRule":       f.disableRule,
-		"DeleteRule":        f.deleteRule,
-		"PutTargets":        f.putTargets,
-		"RemoveTargets":     f.removeTargets,
-		"ListTargetsByRule": f.listTargetsByRule,
+		"PutRule":               f.putRule,
+		"DescribeRule":          f.describeRule,
+		"ListRules":             f.listRules,
+		"EnableRule":            f.enableRule,
+		"DisableRule":           f.disableRule,
+		"DeleteRule":            f.deleteRule,
+		"PutTargets":            f.putTargets,
+		"RemoveTargets":         f.removeTargets,
+		"ListTargetsByRule":     f.listTargetsByRule,
+		"ListRuleNamesByTarget": f.listRuleNamesByTarget,
 	} {
 		s.Handle(targetOperation(name, handle))
+	}
+	if f.events != nil {
+		s.Handle(f.events.Operations()...)
 	}
 	return s
 }
@@ -47,17 +57,21 @@ func eventsValidation(msg string) error {
 	return &lamina.Error{Status: http.StatusBadRequest, Code: "ValidationException", Message: msg}
 }
 
-func ruleNotFound(name string) error {
+func ruleNotFound(name, bus string) error {
 	return &lamina.Error{Status: http.StatusBadRequest, Code: "ResourceNotFoundException",
-		Message: "Rule " + name + " does not exist on EventBus default."}
+		Message: "Rule " + name + " does not exist on EventBus " + bus + "."}
 }
 
-// checkEventBus accepts the default event bus, the only one Lamina has.
-func checkEventBus(name string) error {
-	if name != "" && name != defaultEventBus && name != "arn:aws:events:::event-bus/default" {
-		return &lamina.Error{Status: http.StatusBadRequest, Code: "ResourceNotFoundException", Message: "Event bus " + name + " does not exist."}
+// eventBus returns the name of the bus a request's EventBusName names (the
+// default bus when empty), or ResourceNotFoundException.
+func (f *Frontend) eventBus(rq *request, nameOrARN string) (string, error) {
+	if f.events == nil {
+		if nameOrARN == "" || nameOrARN == eventbus.DefaultBus {
+			return eventbus.DefaultBus, nil
+		}
+		return "", &lamina.Error{Status: http.StatusBadRequest, Code: "ResourceNotFoundException", Message: "Event bus " + nameOrARN + " does not exist."}
 	}
-	return nil
+	return f.events.BusName(rq.r.Context(), nameOrARN)
 }
 
 type ruleInput struct {
@@ -74,7 +88,8 @@ type ruleInput struct {
 type ruleOutput struct {
 	Name               string
 	Arn                string
-	ScheduleExpression string
+	ScheduleExpression string `json:",omitempty"`
+	EventPattern       string `json:",omitempty"`
 	State              string
 	Description        string `json:",omitempty"`
 	RoleArn            string `json:",omitempty"`
@@ -83,7 +98,7 @@ type ruleOutput struct {
 }
 
 func ruleOut(r *lamina.Rule) ruleOutput {
-	return ruleOutput{Name: r.Name, Arn: r.Arn, ScheduleExpression: r.ScheduleExpression, State: r.State,
+	return ruleOutput{Name: r.Name, Arn: r.Arn, ScheduleExpression: r.ScheduleExpression, EventPattern: r.EventPattern, State: r.State,
 		Description: r.Description, RoleArn: r.RoleArn, EventBusName: r.EventBusName, CreatedBy: r.CreatedBy}
 }
 
@@ -95,17 +110,28 @@ func (f *Frontend) putRule(rq *request) error {
 	if !ruleNameRE.MatchString(in.Name) {
 		return eventsValidation("1 validation error detected: Value '" + in.Name + "' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+")
 	}
-	if err := checkEventBus(in.EventBusName); err != nil {
+	bus, err := f.eventBus(rq, in.EventBusName)
+	if err != nil {
 		return err
 	}
 	switch {
-	case in.EventPattern != "":
-		return eventsValidation("Lamina supports schedule rules only (ScheduleExpression); event patterns are not supported yet.")
-	case in.ScheduleExpression == "":
+	case in.EventPattern == "" && in.ScheduleExpression == "":
 		return eventsValidation("Parameter(s) EventPattern or ScheduleExpression must be specified.")
+	case in.ScheduleExpression != "" && bus != eventbus.DefaultBus:
+		return eventsValidation("ScheduleExpression is supported only on the default event bus.")
 	}
-	if _, err := schedule.Parse(in.ScheduleExpression); err != nil {
-		return eventsValidation(err.Error())
+	if in.ScheduleExpression != "" {
+		if _, err := schedule.Parse(in.ScheduleExpression); err != nil {
+			return eventsValidation(err.Error())
+		}
+	}
+	if in.EventPattern != "" {
+		if f.events == nil {
+			return eventsValidation("Event patterns are not served by this node.")
+		}
+		if _, err := f.events.Pattern(in.EventPattern); err != nil {
+			return err
+		}
 	}
 	state := in.State
 	switch state {
@@ -116,18 +142,19 @@ func (f *Frontend) putRule(rq *request) error {
 		return eventsValidation("1 validation error detected: Value '" + state + "' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED]")
 	}
 	ctx := rq.r.Context()
+	key := eventbus.RuleKey(bus, in.Name)
 	rule := &lamina.Rule{
-		Name: in.Name, Arn: lamina.RuleARN(f.cfg.Region, f.cfg.AccountID, in.Name),
-		ScheduleExpression: in.ScheduleExpression, State: state, Description: in.Description, RoleArn: in.RoleArn,
-		EventBusName: defaultEventBus, CreatedBy: f.cfg.AccountID, Created: time.Now().UnixMilli(),
+		Name: in.Name, Arn: lamina.RuleARN(f.cfg.Region, f.cfg.AccountID, key),
+		ScheduleExpression: in.ScheduleExpression, EventPattern: in.EventPattern, State: state, Description: in.Description, RoleArn: in.RoleArn,
+		EventBusName: bus, CreatedBy: f.cfg.AccountID, Created: time.Now().UnixMilli(),
 	}
-	err := f.store.CreateRule(ctx, rule)
+	err = f.store.CreateRule(ctx, key, rule)
 	if errors.Is(err, store.ErrExists) { // PutRule updates an existing rule
-		_, err = f.store.UpdateRule(ctx, in.Name, func(r *lamina.Rule) error {
+		_, err = f.store.UpdateRule(ctx, key, func(r *lamina.Rule) error {
 			if r.ScheduleExpression != in.ScheduleExpression {
 				r.ScheduleExpression, r.Created = in.ScheduleExpression, time.Now().UnixMilli()
 			}
-			r.State, r.Description, r.RoleArn = state, in.Description, in.RoleArn
+			r.EventPattern, r.State, r.Description, r.RoleArn = in.EventPattern, state, in.Description, in.RoleArn
 			return nil
 		})
 	}
@@ -143,24 +170,33 @@ type ruleNameInput struct {
 	Force        bool
 }
 
-// namedRule reads a request naming a rule and returns the rule.
-func (f *Frontend) namedRule(rq *request) (*ruleNameInput, *lamina.Rule, error) {
+// namedRule reads a request naming a rule and returns the rule and its
+// store key.
+func (f *Frontend) namedRule(rq *request) (*ruleNameInput, *lamina.Rule, string, error) {
 	var in ruleNameInput
 	if err := rq.decode(&in); err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	if err := checkEventBus(in.EventBusName); err != nil {
-		return nil, nil, err
+	rule, key, err := f.rule(rq, in.EventBusName, in.Name)
+	return &in, rule, key, err
+}
+
+// rule returns the rule called name on a bus, and its store key.
+func (f *Frontend) rule(rq *request, busName, name string) (*lamina.Rule, string, error) {
+	bus, err := f.eventBus(rq, busName)
+	if err != nil {
+		return nil, "", err
 	}
-	rule, err := f.store.GetRule(rq.r.Context(), in.Name)
+	key := eventbus.RuleKey(bus, name)
+	rule, err := f.store.GetRule(rq.r.Context(), key)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, ruleNotFound(in.Name)
+		return nil, key, ruleNotFound(name, bus)
 	}
-	return &in, rule, err
+	return rule, key, err
 }
 
 func (f *Frontend) describeRule(rq *request) error {
-	_, rule, err := f.namedRule(rq)
+	_, rule, _, err := f.namedRule(rq)
 	if err != nil {
 		return err
 	}
@@ -177,12 +213,13 @@ func (f *Frontend) listRules(rq *request) error {
 	if err := rq.decode(&in); err != nil {
 		return err
 	}
-	if err := checkEventBus(in.EventBusName); err != nil {
+	bus, err := f.eventBus(rq, in.EventBusName)
+	if err != nil {
 		return err
 	}
 	rules := []ruleOutput{}
-	for _, r := range f.store.ListRules(rq.r.Context(), in.NamePrefix) {
-		if in.NextToken == "" || r.Name > in.NextToken {
+	for _, r := range f.store.ListRules(rq.r.Context(), eventbus.RuleKey(bus, in.NamePrefix)) {
+		if r.EventBusName == bus && (in.NextToken == "" || r.Name > in.NextToken) {
 			rules = append(rules, ruleOut(r))
 		}
 	}
@@ -198,11 +235,11 @@ func (f *Frontend) listRules(rq *request) error {
 
 // setRuleState enables or disables a rule.
 func (f *Frontend) setRuleState(rq *request, state string) error {
-	in, _, err := f.namedRule(rq)
+	_, _, key, err := f.namedRule(rq)
 	if err != nil {
 		return err
 	}
-	if _, err := f.store.UpdateRule(rq.r.Context(), in.Name, func(r *lamina.Rule) error {
+	if _, err := f.store.UpdateRule(rq.r.Context(), key, func(r *lamina.Rule) error {
 		r.State = state
 		return nil
 	}); err != nil {
@@ -215,7 +252,7 @@ func (f *Frontend) enableRule(rq *request) error  { return f.setRuleState(rq, "E
 func (f *Frontend) disableRule(rq *request) error { return f.setRuleState(rq, "DISABLED") }
 
 func (f *Frontend) deleteRule(rq *request) error {
-	in, rule, err := f.namedRule(rq)
+	in, rule, key, err := f.namedRule(rq)
 	var le *lamina.Error
 	if errors.As(err, &le) && le.Code == "ResourceNotFoundException" {
 		return rq.json(http.StatusOK, struct{}{}) // deleting a missing rule succeeds, as on AWS
@@ -227,10 +264,10 @@ func (f *Frontend) deleteRule(rq *request) error {
 		return eventsValidation("Rule can't be deleted since it has targets.")
 	}
 	ctx := rq.r.Context()
-	if err := f.store.DeleteRule(ctx, in.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := f.store.DeleteRule(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if err := f.store.DeleteScheduleState(ctx, in.Name); err != nil {
+	if err := f.store.DeleteScheduleState(ctx, key); err != nil {
 		return err
 	}
 	return rq.json(http.StatusOK, struct{}{})
@@ -257,23 +294,16 @@ func (f *Frontend) putTargets(rq *request) error {
 	if err := rq.decode(&in); err != nil {
 		return err
 	}
-	if err := checkEventBus(in.EventBusName); err != nil {
-		return err
-	}
 	out := targetsOutput{FailedEntries: []failedEntry{}}
 	var valid []lamina.Target
 	for _, t := range in.Targets {
-		switch {
-		case !ruleNameRE.MatchString(t.Id):
-			out.FailedEntries = append(out.FailedEntries, failedEntry{t.Id, "ValidationException", "Target Id is not valid."})
-		case f.checkTarget(t.Arn) != nil:
-			out.FailedEntries = append(out.FailedEntries, failedEntry{t.Id, "ValidationException",
-				"Lamina rules can target Lamina functions only; " + t.Arn + " is not one."})
-		default:
-			valid = append(valid, t)
+		if err := f.checkRuleTarget(t); err != nil {
+			out.FailedEntries = append(out.FailedEntries, failedEntry{t.Id, "ValidationException", err.Error()})
+			continue
 		}
+		valid = append(valid, t)
 	}
-	return f.changeTargets(rq, in.Rule, &out, func(r *lamina.Rule) error {
+	return f.changeTargets(rq, in.EventBusName, in.Rule, &out, func(r *lamina.Rule) error {
 		for _, t := range valid {
 			r.Targets = slices.DeleteFunc(r.Targets, func(x lamina.Target) bool { return x.Id == t.Id })
 			r.Targets = append(r.Targets, t)
@@ -286,12 +316,49 @@ func (f *Frontend) putTargets(rq *request) error {
 	})
 }
 
+// checkRuleTarget checks a target's ARN and input.
+func (f *Frontend) checkRuleTarget(t lamina.Target) error {
+	inputs := 0
+	for _, set := range []bool{t.Input != "", t.InputPath != "", t.InputTransformer != nil} {
+		if set {
+			inputs++
+		}
+	}
+	switch {
+	case !ruleNameRE.MatchString(t.Id):
+		return errors.New("Target Id is not valid.")
+	case inputs > 1:
+		return errors.New("Only one of Input, InputPath, or InputTransformer must be provided.")
+	case len(t.Input) > maxInputSize || (t.Input != "" && !json.Valid([]byte(t.Input))):
+		return errors.New("Input is not a valid JSON text of at most 8192 characters.")
+	case t.InputPath != "" && !strings.HasPrefix(t.InputPath, "$"):
+		return errors.New("InputPath is not a valid JSONPath.")
+	case t.InputTransformer != nil && (len(t.InputTransformer.InputTemplate) > maxInputSize || len(t.InputTransformer.InputPathsMap) > maxInputPaths):
+		return errors.New("InputTransformer's InputTemplate may have 8192 characters and its InputPathsMap 100 entries at most.")
+	}
+	if t.InputTransformer != nil {
+		for name, path := range t.InputTransformer.InputPathsMap {
+			if !strings.HasPrefix(path, "$") || strings.HasPrefix(name, "aws.") {
+				return errors.New("InputTransformer's InputPathsMap entry " + name + " is not valid.")
+			}
+		}
+	}
+	if err := f.checkTarget(t.Arn, targets.Function, targets.Queue, targets.Topic, targets.Bus); err != nil {
+		return err
+	}
+	return nil
+}
+
 // changeTargets applies change to a rule atomically and answers with the
 // entries it could not apply.
-func (f *Frontend) changeTargets(rq *request, rule string, out *targetsOutput, change func(*lamina.Rule) error) error {
-	_, err := f.store.UpdateRule(rq.r.Context(), rule, change)
+func (f *Frontend) changeTargets(rq *request, busName, name string, out *targetsOutput, change func(*lamina.Rule) error) error {
+	_, key, err := f.rule(rq, busName, name)
+	if err != nil {
+		return err
+	}
+	_, err = f.store.UpdateRule(rq.r.Context(), key, change)
 	if errors.Is(err, store.ErrNotFound) {
-		return ruleNotFound(rule)
+		return ruleNotFound(name, busName)
 	}
 	if err != nil {
 		return err
@@ -309,11 +376,8 @@ func (f *Frontend) removeTargets(rq *request) error {
 	if err := rq.decode(&in); err != nil {
 		return err
 	}
-	if err := checkEventBus(in.EventBusName); err != nil {
-		return err
-	}
 	out := targetsOutput{FailedEntries: []failedEntry{}}
-	return f.changeTargets(rq, in.Rule, &out, func(r *lamina.Rule) error {
+	return f.changeTargets(rq, in.EventBusName, in.Rule, &out, func(r *lamina.Rule) error {
 		out.FailedEntries = out.FailedEntries[:0]
 		for _, id := range in.Ids {
 			n := len(r.Targets)
@@ -334,19 +398,50 @@ func (f *Frontend) listTargetsByRule(rq *request) error {
 	if err := rq.decode(&in); err != nil {
 		return err
 	}
-	if err := checkEventBus(in.EventBusName); err != nil {
-		return err
-	}
-	rule, err := f.store.GetRule(rq.r.Context(), in.Rule)
-	if errors.Is(err, store.ErrNotFound) {
-		return ruleNotFound(in.Rule)
-	}
+	rule, _, err := f.rule(rq, in.EventBusName, in.Rule)
 	if err != nil {
 		return err
 	}
-	targets := rule.Targets
-	if targets == nil {
-		targets = []lamina.Target{}
+	list := rule.Targets
+	if list == nil {
+		list = []lamina.Target{}
 	}
-	return rq.json(http.StatusOK, struct{ Targets []lamina.Target }{targets})
+	return rq.json(http.StatusOK, struct{ Targets []lamina.Target }{list})
+}
+
+func (f *Frontend) listRuleNamesByTarget(rq *request) error {
+	var in struct {
+		TargetArn    string
+		EventBusName string
+		NextToken    string
+		Limit        int
+	}
+	if err := rq.decode(&in); err != nil {
+		return err
+	}
+	if in.TargetArn == "" {
+		return eventsValidation("1 validation error detected: Value null at 'targetArn' failed to satisfy constraint: Member must not be null")
+	}
+	bus, err := f.eventBus(rq, in.EventBusName)
+	if err != nil {
+		return err
+	}
+	names := []string{}
+	for _, r := range f.store.ListRules(rq.r.Context(), "") {
+		if r.EventBusName != bus || (in.NextToken != "" && r.Name <= in.NextToken) {
+			continue
+		}
+		if slices.ContainsFunc(r.Targets, func(t lamina.Target) bool { return t.Arn == in.TargetArn }) {
+			names = append(names, r.Name)
+		}
+	}
+	slices.Sort(names)
+	out := struct {
+		RuleNames []string
+		NextToken string `json:",omitempty"`
+	}{RuleNames: names}
+	if in.Limit > 0 && len(names) > in.Limit {
+		out.RuleNames, out.NextToken = names[:in.Limit], names[in.Limit-1]
+	}
+	return rq.json(http.StatusOK, out)
 }

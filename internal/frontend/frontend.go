@@ -19,6 +19,7 @@ import (
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
 	"github.com/lamina-project/lamina/internal/awsproto"
+	"github.com/lamina-project/lamina/internal/eventbus"
 	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/netlimit"
 	"github.com/lamina-project/lamina/internal/policy"
@@ -77,6 +78,9 @@ type Deps struct {
 	// UpdateFunctionCode and PublishLayerVersion read S3Bucket/S3Key code
 	// from.
 	Objects Objects
+	// Events is EventBridge's buses (PutEvents, custom buses), whose rules
+	// the frontend manages.
+	Events *eventbus.Service
 }
 
 // Objects reads objects of the node's S3 service.
@@ -126,6 +130,7 @@ type Frontend struct {
 	mux       *http.ServeMux // the Lambda API's routes
 	api       *awsproto.Mux  // the API listener's dispatcher
 	sources   EventSources
+	events    *eventbus.Service
 }
 
 // defaultMaxBody bounds the body of every operation that declares no larger
@@ -150,6 +155,7 @@ func New(cfg Config, deps Deps) *Frontend {
 		runtimes:  deps.Runtimes,
 		cluster:   deps.Cluster,
 		sources:   deps.EventSources,
+		events:    deps.Events,
 		policies:  &policy.Checker{Store: deps.Store},
 		objects:   deps.Objects,
 		verifiers: map[string]*sigv4.Verifier{},

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/targets"
 )
 
 var (
@@ -110,7 +111,7 @@ func (f *Frontend) validateConfig(in *configInput) error {
 		return err
 	}
 	if in.DeadLetterConfig != nil && in.DeadLetterConfig.TargetArn != "" {
-		return f.checkTarget(in.DeadLetterConfig.TargetArn)
+		return f.checkTarget(in.DeadLetterConfig.TargetArn, targets.Queue, targets.Topic, targets.Function)
 	}
 	return nil
 }

@@ -1,9 +1,10 @@
 // Package scheduler fires EventBridge schedule rules: each tick of an
-// enabled rule invokes its targets asynchronously with the Scheduled Event
-// payload (or the target's Input). As on AWS, a target is invoked only if
-// its function's resource-based policy lets events.amazonaws.com invoke it
-// for the rule (PutTargets does not check; a tick without the permission
-// invokes nothing and is logged).
+// enabled rule sends its targets (functions, invoked asynchronously; queues;
+// topics; buses) the Scheduled Event, or what the target's Input, InputPath
+// or InputTransformer makes of it. As on AWS, a function is invoked only if
+// its resource-based policy lets events.amazonaws.com invoke it for the
+// rule (PutTargets does not check; a tick without the permission invokes
+// nothing and is logged).
 //
 // One node of a deployment owns the ticks at a time, through a lease in the
 // store; each tick is recorded with a compare-and-set, and its events carry
@@ -23,10 +24,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
-	"github.com/lamina-project/lamina/internal/async"
+	"github.com/lamina-project/lamina/internal/awsproto"
+	"github.com/lamina-project/lamina/internal/eventbus"
+	"github.com/lamina-project/lamina/internal/eventpattern"
 	"github.com/lamina-project/lamina/internal/policy"
 	"github.com/lamina-project/lamina/internal/schedule"
 	"github.com/lamina-project/lamina/internal/store"
+	"github.com/lamina-project/lamina/internal/targets"
 )
 
 // Timing of the scheduler loop.
@@ -42,11 +46,9 @@ type Config struct {
 	Region    string
 	AccountID string
 	Store     *store.Store
-	// Submit queues an asynchronous invocation (the async dispatcher).
-	Submit func(ctx context.Context, ev *async.Event) error
-	// Policies says whether a target's policy allows the rule to invoke
-	// it.
-	Policies *policy.Checker
+	// Deliver sends a tick's event to a target (a targets.Router's
+	// Deliver, which asks functions' policies).
+	Deliver func(ctx context.Context, arn string, m *targets.Message) error
 	// TimeScale multiplies the period of rate schedules; tests compress
 	// time with it. Zero means 1.
 	TimeScale float64
@@ -104,7 +106,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			leaseUntil = now.Add(leaseTTL)
 		}
 		for _, rule := range s.cfg.Store.ListRules(ctx, "") {
-			if rule.State == "ENABLED" {
+			if rule.State == "ENABLED" && rule.ScheduleExpression != "" {
 				if err := s.step(ctx, rule, now); err != nil && ctx.Err() == nil {
 					s.log.Warn("schedule rule failed", "rule", rule.Name, "err", err)
 				}
@@ -205,29 +207,32 @@ func (s *Scheduler) step(ctx context.Context, rule *lamina.Rule, now time.Time) 
 	return err
 }
 
-// fire queues one target's invocation for the tick at due.
+// fire sends one target the event of the tick at due.
 func (s *Scheduler) fire(ctx context.Context, rule *lamina.Rule, target lamina.Target, due time.Time) error {
-	_, _, function, qualifier, ok := lamina.ParseFunctionARN(target.Arn)
-	if !ok {
-		s.log.Warn("rule target is not a function; skipped", "rule", rule.Name, "target", target.Arn)
-		return nil
-	}
-	allowed, err := s.cfg.Policies.MayInvoke(ctx, policy.ServiceInvocation{Service: policy.PrincipalEvents,
-		Function: target.Arn, SourceArn: rule.Arn, SourceAccount: s.cfg.AccountID})
+	id := tickID(rule.Name, target.Id, due)
+	event := lamina.ScheduledEvent(id, s.cfg.AccountID, s.cfg.Region, rule.Arn, due)
+	decoded, err := eventpattern.Decode(event)
 	if err != nil {
 		return err
 	}
-	if !allowed {
-		s.log.Warn("rule target not invoked: its resource-based policy does not allow events.amazonaws.com to invoke it for the rule (aws lambda add-permission)",
-			"rule", rule.Name, "target", target.Arn)
+	payload, err := eventbus.Input(target, decoded, event, rule, due)
+	if err != nil {
+		return err
+	}
+	err = s.cfg.Deliver(ctx, target.Arn, &targets.Message{ID: id, Payload: payload, Principal: policy.PrincipalEvents, SourceArn: rule.Arn})
+	var ae *awsproto.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, targets.ErrNotPermitted), errors.As(err, &ae) && ae.Status < 500:
+		s.log.Warn("rule target not invoked", "rule", rule.Name, "target", target.Arn, "err", err)
 		return nil
 	}
-	id := tickID(rule.Name, target.Id, due)
-	payload := []byte(target.Input)
-	if target.Input == "" {
-		payload = lamina.ScheduledEvent(id, s.cfg.AccountID, s.cfg.Region, rule.Arn, due)
+	if _, perr := targets.Parse(s.cfg.Region, s.cfg.AccountID, target.Arn); perr != nil {
+		s.log.Warn("rule target not invoked", "rule", rule.Name, "target", target.Arn, "err", perr)
+		return nil
 	}
-	return s.cfg.Submit(ctx, &async.Event{RequestID: id, Function: function, Qualifier: qualifier, Payload: payload})
+	return err
 }
 
 // tickID derives a stable UUID from a rule, target and tick.

@@ -21,6 +21,7 @@ import (
 	"github.com/lamina-project/lamina/internal/concurrency"
 	"github.com/lamina-project/lamina/internal/console"
 	"github.com/lamina-project/lamina/internal/credentials"
+	"github.com/lamina-project/lamina/internal/eventbus"
 	"github.com/lamina-project/lamina/internal/eventsource"
 	"github.com/lamina-project/lamina/internal/frontend"
 	"github.com/lamina-project/lamina/internal/logs"
@@ -33,8 +34,10 @@ import (
 	"github.com/lamina-project/lamina/internal/scheduler"
 	"github.com/lamina-project/lamina/internal/services/kinesis"
 	"github.com/lamina-project/lamina/internal/services/s3"
+	"github.com/lamina-project/lamina/internal/services/sns"
 	"github.com/lamina-project/lamina/internal/services/sqs"
 	"github.com/lamina-project/lamina/internal/store"
+	"github.com/lamina-project/lamina/internal/targets"
 	"github.com/lamina-project/lamina/internal/worker"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,6 +102,12 @@ type Config struct {
 	// Streams bound the Kinesis-compatible streams; zero values take
 	// kinesis.DefaultLimits'.
 	Streams kinesis.Limits
+	// Topics bound the SNS-compatible topics; zero values take
+	// sns.DefaultLimits'.
+	Topics sns.Limits
+	// MaxEventBuses bounds the custom EventBridge buses; zero means
+	// eventbus.DefaultMaxBuses.
+	MaxEventBuses int
 	// StoreMaxMB is the disk, in MB, the store (JetStream) may use; zero
 	// sizes it to the data directory's filesystem (see disk.go).
 	StoreMaxMB int
@@ -408,11 +417,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if asyncConcurrency == 0 {
 		asyncConcurrency = max(1, min(32, cfg.ConcurrencyLimit/2))
 	}
+	// Functions' resource-based policies: what every service that invokes
+	// functions on behalf of its resources asks before it invokes
+	// (policies.MayInvoke), through the router every delivery to a
+	// function, queue, topic or bus goes through.
+	policies := &policy.Checker{Store: st, Region: cfg.Region, AccountID: cfg.AccountID}
+	router := &targets.Router{Region: cfg.Region, AccountID: cfg.AccountID, Queues: queues, Policies: policies}
 	dispatcher := async.NewDispatcher(async.Config{
 		Region:    cfg.Region,
 		AccountID: cfg.AccountID,
 		Queue:     queue,
 		Manager:   mgr,
+		Deliver:   router.Deliver,
 		Configs: func(ctx context.Context, function, qualifier string) (*lamina.EventInvokeConfig, error) {
 			c, err := st.GetEventInvokeConfig(ctx, function, qualifier)
 			if errors.Is(err, store.ErrNotFound) {
@@ -445,12 +461,31 @@ func Run(ctx context.Context, cfg Config) error {
 		// Unused shares go back before the node leaves.
 		defer func() { stopBackground(); <-leasesDone }()
 	}
-	// Functions' resource-based policies: what every service that invokes
-	// functions on behalf of its resources asks before it invokes
-	// (policies.MayInvoke).
-	policies := &policy.Checker{Store: st, Region: cfg.Region, AccountID: cfg.AccountID}
+	router.Functions = dispatcher
+	var topics *sns.Service
+	if err := open("topics", func(ctx context.Context) (err error) {
+		signingKey, err := st.Secret(ctx, "sns-signing", 32)
+		if err != nil {
+			return err
+		}
+		topics, err = sns.Open(ctx, sns.Config{Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Targets: router,
+			Endpoint: "http://" + ln.Addr().String(), SigningKey: signingKey, Limits: cfg.Topics, Logger: log})
+		return err
+	}); err != nil {
+		return err
+	}
+	router.Topics = topics
+	var buses *eventbus.Service
+	if err := open("event buses", func(ctx context.Context) (err error) {
+		buses, err = eventbus.Open(ctx, eventbus.Config{Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Targets: router,
+			MaxBuses: cfg.MaxEventBuses, Logger: log})
+		return err
+	}); err != nil {
+		return err
+	}
+	router.Buses = buses
 	go scheduler.New(scheduler.Config{
-		Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Submit: dispatcher.Submit, Policies: policies,
+		Region: cfg.Region, AccountID: cfg.AccountID, Store: st, Deliver: router.Deliver,
 		TimeScale: cfg.ScheduleTimeScale, Logger: log,
 	}).Run(background)
 	asyncDone := make(chan struct{})
@@ -517,7 +552,8 @@ func Run(ctx context.Context, cfg Config) error {
 		APIBodies:        limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:        limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
-		Services: []*awsproto.Service{queues.API(), objects.API(), streams.API()}, EventSources: mappings, Objects: objects})
+		Services: []*awsproto.Service{queues.API(), objects.API(), streams.API(), topics.API()}, EventSources: mappings, Objects: objects,
+		Events: buses})
 
 	endpointHandler := fe.Handler()
 	api.Store(&endpointHandler)

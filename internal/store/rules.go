@@ -6,9 +6,10 @@ import (
 	"github.com/lamina-project/lamina"
 )
 
-// CreateRule stores a new rule; ErrExists if the name is taken.
-func (s *Store) CreateRule(ctx context.Context, r *lamina.Rule) error {
-	return s.rules.create(ctx, r.Name, r)
+// CreateRule stores a new rule under key (its name on the default bus,
+// "<bus>/<name>" on another); ErrExists if the key is taken.
+func (s *Store) CreateRule(ctx context.Context, key string, r *lamina.Rule) error {
+	return s.rules.create(ctx, key, r)
 }
 
 // GetRule returns a rule, or ErrNotFound. The caller must not modify it.
