@@ -178,7 +178,7 @@ func replaceOnce(t *testing.T, s, old, new string) string {
 
 func TestIdleEnvironmentsExpire(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, withArgs("--idle-timeout", "1s"))
+	ts := startServer(t, withArgs("--idle-timeout", "4s")) // long enough to look at the environment on a busy machine
 	ts.createPy(t, "idle", "echo")
 
 	r := ts.invokeOK(t, "idle", `{}`)
@@ -193,11 +193,11 @@ func TestIdleEnvironmentsExpire(t *testing.T) {
 	}
 	env := m["env"]
 
-	time.Sleep(3 * time.Second) // three idle timeouts
+	time.Sleep(12 * time.Second) // three idle timeouts
 	r = ts.invokeOK(t, "idle", `{}`)
 	m = r.object(t)
 	if !r.cold(t) {
-		t.Errorf("a call after 3 s idle (--idle-timeout 1s) is not a cold start:\n%s", r.Log)
+		t.Errorf("a call after 12 s idle (--idle-timeout 4s) is not a cold start:\n%s", r.Log)
 	}
 	if num(t, m, "count") != 1 || m["env"] == env {
 		t.Errorf("after the idle timeout: count %v env %v, want a new environment (count 1)", m["count"], m["env"])

@@ -679,7 +679,7 @@ func hostProcesses(t *testing.T) []hostProcess {
 func TestSandboxTeardown(t *testing.T) {
 	requireSandboxHost(t)
 	t.Parallel()
-	ts := startServer(t, withArgs("--idle-timeout", "1s"))
+	ts := startServer(t, withArgs("--idle-timeout", "4s")) // long enough to look at the environment on a busy machine
 	ts.createSandboxPy(t, "leaver", "background")
 	marker := fmt.Sprintf("lamina-e2e-leftover-%d", time.Now().UnixNano())
 	ts.invokeOK(t, "leaver", jsonOf(t, map[string]any{"marker": marker}))

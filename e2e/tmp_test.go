@@ -111,7 +111,7 @@ func TestSandboxTmpNotMemory(t *testing.T) {
 func TestSandboxTmpGoesWithEnvironment(t *testing.T) {
 	requireSandboxHost(t)
 	t.Parallel()
-	ts := startServer(t, withArgs("--idle-timeout", "1s"))
+	ts := startServer(t, withArgs("--idle-timeout", "4s")) // long enough to look at the environment on a busy machine
 	ts.createSandboxPy(t, "tmp", "tmp")
 	oneMounted := func(all, mounted []string) bool { return len(mounted) == 1 }
 	noneMounted := func(all, mounted []string) bool { return len(mounted) == 0 }
