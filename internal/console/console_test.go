@@ -38,7 +38,7 @@ func apiEcho(t *testing.T) http.Handler {
 		return sigv4.Key{Secret: secret}, nil
 	}
 	verifiers := map[string]*sigv4.Verifier{}
-	for _, service := range []string{"lambda", "logs", "events", "sqs", "kinesis", "s3"} {
+	for _, service := range []string{"lambda", "logs", "events", "sqs", "kinesis", "s3", "sns"} {
 		verifiers[service] = &sigv4.Verifier{Service: service, Region: testRegion, Lookup: keyOf, S3: service == "s3"}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -231,6 +231,10 @@ func TestServicesAreSignedWithTheirSigningNames(t *testing.T) {
 	if got["service"] != "s3" || got["rawPath"] != "/bucket/dir/a%20b%2Bc%3C%3E.txt" || got["path"] != "/bucket/dir/a b+c<>.txt" || got["body"] != "hello" {
 		t.Errorf("S3 upload: %v", got)
 	}
+	got = b.echoed("GET", "/console/api/aws/sns/?Action=ListTopics&Version=2010-03-31", "", nil)
+	if got["service"] != "sns" || got["query"] != "Action=ListTopics&Version=2010-03-31" {
+		t.Errorf("SNS call: %v", got)
+	}
 	for _, path := range []string{"/", "/bucket?list-type=2&prefix=a%2F&delimiter=%2F", "/bucket?notification", "/bucket/key"} {
 		if got := b.echoed("GET", "/console/api/aws/s3"+path, "", nil); got["service"] != "s3" {
 			t.Errorf("GET %s: %v", path, got)
@@ -263,6 +267,9 @@ func TestOnlyThePagesCallsOfOtherServicesPass(t *testing.T) {
 		{"GET", "/console/api/aws/s3/bucket/key?acl", ""},
 		{"POST", "/console/api/aws/s3/bucket?delete", ""},
 		{"GET", "/console/api/aws/s3/", "AmazonSQS.PurgeQueue"}, // a JSON call signed for S3
+		{"GET", "/console/api/aws/sns/?Action=Publish&TopicArn=t&Message=m", ""},
+		{"GET", "/console/api/aws/sns/?Action=ListTopics&Action=DeleteTopic", ""},
+		{"POST", "/console/api/aws/sns/?Action=ListTopics", ""}, // a body may name another Action
 	} {
 		h := map[string]string{csrfHeader: b.csrf}
 		if tc.target != "" {

@@ -19,6 +19,9 @@ type proxiedService struct {
 	// targets, when set, are the X-Amz-Target values allowed: the
 	// service's JSON protocol only.
 	targets map[string]bool
+	// actions, when set, are the Actions of the query protocol allowed,
+	// named in the URL of a GET without a body.
+	actions map[string]bool
 	// rest, when set, tells whether a REST request is allowed.
 	rest func(method string, path string, query url.Values) bool
 }
@@ -29,6 +32,10 @@ func (p proxiedService) allows(r *http.Request, path string) bool {
 	switch {
 	case p.targets != nil:
 		return r.Method == http.MethodPost && path == "/" && p.targets[r.Header.Get("X-Amz-Target")]
+	case p.actions != nil:
+		q := r.URL.Query()
+		return r.Method == http.MethodGet && r.ContentLength == 0 && path == "/" && r.Header.Get("X-Amz-Target") == "" &&
+			len(q["Action"]) == 1 && p.actions[q.Get("Action")]
 	case p.rest != nil:
 		return r.Header.Get("X-Amz-Target") == "" && p.rest(r.Method, path, r.URL.Query())
 	}
@@ -44,6 +51,9 @@ func targetsOf(prefix string, ops ...string) map[string]bool {
 	return out
 }
 
+// setOf is a set of names.
+func setOf(names ...string) map[string]bool { return targetsOf("", names...) }
+
 // proxiedServices are the APIs the console calls.
 var proxiedServices = map[string]proxiedService{
 	"lambda": {},
@@ -57,6 +67,9 @@ var proxiedServices = map[string]proxiedService{
 	// The stream pages list streams, their summaries and shards.
 	"kinesis": {targets: targetsOf("Kinesis_20131202.", "ListStreams", "DescribeStreamSummary", "ListShards")},
 	"s3":      {rest: s3Allowed},
+	// The topic pages (shown once Lamina serves SNS) list topics, their
+	// attributes and subscriptions.
+	"sns": {actions: setOf("ListTopics", "GetTopicAttributes", "ListSubscriptionsByTopic")},
 }
 
 // s3ListQuery are the parameters of ListObjectsV2 the bucket page sends.
@@ -108,7 +121,7 @@ func (c *Console) proxy(w http.ResponseWriter, r *http.Request, sess *session) {
 	allowed, ok := proxiedServices[service]
 	if !ok {
 		writeError(w, &lamina.Error{Status: http.StatusNotFound, Code: "UnknownOperationException",
-			Message: "The console calls the lambda, logs, events, sqs, s3 and kinesis APIs, not " + service + "."})
+			Message: "The console calls the lambda, logs, events, sqs, s3, kinesis and sns APIs, not " + service + "."})
 		return
 	}
 	secret, ok := c.cfg.Credentials(sess.keyID)
