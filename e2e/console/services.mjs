@@ -37,6 +37,14 @@ const metrics = (page, q) => page.evaluate(async (q) => {
   return (await fetch('/console/api/metrics?' + q, { headers: { 'X-Csrf-Token': session.csrfToken } })).json();
 }, q);
 
+/** until polls check every second until it holds (page.waitForFunction takes a Promise for true). */
+async function until(check, what) {
+  for (const deadline = Date.now() + long; Date.now() < deadline; await new Promise((r) => setTimeout(r, 1000))) {
+    if (await check()) return;
+  }
+  throw new Error('timed out waiting for ' + what);
+}
+
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM, args: ['--no-sandbox'] });
 const cspViolations = [];
 try {
@@ -144,13 +152,14 @@ try {
   step('a mapping: its lag chart shows what the pollers saw');
   await page.goto(console_ + '#/mappings/' + uuid);
   await page.getByTestId('mapping-state').filter({ hasText: 'Enabled' }).waitFor();
-  await page.waitForFunction(async (uuid) => {
-    const session = await (await fetch('/console/api/session')).json();
-    const m = await (await fetch('/console/api/metrics?mapping=' + uuid, { headers: { 'X-Csrf-Token': session.csrfToken } })).json();
-    return (m.lag || []).some((v) => v > 0);
-  }, uuid, { timeout: long, polling: 1000 });
+  // A backlog of 30 at two a second: a few samples with a lag.
+  await until(async () => {
+    const lag = (await metrics(page, 'mapping=' + uuid)).lag || [];
+    return lag.some((v) => v > 0) && lag.filter((v) => v != null).length >= 3;
+  }, 'lag samples of the mapping');
   const lag = await metrics(page, 'mapping=' + uuid);
   assert.ok(lag.lag.some((v) => v >= 1), `a backlog of 30 at one per second lags by seconds: ${JSON.stringify(lag.lag)}`);
+  await page.reload(); // the chart reads the samples the wait saw
   await page.locator('figure[data-chart="Mapping lag"] canvas').waitFor();
   await page.waitForFunction(() => /lag: \d/.test(document.querySelector('figure[data-chart="Mapping lag"] .latest')?.textContent || ''));
   await page.locator('figure[data-chart="Queue depth"] canvas').waitFor();
