@@ -250,8 +250,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		sentTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lamina_remote_invocations_sent_total",
-			Help: "Invocations this node's manager placed on another node, by that node (peer) and outcome (ok, no-room, unavailable, lost, error).",
-		}, []string{"peer", "outcome"}),
+			Help: "Invocations this node's manager placed on another node, by that node (target) and outcome (ok, no-room, unavailable, lost, error).",
+		}, []string{"target", "outcome"}),
 		servedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lamina_remote_invocations_served_total",
 			Help: "Invocations other nodes placed on this node's worker, by outcome (ok, refused, error).",
