@@ -46,16 +46,18 @@ func chromiumPath() string {
 // .ci/run installs both.
 func TestConsoleInBrowser(t *testing.T) {
 	t.Parallel()
-	browser := chromiumPath()
-	script, err := filepath.Abs("console/console.mjs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	modules := filepath.Join(filepath.Dir(script), "node_modules", "playwright-core")
+	skipWithoutBrowser(t)
+	runBrowserScript(t, startServer(t), "console/console.mjs")
+}
+
+// skipWithoutBrowser skips a browser test when Chromium or playwright-core
+// is missing, except under CI, where .ci/run installs both.
+func skipWithoutBrowser(t *testing.T) {
+	t.Helper()
 	missing := ""
-	if browser == "" {
+	if chromiumPath() == "" {
 		missing = "no headless Chromium (apt-get install chromium, or set LAMINA_CHROMIUM)"
-	} else if _, err := os.Stat(modules); err != nil {
+	} else if _, err := os.Stat(filepath.Join("console", "node_modules", "playwright-core")); err != nil {
 		missing = "playwright-core is not installed (npm ci --prefix e2e/console)"
 	}
 	if missing != "" {
@@ -64,22 +66,33 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		t.Skipf("skipping the console's browser test: %s", missing)
 	}
+}
+
+// runBrowserScript runs a script of e2e/console against the server ts in
+// headless Chromium, in a network namespace of its own, and fails unless it
+// passes every step. It saves screenshots in $LAMINA_CONSOLE_SCREENSHOTS
+// when set (docs/console holds the README's).
+func runBrowserScript(t *testing.T, ts *testServer, script string, env ...string) {
+	t.Helper()
+	script, err := filepath.Abs(script)
+	if err != nil {
+		t.Fatal(err)
+	}
 	shots := os.Getenv("LAMINA_CONSOLE_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
 	} else if shots, err = filepath.Abs(shots); err != nil {
 		t.Fatal(err)
 	}
-	ts := startServer(t)
 	id, secret := ts.Credentials()
 	ns, endpoint := isolatedLoopback(t, ts.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "nsenter", "--net=/proc/self/fd/3", "node", script)
 	cmd.ExtraFiles = []*os.File{ns}
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(),
 		"LAMINA_ENDPOINT="+endpoint, "LAMINA_ACCESS_KEY_ID="+id, "LAMINA_SECRET_ACCESS_KEY="+secret,
-		"CHROMIUM="+browser, "SCREENSHOTS="+shots, "HOME="+t.TempDir())
+		"CHROMIUM="+chromiumPath(), "SCREENSHOTS="+shots, "HOME="+t.TempDir()), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()

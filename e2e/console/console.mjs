@@ -166,11 +166,16 @@ try {
 
   step('a chart shows the invocations');
   await page.goto(console_ + '#/functions/hello-console/monitor');
-  await page.waitForFunction(async () => {
-    const session = await (await fetch('/console/api/session')).json();
-    const m = await (await fetch('/console/api/metrics?function=hello-console', { headers: { 'X-Csrf-Token': session.csrfToken } })).json();
-    return (m.invocations || []).reduce((a, b) => a + (b || 0), 0) >= 3;
-  }, null, { timeout: long, polling: 1000 });
+  for (const deadline = Date.now() + long; ; await new Promise((r) => setTimeout(r, 1000))) {
+    // page.waitForFunction would take the Promise of an async check for true.
+    const m = await page.evaluate(async () => {
+      const session = await (await fetch('/console/api/session')).json();
+      return (await fetch('/console/api/metrics?function=hello-console', { headers: { 'X-Csrf-Token': session.csrfToken } })).json();
+    });
+    if ((m.invocations || []).reduce((a, b) => a + (b || 0), 0) >= 3) break;
+    assert.ok(Date.now() < deadline, 'the samples never counted 3 invocations');
+  }
+  await page.reload(); // the chart reads the samples just seen
   const chart = page.locator('figure[data-chart="Invocations"]');
   await chart.locator('canvas').waitFor();
   await page.waitForFunction(() => {

@@ -287,12 +287,18 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request, sess *session)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// metrics answers the recent samples of a function (?function=NAME) or of
-// the node.
+// metrics answers the recent samples of a function (?function=NAME), of an
+// event source mapping's lag (?mapping=UUID) or of the node.
 func (c *Console) metrics(w http.ResponseWriter, r *http.Request, sess *session) {
-	if c.cfg.Sampler == nil {
+	mapping := r.URL.Query().Get("mapping")
+	switch {
+	case c.cfg.Sampler == nil && mapping != "":
+		writeJSON(w, LagSeries{})
+	case c.cfg.Sampler == nil:
 		writeJSON(w, Series{})
-		return
+	case mapping != "":
+		writeJSON(w, c.cfg.Sampler.MappingLag(mapping))
+	default:
+		writeJSON(w, c.cfg.Sampler.Series(r.URL.Query().Get("function")))
 	}
-	writeJSON(w, c.cfg.Sampler.Series(r.URL.Query().Get("function")))
 }

@@ -28,17 +28,27 @@ func lookup(id string) (string, bool) {
 }
 
 // apiEcho is a stand-in for the API: it verifies SigV4 as the frontend does
-// and echoes what it was asked.
+// for the service the request's scope names, and echoes what it was asked.
 func apiEcho(t *testing.T) http.Handler {
-	verifier := &sigv4.Verifier{Service: "lambda", Region: testRegion, Lookup: func(id, _ string) (sigv4.Key, *sigv4.Error) {
+	keyOf := func(id, _ string) (sigv4.Key, *sigv4.Error) {
 		secret, ok := lookup(id)
 		if !ok {
 			return sigv4.Key{}, sigv4.ErrUnrecognizedClient()
 		}
 		return sigv4.Key{Secret: secret}, nil
-	}}
+	}
+	verifiers := map[string]*sigv4.Verifier{}
+	for _, service := range []string{"lambda", "logs", "events", "sqs", "kinesis", "s3", "sns"} {
+		verifiers[service] = &sigv4.Verifier{Service: service, Region: testRegion, Lookup: keyOf, S3: service == "s3"}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		verifier := verifiers[sigv4.ScopeService(r)]
+		if verifier == nil {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, "no service in the scope")
+			return
+		}
 		key, err := verifier.Verify(r, body)
 		if err != nil {
 			w.WriteHeader(http.StatusForbidden)
@@ -46,7 +56,8 @@ func apiEcho(t *testing.T) http.Handler {
 			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"key": key, "path": r.URL.Path, "query": r.URL.RawQuery, "body": string(body),
-			"cookie": r.Header.Get("Cookie"), "target": r.Header.Get("X-Amz-Target")})
+			"cookie": r.Header.Get("Cookie"), "target": r.Header.Get("X-Amz-Target"), "service": sigv4.ScopeService(r),
+			"rawPath": r.URL.EscapedPath()})
 	})
 }
 
@@ -179,9 +190,100 @@ func TestCallsAreSignedForTheSessionsKey(t *testing.T) {
 	if got["cookie"] != "" {
 		t.Errorf("the session cookie reached the API: %q", got["cookie"])
 	}
-	res = b.do("GET", "/console/api/aws/s3/", "", map[string]string{csrfHeader: b.csrf})
+	res = b.do("GET", "/console/api/aws/sts/", "", map[string]string{csrfHeader: b.csrf})
 	if readAll(res); res.StatusCode != 404 || res.Header.Get("X-Amzn-ErrorType") != "UnknownOperationException" {
 		t.Errorf("an API the console does not call: %d", res.StatusCode)
+	}
+}
+
+// echoed makes a console call and returns what the API got, or fails.
+func (b *browser) echoed(method, path, body string, headers map[string]string) map[string]string {
+	b.t.Helper()
+	h := map[string]string{csrfHeader: b.csrf}
+	for k, v := range headers {
+		h[k] = v
+	}
+	res := b.do(method, path, body, h)
+	text := readAll(res)
+	var got map[string]string
+	if err := json.Unmarshal([]byte(text), &got); err != nil || res.StatusCode != 200 {
+		b.t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, text)
+	}
+	return got
+}
+
+func TestServicesAreSignedWithTheirSigningNames(t *testing.T) {
+	b := newBrowser(t, newConsole(t))
+	b.signIn(testSecret)
+	got := b.echoed("POST", "/console/api/aws/sqs/", `{"QueueNamePrefix":"q"}`,
+		map[string]string{"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.ListQueues"})
+	if got["service"] != "sqs" || got["target"] != "AmazonSQS.ListQueues" || got["body"] != `{"QueueNamePrefix":"q"}` {
+		t.Errorf("SQS call: %v", got)
+	}
+	got = b.echoed("POST", "/console/api/aws/kinesis/", `{}`,
+		map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Kinesis_20131202.ListShards"})
+	if got["service"] != "kinesis" {
+		t.Errorf("Kinesis call: %v", got)
+	}
+	// S3 signs the path as sent: an object key with escaped characters
+	// verifies, and reaches the API as the browser escaped it.
+	got = b.echoed("PUT", "/console/api/aws/s3/bucket/dir/a%20b%2Bc%3C%3E.txt", "hello", map[string]string{"Content-Type": "text/plain"})
+	if got["service"] != "s3" || got["rawPath"] != "/bucket/dir/a%20b%2Bc%3C%3E.txt" || got["path"] != "/bucket/dir/a b+c<>.txt" || got["body"] != "hello" {
+		t.Errorf("S3 upload: %v", got)
+	}
+	got = b.echoed("GET", "/console/api/aws/sns/?Action=ListTopics&Version=2010-03-31", "", nil)
+	if got["service"] != "sns" || got["query"] != "Action=ListTopics&Version=2010-03-31" {
+		t.Errorf("SNS call: %v", got)
+	}
+	for _, path := range []string{"/", "/bucket?list-type=2&prefix=a%2F&delimiter=%2F", "/bucket?notification", "/bucket/key"} {
+		if got := b.echoed("GET", "/console/api/aws/s3"+path, "", nil); got["service"] != "s3" {
+			t.Errorf("GET %s: %v", path, got)
+		}
+	}
+}
+
+func TestOnlyThePagesCallsOfOtherServicesPass(t *testing.T) {
+	b := newBrowser(t, newConsole(t))
+	b.signIn(testSecret)
+	for _, tc := range []struct {
+		method, path, target string
+	}{
+		{"POST", "/console/api/aws/sqs/", "AmazonSQS.DeleteQueue"},
+		{"POST", "/console/api/aws/sqs/", "AmazonSQS.SetQueueAttributes"},
+		{"POST", "/console/api/aws/sqs/", ""},                          // the query protocol
+		{"GET", "/console/api/aws/sqs/?Action=ListQueues", ""},         // the query protocol
+		{"POST", "/console/api/aws/sqs/123/q", "AmazonSQS.ListQueues"}, // not the JSON path
+		{"POST", "/console/api/aws/kinesis/", "Kinesis_20131202.PutRecord"},
+		{"POST", "/console/api/aws/kinesis/", "Kinesis_20131202.DeleteStream"},
+		{"POST", "/console/api/aws/kinesis/", "AmazonSQS.ListQueues"}, // another service's operation
+		{"PUT", "/console/api/aws/s3/bucket", ""},                     // CreateBucket
+		{"DELETE", "/console/api/aws/s3/bucket", ""},
+		{"DELETE", "/console/api/aws/s3/bucket/key", ""},
+		{"PUT", "/console/api/aws/s3/bucket?notification", ""},
+		{"GET", "/console/api/aws/s3/bucket", ""}, // ListObjects v1
+		{"GET", "/console/api/aws/s3/bucket?list-type=2&versions", ""},
+		{"GET", "/console/api/aws/s3/bucket?policy", ""},
+		{"PUT", "/console/api/aws/s3/bucket/key?uploadId=1&partNumber=1", ""},
+		{"GET", "/console/api/aws/s3/bucket/key?acl", ""},
+		{"POST", "/console/api/aws/s3/bucket?delete", ""},
+		{"GET", "/console/api/aws/s3/", "AmazonSQS.PurgeQueue"}, // a JSON call signed for S3
+		{"GET", "/console/api/aws/sns/?Action=Publish&TopicArn=t&Message=m", ""},
+		{"GET", "/console/api/aws/sns/?Action=ListTopics&Action=DeleteTopic", ""},
+		{"POST", "/console/api/aws/sns/?Action=ListTopics", ""}, // a body may name another Action
+	} {
+		h := map[string]string{csrfHeader: b.csrf}
+		if tc.target != "" {
+			h["X-Amz-Target"] = tc.target
+		}
+		res := b.do(tc.method, tc.path, "", h)
+		if body := readAll(res); res.StatusCode != 403 || res.Header.Get("X-Amzn-ErrorType") != "AccessDeniedException" {
+			t.Errorf("%s %s %s: %d %s, want 403 AccessDeniedException", tc.method, tc.path, tc.target, res.StatusCode, body)
+		}
+	}
+	// Without the CSRF token even an allowed call is refused.
+	res := b.do("GET", "/console/api/aws/s3/bucket/key", "", nil)
+	if readAll(res); res.StatusCode != 403 {
+		t.Errorf("a download without the CSRF token: %d", res.StatusCode)
 	}
 }
 
@@ -329,6 +431,31 @@ func TestSamplerBoundsFunctions(t *testing.T) {
 	}
 	if len(s.functions) != MaxFunctions {
 		t.Errorf("%d series, want at most %d", len(s.functions), MaxFunctions)
+	}
+}
+
+func TestSamplerKeepsMappingLag(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lamina_event_source_lag_seconds"}, []string{"mapping", "function"})
+	reg.MustRegister(lag)
+	s := NewSampler(reg, time.Second)
+	start := time.Unix(2_000_000, 0)
+	lag.WithLabelValues("m-1", "f").Set(12.5)
+	s.Sample(start)
+	lag.DeleteLabelValues("m-1", "f") // the node stopped polling it
+	s.Sample(start.Add(time.Second))
+	got := s.MappingLag("m-1")
+	if len(got.Time) != 2 || got.Lag[0] == nil || *got.Lag[0] != 12.5 || got.Lag[1] != nil {
+		t.Errorf("lag series %v %v, want 12.5 then a gap", got.Time, got.Lag)
+	}
+	if other := s.MappingLag("m-2"); len(other.Time) != 0 {
+		t.Errorf("a mapping never polled has %d samples", len(other.Time))
+	}
+	for i := range MaxMappings + 3 {
+		s.sampleLags(int64(i), map[string]float64{"m" + strings.Repeat("x", i): 1})
+	}
+	if len(s.mappings) != MaxMappings {
+		t.Errorf("%d lag series, want at most %d", len(s.mappings), MaxMappings)
 	}
 }
 

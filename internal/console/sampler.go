@@ -25,6 +25,10 @@ const (
 	// MaxFunctions bounds the functions that have series; past it the
 	// series of the function idle longest is dropped.
 	MaxFunctions = 256
+	// MaxMappings bounds the event source mappings that have a lag series
+	// (8 bytes of time and 4 of lag a sample: 256 × 720 × 16 B ≈ 2.9 MB);
+	// past it the series of the mapping polled least recently is dropped.
+	MaxMappings = 256
 )
 
 // sample is what one interval of one function (or of the node) shows.
@@ -77,6 +81,27 @@ type Sampler struct {
 	functions map[string]*ring
 	node      ring
 	last      map[string]*cumulative
+	mappings  map[string]*lagRing
+}
+
+// lagSample is a mapping's lag in one interval, in seconds; NaN when this
+// node did not poll it.
+type lagSample struct {
+	at  int64
+	lag float32
+}
+
+// lagRing is a mapping's lag series: the last SampleCount samples.
+type lagRing struct {
+	samples    [SampleCount]lagSample
+	next, size int
+	lastPolled int64
+}
+
+func (r *lagRing) add(s lagSample) {
+	r.samples[r.next] = s
+	r.next = (r.next + 1) % SampleCount
+	r.size = min(r.size+1, SampleCount)
 }
 
 // NewSampler returns a sampler of gatherer every interval (zero means
@@ -85,7 +110,8 @@ func NewSampler(gatherer prometheus.Gatherer, interval time.Duration) *Sampler {
 	if interval <= 0 {
 		interval = DefaultSampleInterval
 	}
-	return &Sampler{gatherer: gatherer, interval: interval, functions: map[string]*ring{}, last: map[string]*cumulative{}}
+	return &Sampler{gatherer: gatherer, interval: interval, functions: map[string]*ring{}, last: map[string]*cumulative{},
+		mappings: map[string]*lagRing{}}
 }
 
 // Run samples every interval until ctx ends.
@@ -113,6 +139,7 @@ type reading struct {
 func (s *Sampler) Sample(now time.Time) {
 	families, _ := s.gatherer.Gather() // a failing collector leaves its figures out
 	readings := map[string]*reading{}
+	lags := map[string]float64{} // by mapping
 	get := func(m *dto.Metric) *reading {
 		fn := label(m, "function")
 		r := readings[fn]
@@ -156,6 +183,8 @@ func (s *Sampler) Sample(now time.Time) {
 				r.asyncDepth += m.GetGauge().GetValue()
 			case "lamina_async_queue_oldest_age_seconds":
 				r.asyncAge = max(r.asyncAge, m.GetGauge().GetValue())
+			case "lamina_event_source_lag_seconds":
+				lags[label(m, "mapping")] = m.GetGauge().GetValue()
 			}
 		}
 	}
@@ -207,6 +236,35 @@ func (s *Sampler) Sample(now time.Time) {
 	nodeDelta.durationP50, nodeDelta.durationP99 = nodeDuration.quantileMs(0.5), nodeDuration.quantileMs(0.99)
 	nodeDelta.initP50, nodeDelta.initMax = nodeInit.quantileMs(0.5), nodeInit.quantileMs(1)
 	s.node.add(nodeDelta)
+	s.sampleLags(at, lags)
+}
+
+// sampleLags adds a sample to every mapping's lag series: its lag where
+// this node polls it, a gap where it does not.
+func (s *Sampler) sampleLags(at int64, lags map[string]float64) {
+	for id, lag := range lags {
+		r := s.mappings[id]
+		if r == nil {
+			if len(s.mappings) >= MaxMappings {
+				var stalest string
+				for other, o := range s.mappings {
+					if stalest == "" || o.lastPolled < s.mappings[stalest].lastPolled {
+						stalest = other
+					}
+				}
+				delete(s.mappings, stalest)
+			}
+			r = &lagRing{}
+			s.mappings[id] = r
+		}
+		r.lastPolled = at
+		r.add(lagSample{at: at, lag: float32(lag)})
+	}
+	for id, r := range s.mappings {
+		if _, ok := lags[id]; !ok {
+			r.add(lagSample{at: at, lag: float32(math.NaN())})
+		}
+	}
 }
 
 // ringOf returns the series of fn, making room for it if needed. A
@@ -328,6 +386,44 @@ type Series struct {
 	AsyncAge    []*float32 `json:"asyncAge"`
 }
 
+// LagSeries is a mapping's lag samples as columns, oldest first.
+type LagSeries struct {
+	// IntervalSeconds is the time between samples.
+	IntervalSeconds float64 `json:"intervalSeconds"`
+	// Time is each sample's time, unix seconds.
+	Time []float64 `json:"time"`
+	// Lag is the mapping's lag in seconds; null where this node did not
+	// poll it.
+	Lag []*float32 `json:"lag"`
+}
+
+// MappingLag returns the lag samples of an event source mapping (by
+// UUID); a mapping this node has not polled has an empty series.
+func (s *Sampler) MappingLag(mapping string) LagSeries {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := LagSeries{IntervalSeconds: s.interval.Seconds()}
+	r := s.mappings[mapping]
+	if r == nil {
+		return out
+	}
+	start := (r.next - r.size + SampleCount) % SampleCount
+	for i := range r.size {
+		smp := r.samples[(start+i)%SampleCount]
+		out.Time = append(out.Time, float64(smp.at)/1000)
+		out.Lag = append(out.Lag, nullable(smp.lag))
+	}
+	return out
+}
+
+// nullable is v, or nil for NaN (an interval without a figure).
+func nullable(v float32) *float32 {
+	if math.IsNaN(float64(v)) {
+		return nil
+	}
+	return &v
+}
+
 // Series returns the samples of function, or of the node when function is
 // empty; a function without samples has an empty series.
 func (s *Sampler) Series(function string) Series {
@@ -340,12 +436,7 @@ func (s *Sampler) Series(function string) Series {
 			return out
 		}
 	}
-	value := func(v float32) *float32 {
-		if math.IsNaN(float64(v)) {
-			return nil
-		}
-		return &v
-	}
+	value := nullable
 	start := (r.next - r.size + SampleCount) % SampleCount
 	for i := range r.size {
 		smp := r.samples[(start+i)%SampleCount]

@@ -435,6 +435,7 @@ func (l *lane) run(ctx context.Context) {
 		if len(batch) == 0 {
 			continue
 		}
+		sp.t.ReportLag(time.Since(batch[len(batch)-1].Arrival))
 		if !l.deliver(ctx, batch) {
 			return
 		}

@@ -59,6 +59,9 @@ type Target interface {
 	Role(ctx context.Context) string
 	// ARN is the function's ARN, as the mapping names it.
 	ARN() string
+	// ReportLag tells how far behind its source the poller is, as of the
+	// batch it just took (zero when it found nothing).
+	ReportLag(lag time.Duration)
 }
 
 // Forgetter is a Source that keeps state of a mapping (a stream's
@@ -79,7 +82,9 @@ type Config struct {
 	ConcurrencyLimit int
 	// MaxMappings bounds the account's mappings; zero means 1000.
 	MaxMappings int
-	Logger      *slog.Logger
+	// Metrics receives the pollers' lag; nil means not registered.
+	Metrics *Metrics
+	Logger  *slog.Logger
 }
 
 // Service is the event source mappings of one node: their API, and the
@@ -104,6 +109,9 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.MaxMappings <= 0 {
 		cfg.MaxMappings = defaultMaxMappings
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
 	}
 	t, err := store.OpenTable[Mapping](ctx, cfg.Store, mappingsBucket, "event source mapping")
 	if err != nil {
@@ -362,6 +370,8 @@ func (t *target) Role(ctx context.Context) string {
 }
 
 func (t *target) ARN() string { return t.m.FunctionArn }
+
+func (t *target) ReportLag(lag time.Duration) { t.s.cfg.Metrics.setLag(t.m.UUID, t.m.Function, lag) }
 
 func (t *target) MaxConcurrency() int {
 	n := maxConcurrency

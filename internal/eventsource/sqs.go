@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -215,6 +216,7 @@ func (p *sqsPoller) poll() {
 			}
 			continue
 		}
+		p.t.ReportLag(oldestAge(batch))
 		if len(batch) == 0 {
 			if p.shrink() {
 				return
@@ -516,6 +518,21 @@ func recordSize(m *sqs.Message) int {
 func isQueueGone(err error) bool {
 	var e *awsproto.Error
 	return errors.As(err, &e) && e.Code == "QueueDoesNotExist"
+}
+
+// oldestAge is the age of a batch's oldest message by its SentTimestamp
+// (zero for none).
+func oldestAge(batch []*sqs.Message) time.Duration {
+	var oldest int64
+	for _, m := range batch {
+		if sent, err := strconv.ParseInt(m.Attributes["SentTimestamp"], 10, 64); err == nil && (oldest == 0 || sent < oldest) {
+			oldest = sent
+		}
+	}
+	if oldest == 0 {
+		return 0
+	}
+	return time.Since(time.UnixMilli(oldest))
 }
 
 // sleep waits for d or until ctx ends.

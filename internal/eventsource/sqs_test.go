@@ -3,7 +3,9 @@ package eventsource
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/lamina-project/lamina/internal/services/sqs"
 )
@@ -76,5 +78,19 @@ func TestRecordShape(t *testing.T) {
 		`"md5OfBody":"md5","eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:000000000000:q","awsRegion":"us-east-1"}`
 	if string(data) != want {
 		t.Errorf("record\n%s\nwant\n%s", data, want)
+	}
+}
+
+func TestOldestAge(t *testing.T) {
+	now := time.Now()
+	msg := func(ago time.Duration) *sqs.Message {
+		return &sqs.Message{Attributes: map[string]string{"SentTimestamp": strconv.FormatInt(now.Add(-ago).UnixMilli(), 10)}}
+	}
+	if got := oldestAge(nil); got != 0 {
+		t.Errorf("empty batch: %v, want 0", got)
+	}
+	got := oldestAge([]*sqs.Message{msg(2 * time.Second), msg(90 * time.Second), msg(time.Second)})
+	if got < 90*time.Second || got > 100*time.Second {
+		t.Errorf("oldest of 2 s, 90 s and 1 s: %v", got)
 	}
 }

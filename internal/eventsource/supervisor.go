@@ -171,6 +171,7 @@ func (s *Service) start(ctx context.Context, m *Mapping) {
 	s.log.Info("event source mapping polled on this node", "uuid", m.UUID, "source", m.EventSourceArn, "function", m.FunctionArn)
 	go func() {
 		defer close(r.done)
+		defer s.cfg.Metrics.forget(m.UUID, m.Function)
 		err := src.Poll(pctx, m, &target{s: s, m: m})
 		if pctx.Err() != nil {
 			return

@@ -1,7 +1,7 @@
 // The console's calls: its own operations under /console/api, and the
-// Lambda, Logs and EventBridge APIs through /console/api/aws/SERVICE, which
-// the server signs for the session's key. Every failure is an ApiError with
-// the API's error code and message.
+// Lambda, Logs, EventBridge, SQS, S3 and Kinesis APIs through
+// /console/api/aws/SERVICE, which the server signs for the session's key.
+// Every failure is an ApiError with the API's error code and message.
 
 let csrfToken = '';
 
@@ -19,11 +19,39 @@ export class ApiError extends Error {
 
 async function failure(res) {
   let message = res.statusText;
+  let code = res.headers.get('X-Amzn-ErrorType') || 'Error';
+  const text = await res.text().catch(() => '');
   try {
-    const body = await res.json();
+    const body = JSON.parse(text);
     message = body.message || body.Message || message;
-  } catch { /* not JSON */ }
-  return new ApiError(res.status, res.headers.get('X-Amzn-ErrorType') || 'Error', message);
+    if (body.__type) code = body.__type.split('#').pop();
+  } catch {
+    // S3 and the query protocol answer errors in XML.
+    const doc = text && parseXML(text);
+    const xmlCode = doc && first(doc, 'Code');
+    if (xmlCode) {
+      code = xmlCode;
+      message = first(doc, 'Message') || message;
+    }
+  }
+  return new ApiError(res.status, code, message);
+}
+
+/** parseXML parses an API's XML answer (S3's, the query protocol's). */
+export function parseXML(text) {
+  const doc = new DOMParser().parseFromString(text, 'application/xml');
+  return doc.querySelector('parsererror') ? null : doc;
+}
+
+/** first is the text of the first element named name under node, or ''. */
+export function first(node, name) {
+  const el = node.getElementsByTagName(name)[0];
+  return el ? el.textContent : '';
+}
+
+/** children are the direct child elements of node named name. */
+export function children(node, name) {
+  return [...node.children].filter((c) => c.localName === name);
 }
 
 /** call sends a request to the console's API; raw returns the Response. */
@@ -58,6 +86,40 @@ function json11(service, target) {
 export const logs = json11('logs', 'Logs_20140328.');
 /** events calls an operation of the EventBridge API. */
 export const events = json11('events', 'AWSEvents.');
+/** kinesis calls an operation of the Kinesis API. */
+export const kinesis = json11('kinesis', 'Kinesis_20131202.');
+
+/** sqs calls an operation of the SQS API (its JSON protocol). */
+export function sqs(op, body = {}) {
+  return call('POST', '/aws/sqs/', {
+    body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/x-amz-json-1.0', 'X-Amz-Target': 'AmazonSQS.' + op },
+  });
+}
+
+/**
+ * query calls an operation of a query-protocol API (SNS) with its
+ * parameters in the URL, and returns the answer's XML document.
+ */
+export async function query(service, version, action, params = {}) {
+  const q = new URLSearchParams({ Action: action, Version: version, ...params });
+  const res = await call('GET', `/aws/${service}/?${q}`, { raw: true });
+  return parseXML(await res.text());
+}
+
+/** s3Path is the path of a bucket, or of an object (its key escaped per segment). */
+export const s3Path = (bucket, key) => '/' + encodeURIComponent(bucket) + (key === undefined ? '' : '/' + key.split('/').map(encodeURIComponent).join('/'));
+
+/** s3 makes an S3 REST call; it returns the Response. */
+export function s3(method, path, { body, headers } = {}) {
+  return call(method, '/aws/s3' + path, { body, headers, raw: true });
+}
+
+/** s3XML makes an S3 REST call and returns its XML document. */
+export async function s3XML(path) {
+  const res = await s3('GET', path);
+  return parseXML(await res.text());
+}
 
 /** fn is the path of a function's resource. */
 export const fn = (name) => '/2015-03-31/functions/' + encodeURIComponent(name);

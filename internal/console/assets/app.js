@@ -10,6 +10,11 @@ import { CreatePage } from './pages/create.js';
 import { LogsPage } from './pages/logs.js';
 import { MetricsPage } from './pages/metrics.js';
 import { LayersPage } from './pages/layers.js';
+import { QueuePage, QueuesPage } from './pages/queues.js';
+import { BucketPage, BucketsPage } from './pages/buckets.js';
+import { StreamPage, StreamsPage } from './pages/streams.js';
+import { MappingPage, MappingsPage } from './pages/mappings.js';
+import { NodesPage } from './pages/nodes.js';
 
 /** routes map a hash path to its page; :name parts are parameters. */
 const routes = [
@@ -21,6 +26,15 @@ const routes = [
   ['/logs/:name', LogsPage],
   ['/layers', LayersPage],
   ['/metrics', MetricsPage],
+  ['/mappings', MappingsPage],
+  ['/mappings/:uuid', MappingPage],
+  ['/queues', QueuesPage],
+  ['/queues/:name', QueuePage],
+  ['/buckets', BucketsPage],
+  ['/buckets/:bucket', BucketPage],
+  ['/streams', StreamsPage],
+  ['/streams/:name', StreamPage],
+  ['/nodes', NodesPage],
 ];
 
 function parseHash() {

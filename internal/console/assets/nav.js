@@ -1,6 +1,6 @@
-// The console's navigation: sections of pages. A service beside Lambda
-// (S3 buckets, SNS topics, SQS queues, event source mappings…) adds its
-// section here, with its pages in routes, when Lamina serves it.
+// The console's navigation: sections of pages. A service beside Lambda adds
+// its item here, with its pages in app.js's routes, when Lamina serves it
+// (SNS topics: pages/topics.js, the item { href: '#/topics', label: 'Topics' }).
 
 /** sections are the navigation's groups, in order. */
 export const sections = [
@@ -10,10 +10,22 @@ export const sections = [
       { href: '#/functions', label: 'Functions' },
       { href: '#/layers', label: 'Layers' },
       { href: '#/logs', label: 'Logs' },
+      { href: '#/mappings', label: 'Event source mappings' },
     ],
   },
   {
-    title: 'Node',
-    items: [{ href: '#/metrics', label: 'Metrics' }],
+    title: 'Services',
+    items: [
+      { href: '#/queues', label: 'Queues' },
+      { href: '#/buckets', label: 'Buckets' },
+      { href: '#/streams', label: 'Streams' },
+    ],
+  },
+  {
+    title: 'Cluster',
+    items: [
+      { href: '#/nodes', label: 'Nodes' },
+      { href: '#/metrics', label: 'Metrics' },
+    ],
   },
 ];

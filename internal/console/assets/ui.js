@@ -18,6 +18,19 @@ export function Field({ label, hint, children }) {
   return html`<label class="field"><span class="label">${label}</span>${children}${hint && html`<span class="hint">${hint}</span>`}</label>`;
 }
 
+/**
+ * Confirm asks before an action that cannot be undone; its action button
+ * takes the focus when it appears, Escape cancels.
+ */
+export function Confirm({ label, action, busy, onConfirm, onCancel, children }) {
+  const button = useRef(null);
+  useEffect(() => { button.current?.focus(); }, []);
+  return html`<div role="alertdialog" aria-label=${label} class="confirm" onKeyDown=${(e) => e.key === 'Escape' && onCancel()}>
+    <p>${children}</p>
+    <button ref=${button} onClick=${onConfirm} disabled=${busy}>${action}</button>
+    <button class="secondary" onClick=${onCancel}>Cancel</button></div>`;
+}
+
 /** KeyValues shows pairs as a description list. */
 export function KeyValues({ items }) {
   return html`<dl class="kv">${items.filter(([, v]) => v !== undefined && v !== null && v !== '').map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>`;

@@ -45,6 +45,7 @@ export function FunctionPage({ name, tab = 'overview', info }) {
     <nav class="tabs" aria-label="Function">
       ${tabs.map(([id, label]) => html`<a href=${base + '/' + id} aria-current=${tab === id ? 'page' : undefined}>${label}</a>`)}
       <a href=${'#/logs/' + encodeURIComponent(name)}>Logs</a>
+      <a href=${'#/mappings?function=' + encodeURIComponent(name)}>Triggers</a>
     </nav>
     ${data && tab === 'overview' && html`<${Overview} f=${data} />`}
     ${data && tab === 'test' && html`<${TestTab} name=${name} />`}
