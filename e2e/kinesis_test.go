@@ -87,7 +87,10 @@ func TestKinesisGoSDK(t *testing.T) {
 	if err != nil || *put.ShardId != "shardId-000000000000" || len(*put.SequenceNumber) != 56 {
 		t.Fatalf("PutRecord: %v %+v", err, put)
 	}
+	// Timestamps have milliseconds: "first" arrived in an earlier one.
+	time.Sleep(5 * time.Millisecond)
 	before := time.Now()
+	time.Sleep(5 * time.Millisecond)
 	var entries []ktypes.PutRecordsRequestEntry
 	for i := range 10 {
 		entries = append(entries, ktypes.PutRecordsRequestEntry{PartitionKey: aws.String("x"), Data: []byte(fmt.Sprint("r", i)),
