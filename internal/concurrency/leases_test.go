@@ -119,6 +119,23 @@ func (c *testCluster) take(t *testing.T, node string, p manager.Pool, capacity i
 	return release, ok
 }
 
+// takeWithinSlack takes a share of p through node as take does, and when
+// the node is throttled tries again for up to a trim window: the slack the
+// design allows (a node that finds the pool taken asks the others to give
+// back unused shares, and waits contendWait for them, which a busy machine
+// may not meet; at the latest the others' trim gives them back).
+func (c *testCluster) takeWithinSlack(t *testing.T, node string, p manager.Pool, capacity int) (func(), bool) {
+	t.Helper()
+	deadline := time.Now().Add(trimWindow + exhaustedFor)
+	for {
+		release, ok := c.take(t, node, p, capacity)
+		if ok || time.Now().After(deadline) {
+			return release, ok
+		}
+		time.Sleep(exhaustedFor)
+	}
+}
+
 // eventually retries check until it returns true, and fails the test after
 // waitLimit.
 func eventually(t *testing.T, what string, check func() bool) {
@@ -141,7 +158,7 @@ func TestLeasesHoldTheLimit(t *testing.T) {
 	p := manager.Pool{Function: "f"}
 	var releases []func()
 	for _, node := range []string{"n1", "n1", "n1", "n2", "n3"} {
-		release, ok := c.take(t, node, p, 5)
+		release, ok := c.takeWithinSlack(t, node, p, 5)
 		if !ok {
 			t.Fatalf("%s was throttled with %d of 5 taken", node, len(releases))
 		}
@@ -165,7 +182,7 @@ func TestLeasesHoldTheLimit(t *testing.T) {
 	releases[1]()
 	time.Sleep(2 * exhaustedFor)
 	for range 2 {
-		release, ok := c.take(t, "n3", p, 5)
+		release, ok := c.takeWithinSlack(t, "n3", p, 5)
 		if !ok {
 			t.Fatalf("n3 throttled with 3 of 5 in use (record %v)", c.recorded(t, p))
 		}
