@@ -131,10 +131,34 @@ type SnapStart struct {
 	OptimizationStatus string
 }
 
-// LoggingConfig says where and how a function's logs go.
+// LoggingConfig says where and how a function's logs go: the format of
+// its log lines ("Text" or "JSON"), the levels below which application and
+// platform lines are dropped (JSON only) and the log group they go to.
 type LoggingConfig struct {
-	LogFormat string
-	LogGroup  string
+	LogFormat           string
+	ApplicationLogLevel string `json:",omitempty"`
+	SystemLogLevel      string `json:",omitempty"`
+	LogGroup            string
+}
+
+// Log formats of LoggingConfig.LogFormat.
+const (
+	LogFormatText = "Text"
+	LogFormatJSON = "JSON"
+)
+
+// LogGroupName returns the log group the function's logs go to: its
+// LoggingConfig's, else /aws/lambda/NAME.
+func (c *FunctionConfiguration) LogGroupName() string {
+	if c.LoggingConfig != nil && c.LoggingConfig.LogGroup != "" {
+		return c.LoggingConfig.LogGroup
+	}
+	return LogGroup(c.FunctionName)
+}
+
+// JSONLogs reports whether the function's logs are JSON records.
+func (c *FunctionConfiguration) JSONLogs() bool {
+	return c.LoggingConfig != nil && c.LoggingConfig.LogFormat == LogFormatJSON
 }
 
 // Function is the stored record of one function version: its configuration,

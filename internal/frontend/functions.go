@@ -231,9 +231,10 @@ func (f *Frontend) createFunction(rq *request) error {
 		Architectures:    in.Architectures,
 		EphemeralStorage: &lamina.EphemeralStorage{Size: lamina.DefaultEphemeralStorage},
 		SnapStart:        &lamina.SnapStart{ApplyOn: "None", OptimizationStatus: "Off"},
-		LoggingConfig:    &lamina.LoggingConfig{LogFormat: "Text", LogGroup: lamina.LogGroup(ref.Name)},
 	}
-	in.apply(&cfg)
+	if err := in.apply(&cfg); err != nil {
+		return err
+	}
 	touch(&cfg)
 	fn := &lamina.Function{Configuration: cfg, Tags: in.Tags}
 	setCode(fn, code)
@@ -486,7 +487,9 @@ func (f *Frontend) updateFunctionConfiguration(rq *request) error {
 			return err
 		}
 		previous := fn.Layers
-		in.apply(&fn.Configuration)
+		if err := in.apply(&fn.Configuration); err != nil {
+			return err
+		}
 		if in.Runtime != nil {
 			if err := f.checkRunnable(*in.Runtime, runtimes.Architecture(fn)); err != nil {
 				return err
