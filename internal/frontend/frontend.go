@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
@@ -126,6 +127,8 @@ type Frontend struct {
 	mux       *http.ServeMux // the Lambda API's routes
 	api       *awsproto.Mux  // the API listener's dispatcher
 	sources   EventSources
+	// liveTails counts the Live Tail sessions streaming at once.
+	liveTails atomic.Int64
 }
 
 // defaultMaxBody bounds the body of every operation that declares no larger

@@ -56,7 +56,7 @@ func TestEventsWaitForStorageWithinABound(t *testing.T) {
 		t.Fatalf("pending %d bytes (bound %d), %d dropped", size, maxPending, dropped)
 	}
 	time.Sleep(2 * flushInterval)
-	if page, err := s.Read(ctx, Query{Function: "fn"}); err != nil || len(page.Events) != 0 {
+	if page, err := s.Read(ctx, Query{Group: "fn"}); err != nil || len(page.Events) != 0 {
 		t.Fatalf("events stored while storage was unavailable: %d, %v", len(page.Events), err)
 	}
 
@@ -64,7 +64,7 @@ func TestEventsWaitForStorageWithinABound(t *testing.T) {
 	want := total - dropped
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		page, err := s.Read(ctx, Query{Function: "fn", Limit: total})
+		page, err := s.Read(ctx, Query{Group: "fn", Limit: total})
 		if err != nil {
 			t.Fatal(err)
 		}

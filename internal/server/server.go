@@ -266,7 +266,7 @@ func Run(ctx context.Context, cfg Config) error {
 	sessions := credentials.NewIssuer(sessionKey)
 	var logStore *logs.Store
 	if err := open("logs", func(ctx context.Context) (err error) {
-		logStore, err = logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, MaxBytes: storeLimits.Logs, Replicas: replicas, Logger: log, Health: health})
+		logStore, err = logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, MaxBytes: storeLimits.Logs, Replicas: replicas, Logger: log, Health: health, Tables: st})
 		return err
 	}); err != nil {
 		return err
