@@ -256,27 +256,30 @@ func (f *Frontend) putLogEvents(rq *request) error {
 	}
 	now := time.Now()
 	oldest := now.Add(-maxLogEventAge).UnixMilli()
+	expired := int64(0)
 	if info.RetentionInDays > 0 {
-		oldest = max(oldest, now.Add(-time.Duration(info.RetentionInDays)*24*time.Hour).UnixMilli())
+		expired = now.Add(-time.Duration(info.RetentionInDays) * 24 * time.Hour).UnixMilli()
 	}
 	newest := now.Add(maxLogEventAhead).UnixMilli()
+	// The indexes CloudWatch Logs reports: the end (exclusive) of the
+	// leading events too old or expired, the start of the trailing ones
+	// too new.
 	var rejected rejectedLogEventsInfo
+	index := func(i int) *int { return &i }
 	events := make([]logs.Event, 0, len(in.LogEvents))
 	for i, e := range in.LogEvents {
 		switch {
 		case e.Timestamp < oldest:
-			rejected.TooOldLogEventEndIndex = &i
+			rejected.TooOldLogEventEndIndex = index(i + 1)
+		case e.Timestamp < expired:
+			rejected.ExpiredLogEventEndIndex = index(i + 1)
 		case e.Timestamp > newest:
 			if rejected.TooNewLogEventStartIndex == nil {
-				rejected.TooNewLogEventStartIndex = &i
+				rejected.TooNewLogEventStartIndex = index(i)
 			}
 		default:
 			events = append(events, logs.Event{Timestamp: e.Timestamp, Stream: in.LogStreamName, Message: e.Message})
 		}
-	}
-	if rejected.TooOldLogEventEndIndex != nil {
-		end := *rejected.TooOldLogEventEndIndex + 1
-		rejected.TooOldLogEventEndIndex = &end
 	}
 	f.logs.Append(group, events...)
 	out := struct {
