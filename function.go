@@ -2,6 +2,7 @@ package lamina
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -181,6 +182,19 @@ type Function struct {
 	ReservedConcurrency *int `json:",omitempty"`
 	// LastVersion is the number of the last published version (on $LATEST).
 	LastVersion int `json:",omitempty"`
+	// CodeSigningConfigArn is the code signing config attached to the
+	// function (on $LATEST), "" for none.
+	CodeSigningConfigArn string `json:",omitempty"`
+	// RuntimeManagement is the version's runtime management config; nil
+	// means Auto.
+	RuntimeManagement *RuntimeManagementConfig `json:",omitempty"`
+}
+
+// RuntimeManagementConfig says when a function's runtime is updated:
+// "Auto", "FunctionUpdate" or "Manual" with a RuntimeVersionArn.
+type RuntimeManagementConfig struct {
+	UpdateRuntimeOn   string
+	RuntimeVersionArn string `json:",omitempty"`
 }
 
 // LayerContent is the content of one layer version a function uses.
@@ -204,6 +218,13 @@ func (f *Function) UnzippedSize() int64 {
 func (f *Function) Family() string {
 	fam, _ := RuntimeFamily(f.Configuration.Runtime)
 	return fam
+}
+
+// RuntimeVersionARN is the runtime version ARN Lamina shows (INIT_START,
+// runtime management configs): one version of every runtime, the one it
+// runs.
+func RuntimeVersionARN(region string) string {
+	return "arn:aws:lambda:" + region + "::runtime:" + strings.Repeat("0", 64)
 }
 
 // LogGroup returns the log group of a function, "/aws/lambda/NAME".

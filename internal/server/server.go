@@ -451,6 +451,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	go objects.Run(background)
 
+	var codeSigning *frontend.CodeSigningConfigs
+	if err := open("code signing configs", func(ctx context.Context) (err error) {
+		codeSigning, err = frontend.OpenCodeSigningConfigs(ctx, st)
+		return err
+	}); err != nil {
+		return err
+	}
 	fe := frontend.New(frontend.Config{
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
@@ -463,7 +470,8 @@ func Run(ctx context.Context, cfg Config) error {
 		APIBodies:        limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:        limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
-		Services: []*awsproto.Service{queues.API(), objects.API()}, EventSources: mappings, Objects: objects})
+		Services: []*awsproto.Service{queues.API(), objects.API()}, EventSources: mappings, Objects: objects,
+		CodeSigningConfigs: codeSigning})
 
 	endpointHandler := fe.Handler()
 	api.Store(&endpointHandler)

@@ -108,7 +108,7 @@ func (r *record) initLog(env *environment, init initOutcome) {
 	c := &r.req.Function.Configuration
 	started := time.Now().Add(-init.duration)
 	version := runtimeVersion(r.w.cfg.Runtimes.Runs(c.Runtime))
-	versionARN := "arn:aws:lambda:" + r.w.cfg.Region + "::runtime:" + strings.Repeat("0", 64)
+	versionARN := lamina.RuntimeVersionARN(r.w.cfg.Region)
 	kind := initializationType(env.provisioned)
 	r.platform(started, "platform.initStart", map[string]any{"initializationType": kind, "phase": "init",
 		"runtimeVersion": version, "runtimeVersionArn": versionARN, "functionName": c.FunctionName, "functionVersion": c.Version},
