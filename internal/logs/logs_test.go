@@ -77,3 +77,21 @@ func TestEventsWaitForStorageWithinABound(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A function's default log group keeps the subject it always had; any
+// other group name, whatever characters it has, gets one of its own that
+// maps back to it.
+func TestGroupSubjects(t *testing.T) {
+	if got := subject("/aws/lambda/my-fn_1"); got != "lamina.logs.my-fn_1" {
+		t.Errorf("subject of a function's group = %q", got)
+	}
+	for _, group := range []string{"/aws/lambda/my-fn_1", "/custom/a.b#c", "/aws/lambda/with.dot", "g", "/aws/lambda/"} {
+		subj := subject(group)
+		if strings.Count(subj, ".") > 3 || strings.ContainsAny(subj, " *>") {
+			t.Errorf("subject(%q) = %q is not one token after the prefix", group, subj)
+		}
+		if back, ok := groupOf(subj); !ok || back != group {
+			t.Errorf("groupOf(subject(%q)) = %q, %v", group, back, ok)
+		}
+	}
+}
