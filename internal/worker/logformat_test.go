@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/logs"
 	"github.com/lamina-project/lamina/internal/sandbox/sandboxtest"
 )
 
@@ -99,5 +100,23 @@ func TestLineLevel(t *testing.T) {
 		if got := lineLevel(line); got != logLevels[want] {
 			t.Errorf("lineLevel(%s) = %d, want %s", line, got, want)
 		}
+	}
+}
+
+// BenchmarkKeepApplication measures the level filter of JSON logs on a
+// mix of JSON records and plain lines.
+func BenchmarkKeepApplication(b *testing.B) {
+	f := logFormat{json: true, application: logLevels["WARN"], system: logLevels["INFO"]}
+	lines := []string{`{"timestamp":"2026-01-01T00:00:00Z","level":"INFO","message":"an ordinary line of the application","logger":"app","requestId":"0c2e5b4e-5a8e-4c57-a2ae-2bd04c0f9a0e"}`,
+		`{"timestamp":"2026-01-01T00:00:00Z","level":"ERROR","message":"something failed","logger":"app","requestId":"0c2e5b4e-5a8e-4c57-a2ae-2bd04c0f9a0e"}`,
+		"a plain print line"}
+	events := make([]logs.Event, 0, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		events = events[:0]
+		for i := range 100 {
+			events = append(events, logs.Event{Message: lines[i%len(lines)]})
+		}
+		f.keepApplication(events)
 	}
 }
