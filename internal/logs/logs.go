@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,7 +43,7 @@ const functionGroupPrefix = "/aws/lambda/"
 
 // subject returns the subject of a log group's events.
 func subject(group string) string {
-	if name, ok := strings.CutPrefix(group, functionGroupPrefix); ok && validFunctionName(name) {
+	if name, ok := strings.CutPrefix(group, functionGroupPrefix); ok && lamina.ValidFunctionName(name) {
 		return subjectPrefix + name
 	}
 	return subjectPrefix + groupToken + "." + base64.RawURLEncoding.EncodeToString([]byte(group))
@@ -59,21 +60,7 @@ func groupOf(subj string) (string, bool) {
 		name, err := base64.RawURLEncoding.DecodeString(encoded)
 		return string(name), err == nil
 	}
-	return functionGroupPrefix + rest, validFunctionName(rest)
-}
-
-// validFunctionName reports whether s is a function name (1–64 of
-// [a-zA-Z0-9-_]), which is a subject token as it is.
-func validFunctionName(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return functionGroupPrefix + rest, lamina.ValidFunctionName(rest)
 }
 
 // Event is one log event: a line of a function's output or a platform line
