@@ -2,6 +2,7 @@ package lamina
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -131,10 +132,34 @@ type SnapStart struct {
 	OptimizationStatus string
 }
 
-// LoggingConfig says where and how a function's logs go.
+// LoggingConfig says where and how a function's logs go: the format of
+// its log lines ("Text" or "JSON"), the levels below which application and
+// platform lines are dropped (JSON only) and the log group they go to.
 type LoggingConfig struct {
-	LogFormat string
-	LogGroup  string
+	LogFormat           string
+	ApplicationLogLevel string `json:",omitempty"`
+	SystemLogLevel      string `json:",omitempty"`
+	LogGroup            string
+}
+
+// Log formats of LoggingConfig.LogFormat.
+const (
+	LogFormatText = "Text"
+	LogFormatJSON = "JSON"
+)
+
+// LogGroupName returns the log group the function's logs go to: its
+// LoggingConfig's, else /aws/lambda/NAME.
+func (c *FunctionConfiguration) LogGroupName() string {
+	if c.LoggingConfig != nil && c.LoggingConfig.LogGroup != "" {
+		return c.LoggingConfig.LogGroup
+	}
+	return LogGroup(c.FunctionName)
+}
+
+// JSONLogs reports whether the function's logs are JSON records.
+func (c *FunctionConfiguration) JSONLogs() bool {
+	return c.LoggingConfig != nil && c.LoggingConfig.LogFormat == LogFormatJSON
 }
 
 // Function is the stored record of one function version: its configuration,
@@ -157,6 +182,19 @@ type Function struct {
 	ReservedConcurrency *int `json:",omitempty"`
 	// LastVersion is the number of the last published version (on $LATEST).
 	LastVersion int `json:",omitempty"`
+	// CodeSigningConfigArn is the code signing config attached to the
+	// function (on $LATEST), "" for none.
+	CodeSigningConfigArn string `json:",omitempty"`
+	// RuntimeManagement is the version's runtime management config; nil
+	// means Auto.
+	RuntimeManagement *RuntimeManagementConfig `json:",omitempty"`
+}
+
+// RuntimeManagementConfig says when a function's runtime is updated:
+// "Auto", "FunctionUpdate" or "Manual" with a RuntimeVersionArn.
+type RuntimeManagementConfig struct {
+	UpdateRuntimeOn   string
+	RuntimeVersionArn string `json:",omitempty"`
 }
 
 // LayerContent is the content of one layer version a function uses.
@@ -180,6 +218,13 @@ func (f *Function) UnzippedSize() int64 {
 func (f *Function) Family() string {
 	fam, _ := RuntimeFamily(f.Configuration.Runtime)
 	return fam
+}
+
+// RuntimeVersionARN is the runtime version ARN Lamina shows (INIT_START,
+// runtime management configs): one version of every runtime, the one it
+// runs.
+func RuntimeVersionARN(region string) string {
+	return "arn:aws:lambda:" + region + "::runtime:" + strings.Repeat("0", 64)
 }
 
 // LogGroup returns the log group of a function, "/aws/lambda/NAME".

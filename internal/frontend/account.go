@@ -32,7 +32,14 @@ func (f *Frontend) getAccountSettings(rq *request) error {
 	if err != nil {
 		return err
 	}
+	// Like Lambda's, the code size in use counts every function version
+	// and every layer version.
 	usage := accountUsage{FunctionCount: len(fns)}
+	for _, layer := range f.store.ListLayers(rq.r.Context()) {
+		for _, lv := range f.store.ListLayerVersions(rq.r.Context(), layer) {
+			usage.TotalCodeSize += lv.CodeSize
+		}
+	}
 	for _, fn := range fns {
 		usage.TotalCodeSize += fn.Configuration.CodeSize
 		for _, v := range f.store.ListVersions(rq.r.Context(), fn.Configuration.FunctionName) {

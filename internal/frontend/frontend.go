@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
@@ -74,6 +75,10 @@ type Deps struct {
 	// EventSources manages event source mappings; nil answers their
 	// operations UnknownOperationException.
 	EventSources EventSources
+	// CodeSigningConfigs is the table of code signing configs
+	// (OpenCodeSigningConfigs); nil answers their operations with a
+	// ServiceException.
+	CodeSigningConfigs *CodeSigningConfigs
 	// Objects, when set, is the S3 service that CreateFunction,
 	// UpdateFunctionCode and PublishLayerVersion read S3Bucket/S3Key code
 	// from.
@@ -128,9 +133,14 @@ type Frontend struct {
 	verifiers map[string]*sigv4.Verifier // by signing service name
 	log       *slog.Logger
 	mux       *http.ServeMux // the Lambda API's routes
-	api       *awsproto.Mux  // the API listener's dispatcher
-	sources   EventSources
-	events    *eventbus.Service
+	// operations are the Lambda API's operations by route pattern.
+	operations  map[string]operation
+	api         *awsproto.Mux // the API listener's dispatcher
+	sources     EventSources
+	events      *eventbus.Service
+	codeSigning *CodeSigningConfigs
+	// liveTails counts the Live Tail sessions streaming at once.
+	liveTails atomic.Int64
 }
 
 // defaultMaxBody bounds the body of every operation that declares no larger
@@ -147,20 +157,22 @@ const (
 // New returns a frontend for the node parts in deps.
 func New(cfg Config, deps Deps) *Frontend {
 	f := &Frontend{
-		cfg:       cfg,
-		store:     deps.Store,
-		manager:   deps.Manager,
-		logs:      deps.Logs,
-		async:     deps.Async,
-		runtimes:  deps.Runtimes,
-		cluster:   deps.Cluster,
-		sources:   deps.EventSources,
-		events:    deps.Events,
-		policies:  &policy.Checker{Store: deps.Store},
-		objects:   deps.Objects,
-		verifiers: map[string]*sigv4.Verifier{},
-		log:       cfg.Logger,
-		mux:       http.NewServeMux(),
+		cfg:         cfg,
+		store:       deps.Store,
+		manager:     deps.Manager,
+		logs:        deps.Logs,
+		async:       deps.Async,
+		runtimes:    deps.Runtimes,
+		cluster:     deps.Cluster,
+		sources:     deps.EventSources,
+		events:      deps.Events,
+		policies:    &policy.Checker{Store: deps.Store},
+		objects:     deps.Objects,
+		codeSigning: deps.CodeSigningConfigs,
+		verifiers:   map[string]*sigv4.Verifier{},
+		log:         cfg.Logger,
+		mux:         http.NewServeMux(),
+		operations:  map[string]operation{},
 	}
 	if f.log == nil {
 		f.log = slog.Default()
@@ -207,6 +219,8 @@ type operation struct {
 	// public operations carry their own authentication (a signed URL) and
 	// skip SigV4.
 	public bool
+	// refused is why Lamina refuses the operation, "" when it serves it.
+	refused string
 }
 
 // request is one API call being served.
@@ -226,6 +240,7 @@ type request struct {
 // handle registers op for pattern ("METHOD /path"), and for the same path
 // with a trailing slash, which older SDKs send for some operations.
 func (f *Frontend) handle(pattern string, op operation) {
+	f.operations[pattern] = op
 	h := f.serve(op)
 	f.mux.Handle(pattern, h)
 	if !strings.HasSuffix(pattern, "/") {

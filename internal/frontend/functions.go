@@ -36,6 +36,9 @@ type createFunctionInput struct {
 	Tags          map[string]string
 	Architectures []string
 	PackageType   string
+	// CodeSigningConfigArn attaches a code signing config, whose policy
+	// applies to this first deployment already.
+	CodeSigningConfigArn string
 }
 
 type updateFunctionConfigurationInput struct {
@@ -207,6 +210,9 @@ func (f *Frontend) createFunction(rq *request) error {
 	if err := validateTags(in.Tags); err != nil {
 		return err
 	}
+	if err := f.checkSigning(rq.r.Context(), in.CodeSigningConfigArn, ref.Name); err != nil {
+		return err
+	}
 	code, err := f.checkArchive(rq.r.Context(), *in.Code)
 	if err != nil {
 		return err
@@ -231,11 +237,12 @@ func (f *Frontend) createFunction(rq *request) error {
 		Architectures:    in.Architectures,
 		EphemeralStorage: &lamina.EphemeralStorage{Size: lamina.DefaultEphemeralStorage},
 		SnapStart:        &lamina.SnapStart{ApplyOn: "None", OptimizationStatus: "Off"},
-		LoggingConfig:    &lamina.LoggingConfig{LogFormat: "Text", LogGroup: lamina.LogGroup(ref.Name)},
 	}
-	in.apply(&cfg)
+	if err := in.apply(&cfg); err != nil {
+		return err
+	}
 	touch(&cfg)
-	fn := &lamina.Function{Configuration: cfg, Tags: in.Tags}
+	fn := &lamina.Function{Configuration: cfg, Tags: in.Tags, CodeSigningConfigArn: in.CodeSigningConfigArn}
 	setCode(fn, code)
 	if err := f.resolveLayers(ctx, fn, nil); err != nil {
 		return err
@@ -383,6 +390,16 @@ func (f *Frontend) listFunctions(rq *request) error {
 		}
 		maxItems = min(n, 50)
 	}
+	allVersions := false
+	switch v := q.Get("FunctionVersion"); v {
+	case "":
+	case "ALL":
+		allVersions = true
+	default:
+		var violations lamina.Violations
+		violations.Add(v, "functionVersion", "Member must satisfy enum value set: [ALL]")
+		return violations.Err()
+	}
 	start := ""
 	if marker := q.Get("Marker"); marker != "" {
 		name, err := base64.RawURLEncoding.DecodeString(marker)
@@ -405,6 +422,13 @@ func (f *Frontend) listFunctions(rq *request) error {
 			break
 		}
 		out.Functions = append(out.Functions, &fn.Configuration)
+		if allVersions {
+			// With FunctionVersion=ALL each function's published versions
+			// follow its $LATEST (a page may run past MaxItems by them).
+			for _, v := range f.store.ListVersions(rq.r.Context(), fn.Configuration.FunctionName) {
+				out.Functions = append(out.Functions, &v.Configuration)
+			}
+		}
 	}
 	return rq.json(http.StatusOK, out)
 }
@@ -486,7 +510,9 @@ func (f *Frontend) updateFunctionConfiguration(rq *request) error {
 			return err
 		}
 		previous := fn.Layers
-		in.apply(&fn.Configuration)
+		if err := in.apply(&fn.Configuration); err != nil {
+			return err
+		}
 		if in.Runtime != nil {
 			if err := f.checkRunnable(*in.Runtime, runtimes.Architecture(fn)); err != nil {
 				return err
@@ -521,6 +547,9 @@ func (f *Frontend) updateFunctionCode(rq *request) error {
 		return err
 	}
 	if err := checkRevision(&fn.Configuration, in.RevisionId); err != nil {
+		return err
+	}
+	if err := f.checkSigning(rq.r.Context(), fn.CodeSigningConfigArn, fn.Configuration.FunctionName); err != nil {
 		return err
 	}
 	if in.Architectures != nil {

@@ -3,6 +3,7 @@ package frontend
 import (
 	"cmp"
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,17 +16,32 @@ import (
 
 // The subset of the CloudWatch Logs API (JSON 1.1, service "logs") that
 // reads functions' logs, so that `aws logs tail /aws/lambda/NAME --follow`
-// and the SDKs' FilterLogEvents work against Lamina. Each function's log
-// group is /aws/lambda/NAME.
+// and the SDKs' FilterLogEvents work against Lamina, and manages log groups
+// as deploy tools do (CreateLogGroup, retention, tags, CreateLogStream,
+// PutLogEvents), and StartLiveTail. A function's logs go to its
+// LoggingConfig.LogGroup, /aws/lambda/NAME unless set.
 
 // logsService is the Logs subset on its wire protocol.
 func (f *Frontend) logsService() *awsproto.Service {
 	s := &awsproto.Service{SigningName: serviceLogs, TargetPrefix: "Logs_20140328", JSONVersion: "1.1"}
 	for name, handle := range map[string]func(*request) error{
-		"FilterLogEvents":    f.filterLogEvents,
-		"GetLogEvents":       f.getLogEvents,
-		"DescribeLogGroups":  f.describeLogGroups,
-		"DescribeLogStreams": f.describeLogStreams,
+		"FilterLogEvents":       f.filterLogEvents,
+		"GetLogEvents":          f.getLogEvents,
+		"DescribeLogGroups":     f.describeLogGroups,
+		"DescribeLogStreams":    f.describeLogStreams,
+		"CreateLogGroup":        f.createLogGroup,
+		"DeleteLogGroup":        f.deleteLogGroup,
+		"PutRetentionPolicy":    f.putRetentionPolicy,
+		"DeleteRetentionPolicy": f.deleteRetentionPolicy,
+		"CreateLogStream":       f.createLogStream,
+		"PutLogEvents":          f.putLogEvents,
+		"TagResource":           f.tagLogResource,
+		"UntagResource":         f.untagLogResource,
+		"ListTagsForResource":   f.listTagsForLogResource,
+		"TagLogGroup":           f.tagLogGroup,
+		"UntagLogGroup":         f.untagLogGroup,
+		"ListTagsLogGroup":      f.listTagsLogGroup,
+		"StartLiveTail":         f.startLiveTail,
 	} {
 		s.Handle(targetOperation(name, handle))
 	}
@@ -38,23 +54,24 @@ type logGroupInput struct {
 	LogGroupIdentifier string `json:"logGroupIdentifier"`
 }
 
-// function returns the function whose log group the input names.
-func (in *logGroupInput) function() (string, error) {
+// group returns the name of the log group the input names.
+func (in *logGroupInput) group() (string, error) {
 	group := in.LogGroupName
 	if group == "" {
-		group = in.LogGroupIdentifier
-		if i := strings.Index(group, ":log-group:"); i >= 0 {
-			group = strings.TrimSuffix(group[i+len(":log-group:"):], ":*")
-		}
+		group = groupFromIdentifier(in.LogGroupIdentifier)
 	}
 	if group == "" {
 		return "", logsValidation("Either logGroupName or logGroupIdentifier must be given.")
 	}
-	name, ok := strings.CutPrefix(group, "/aws/lambda/")
-	if !ok || !lamina.ValidFunctionName(name) {
-		return "", logGroupNotFound()
+	return group, nil
+}
+
+// groupFromIdentifier returns the log group a name or ARN names.
+func groupFromIdentifier(id string) string {
+	if i := strings.Index(id, ":log-group:"); i >= 0 {
+		return strings.TrimSuffix(id[i+len(":log-group:"):], ":*")
 	}
-	return name, nil
+	return id
 }
 
 func logGroupNotFound() error {
@@ -65,37 +82,55 @@ func logsValidation(msg string) error {
 	return &lamina.Error{Status: http.StatusBadRequest, Code: "InvalidParameterException", Message: msg}
 }
 
-// logGroupNamer is a Logs request that names a log group.
-type logGroupNamer interface {
-	function() (string, error)
+// logsLimit is CloudWatch Logs' error for a bound reached.
+func logsLimit(msg string) error {
+	return &lamina.Error{Status: http.StatusBadRequest, Code: "LimitExceededException", Message: msg}
 }
 
-// openLogGroup decodes a Logs request into in and returns the function whose
-// log group it names, which must exist.
+// logGroupNamer is a Logs request that names a log group.
+type logGroupNamer interface {
+	group() (string, error)
+}
+
+// openLogGroup decodes a Logs request into in and returns the log group it
+// names, which must exist.
 func (f *Frontend) openLogGroup(rq *request, in logGroupNamer) (string, error) {
 	if err := rq.decode(in); err != nil {
 		return "", err
 	}
-	fn, err := in.function()
+	group, err := in.group()
 	if err != nil {
 		return "", err
 	}
-	return fn, f.checkLogGroup(rq.r.Context(), fn)
+	return group, f.checkLogGroup(rq.r.Context(), group, true)
 }
 
-// checkLogGroup fails when the function has neither logs nor a definition.
-func (f *Frontend) checkLogGroup(ctx context.Context, function string) error {
-	if _, err := f.store.GetFunction(ctx, function); err == nil {
+// checkLogGroup fails when a log group does not exist: it exists once
+// created or written to; for reading, a function's default group exists
+// as long as the function does.
+func (f *Frontend) checkLogGroup(ctx context.Context, group string, reading bool) error {
+	if _, err := f.logs.Group(ctx, group); err == nil {
 		return nil
 	}
-	groups, err := f.logs.Functions(ctx)
+	if name, ok := strings.CutPrefix(group, "/aws/lambda/"); ok && reading && lamina.ValidFunctionName(name) {
+		if _, err := f.store.GetFunction(ctx, name); err == nil {
+			return nil
+		}
+	}
+	groups, err := f.logs.GroupsWithEvents(ctx)
 	if err != nil {
 		return err
 	}
-	if slices.Contains(groups, function) {
+	if slices.Contains(groups, group) {
 		return nil
 	}
 	return logGroupNotFound()
+}
+
+// logGroupARN is the ARN of a log group, without the ":*" that Describe
+// calls add.
+func (f *Frontend) logGroupARN(group string) string {
+	return "arn:aws:logs:" + f.cfg.Region + ":" + f.cfg.AccountID + ":log-group:" + group
 }
 
 type filterLogEventsInput struct {
@@ -124,11 +159,11 @@ type filterLogEventsOutput struct {
 
 func (f *Frontend) filterLogEvents(rq *request) error {
 	var in filterLogEventsInput
-	fn, err := f.openLogGroup(rq, &in)
+	group, err := f.openLogGroup(rq, &in)
 	if err != nil {
 		return err
 	}
-	q := logs.Query{Function: fn, Start: in.StartTime, End: in.EndTime, Streams: in.LogStreamNames,
+	q := logs.Query{Group: group, Start: in.StartTime, End: in.EndTime, Streams: in.LogStreamNames,
 		Prefix: in.LogStreamNamePrefix, Terms: patternTerms(in.FilterPattern), Limit: in.Limit}
 	if q.After, err = parseToken(in.NextToken); err != nil {
 		return err
@@ -212,14 +247,14 @@ type getLogEventsOutput struct {
 // appear), as the CLI's `get-log-events` expects.
 func (f *Frontend) getLogEvents(rq *request) error {
 	var in getLogEventsInput
-	fn, err := f.openLogGroup(rq, &in)
+	group, err := f.openLogGroup(rq, &in)
 	if err != nil {
 		return err
 	}
 	if in.LogStreamName == "" {
 		return logsValidation("logStreamName must be given.")
 	}
-	q := logs.Query{Function: fn, Start: in.StartTime, End: in.EndTime, Streams: []string{in.LogStreamName}, Limit: in.Limit}
+	q := logs.Query{Group: group, Start: in.StartTime, End: in.EndTime, Streams: []string{in.LogStreamName}, Limit: in.Limit}
 	if q.After, err = parseToken(in.NextToken); err != nil {
 		return err
 	}
@@ -241,36 +276,66 @@ func (f *Frontend) getLogEvents(rq *request) error {
 }
 
 type describeLogGroupsInput struct {
-	LogGroupNamePrefix string `json:"logGroupNamePrefix"`
+	LogGroupNamePrefix  string `json:"logGroupNamePrefix"`
+	LogGroupNamePattern string `json:"logGroupNamePattern"`
+	Limit               int    `json:"limit"`
+	NextToken           string `json:"nextToken"`
 }
 
 type logGroup struct {
-	LogGroupName  string `json:"logGroupName"`
-	Arn           string `json:"arn"`
-	LogGroupArn   string `json:"logGroupArn"`
-	StoredBytes   int64  `json:"storedBytes"`
-	LogGroupClass string `json:"logGroupClass"`
+	LogGroupName      string `json:"logGroupName"`
+	CreationTime      int64  `json:"creationTime,omitempty"`
+	RetentionInDays   int    `json:"retentionInDays,omitempty"`
+	MetricFilterCount int    `json:"metricFilterCount"`
+	Arn               string `json:"arn"`
+	LogGroupArn       string `json:"logGroupArn"`
+	StoredBytes       int64  `json:"storedBytes"`
+	LogGroupClass     string `json:"logGroupClass"`
 }
 
+// describeLogGroups lists the log groups created through the API and those
+// with events, by name, in pages of limit (at most 50).
 func (f *Frontend) describeLogGroups(rq *request) error {
 	var in describeLogGroupsInput
 	if err := rq.decode(&in); err != nil {
 		return err
 	}
-	fns, err := f.logs.Functions(rq.r.Context())
+	if in.LogGroupNamePrefix != "" && in.LogGroupNamePattern != "" {
+		return logsValidation("LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.")
+	}
+	limit := in.Limit
+	if limit <= 0 || limit > 50 {
+		limit = 50
+	}
+	withEvents, err := f.logs.GroupsWithEvents(rq.r.Context())
 	if err != nil {
 		return err
 	}
+	byName := map[string]logGroup{}
+	for _, g := range withEvents {
+		byName[g] = logGroup{LogGroupName: g}
+	}
+	for _, info := range f.logs.Groups() {
+		byName[info.Name] = logGroup{LogGroupName: info.Name, CreationTime: info.Created, RetentionInDays: info.RetentionInDays}
+	}
+	names := slices.Sorted(maps.Keys(byName))
 	out := struct {
 		LogGroups []logGroup `json:"logGroups"`
+		NextToken string     `json:"nextToken,omitempty"`
 	}{LogGroups: []logGroup{}}
-	for _, fn := range fns {
-		name := lamina.LogGroup(fn)
-		if !strings.HasPrefix(name, in.LogGroupNamePrefix) {
+	for _, name := range names {
+		if !strings.HasPrefix(name, in.LogGroupNamePrefix) || !strings.Contains(strings.ToLower(name), strings.ToLower(in.LogGroupNamePattern)) ||
+			name <= in.NextToken {
 			continue
 		}
-		arn := "arn:aws:logs:" + f.cfg.Region + ":" + f.cfg.AccountID + ":log-group:" + name
-		out.LogGroups = append(out.LogGroups, logGroup{LogGroupName: name, Arn: arn + ":*", LogGroupArn: arn, LogGroupClass: "STANDARD"})
+		if len(out.LogGroups) == limit {
+			out.NextToken = out.LogGroups[limit-1].LogGroupName
+			break
+		}
+		g := byName[name]
+		arn := f.logGroupARN(name)
+		g.Arn, g.LogGroupArn, g.LogGroupClass = arn+":*", arn, "STANDARD"
+		out.LogGroups = append(out.LogGroups, g)
 	}
 	return rq.json(http.StatusOK, out)
 }
@@ -285,20 +350,20 @@ type describeLogStreamsInput struct {
 
 type logStreamOutput struct {
 	LogStreamName       string `json:"logStreamName"`
-	FirstEventTimestamp int64  `json:"firstEventTimestamp"`
-	LastEventTimestamp  int64  `json:"lastEventTimestamp"`
-	LastIngestionTime   int64  `json:"lastIngestionTime"`
+	FirstEventTimestamp int64  `json:"firstEventTimestamp,omitempty"`
+	LastEventTimestamp  int64  `json:"lastEventTimestamp,omitempty"`
+	LastIngestionTime   int64  `json:"lastIngestionTime,omitempty"`
 	CreationTime        int64  `json:"creationTime"`
 	Arn                 string `json:"arn"`
 }
 
 func (f *Frontend) describeLogStreams(rq *request) error {
 	var in describeLogStreamsInput
-	fn, err := f.openLogGroup(rq, &in)
+	group, err := f.openLogGroup(rq, &in)
 	if err != nil {
 		return err
 	}
-	streams, err := f.logs.Streams(rq.r.Context(), fn)
+	streams, err := f.logs.Streams(rq.r.Context(), group)
 	if err != nil {
 		return err
 	}
@@ -314,7 +379,7 @@ func (f *Frontend) describeLogStreams(rq *request) error {
 	out := struct {
 		LogStreams []logStreamOutput `json:"logStreams"`
 	}{LogStreams: []logStreamOutput{}}
-	arn := "arn:aws:logs:" + f.cfg.Region + ":" + f.cfg.AccountID + ":log-group:" + lamina.LogGroup(fn) + ":log-stream:"
+	arn := f.logGroupARN(group) + ":log-stream:"
 	for _, s := range streams {
 		if !strings.HasPrefix(s.Name, in.LogStreamNamePrefix) {
 			continue
@@ -323,7 +388,7 @@ func (f *Frontend) describeLogStreams(rq *request) error {
 			break
 		}
 		out.LogStreams = append(out.LogStreams, logStreamOutput{LogStreamName: s.Name, FirstEventTimestamp: s.FirstEvent,
-			LastEventTimestamp: s.LastEvent, LastIngestionTime: s.LastIngestion, CreationTime: s.FirstEvent, Arn: arn + s.Name})
+			LastEventTimestamp: s.LastEvent, LastIngestionTime: s.LastIngestion, CreationTime: s.Created, Arn: arn + s.Name})
 	}
 	return rq.json(http.StatusOK, out)
 }

@@ -90,6 +90,26 @@ func (f *Frontend) routes() {
 
 	f.handle("GET /2016-08-19/account-settings", operation{name: "GetAccountSettings", handle: f.getAccountSettings})
 
+	const codeSigning = "/2020-04-22/code-signing-configs"
+	f.handle("POST "+codeSigning, operation{name: "CreateCodeSigningConfig", handle: f.createCodeSigningConfig})
+	f.handle("GET "+codeSigning, operation{name: "ListCodeSigningConfigs", handle: f.listCodeSigningConfigs})
+	f.handle("GET "+codeSigning+"/{arn}", operation{name: "GetCodeSigningConfig", handle: f.getCodeSigningConfig})
+	f.handle("PUT "+codeSigning+"/{arn}", operation{name: "UpdateCodeSigningConfig", handle: f.updateCodeSigningConfig})
+	f.handle("DELETE "+codeSigning+"/{arn}", operation{name: "DeleteCodeSigningConfig", handle: f.deleteCodeSigningConfig})
+	f.handle("GET "+codeSigning+"/{arn}/functions", operation{name: "ListFunctionsByCodeSigningConfig", handle: f.listFunctionsByCodeSigningConfig})
+	const functionCodeSigning = "/2020-06-30/functions/{name}/code-signing-config"
+	f.handle("PUT "+functionCodeSigning, operation{name: "PutFunctionCodeSigningConfig", handle: f.putFunctionCodeSigningConfig})
+	f.handle("GET "+functionCodeSigning, operation{name: "GetFunctionCodeSigningConfig", handle: f.getFunctionCodeSigningConfig})
+	f.handle("DELETE "+functionCodeSigning, operation{name: "DeleteFunctionCodeSigningConfig", handle: f.deleteFunctionCodeSigningConfig})
+
+	const runtimeManagement = "/2021-07-20/functions/{name}/runtime-management-config"
+	f.handle("PUT "+runtimeManagement, operation{name: "PutRuntimeManagementConfig", handle: f.putRuntimeManagementConfig})
+	f.handle("GET "+runtimeManagement, operation{name: "GetRuntimeManagementConfig", handle: f.getRuntimeManagementConfig})
+
+	for _, r := range refusedRoutes {
+		f.handle(r.pattern, operation{name: r.name, refused: r.reason, handle: refusal(r.name, r.reason)})
+	}
+
 	f.handle("POST /2017-03-31/tags/{arn}", operation{name: "TagResource", handle: f.tagResource})
 	f.handle("GET /2017-03-31/tags/{arn}", operation{name: "ListTags", handle: f.listTags})
 	f.handle("DELETE /2017-03-31/tags/{arn}", operation{name: "UntagResource", handle: f.untagResource})

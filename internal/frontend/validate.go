@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/lamina-project/lamina"
@@ -32,6 +33,117 @@ type configInput struct {
 	TracingConfig    *lamina.TracingConfig
 	Layers           *[]string
 	EphemeralStorage *lamina.EphemeralStorage
+	LoggingConfig    *lamina.LoggingConfig
+	unsupportedSettings
+}
+
+// unsupportedSettings are configuration fields of AWS's model that Lamina
+// cannot honour. Their empty or default values are accepted (tools send
+// them); anything else is refused, naming why, rather than dropped.
+type unsupportedSettings struct {
+	VpcConfig *struct {
+		SubnetIds        []string
+		SecurityGroupIds []string
+	}
+	KMSKeyArn         string
+	FileSystemConfigs []json.RawMessage
+	ImageConfig       json.RawMessage
+	SnapStart         *lamina.SnapStart
+	// Lambda Managed Instances, durable functions and tenant isolation.
+	CapacityProviderConfig json.RawMessage
+	DurableConfig          json.RawMessage
+	TenancyConfig          json.RawMessage
+}
+
+// check refuses every setting given with a value Lamina cannot honour.
+func (u *unsupportedSettings) check() error {
+	given := func(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" && string(raw) != "{}" }
+	switch {
+	case u.VpcConfig != nil && (len(u.VpcConfig.SubnetIds) > 0 || len(u.VpcConfig.SecurityGroupIds) > 0):
+		return lamina.ErrInvalidParameter("VpcConfig is not supported: Lamina has no VPCs; a function reaches the network through its sandbox's own network namespace (see --function-network).")
+	case u.KMSKeyArn != "":
+		return lamina.ErrInvalidParameter("KMSKeyArn is not supported: Lamina has no KMS to encrypt environment variables with; they are stored as the rest of the function's configuration.")
+	case len(u.FileSystemConfigs) > 0:
+		return lamina.ErrInvalidParameter("FileSystemConfigs is not supported: Lamina has no EFS access points to mount.")
+	case given(u.ImageConfig):
+		return lamina.ErrInvalidParameter("ImageConfig is not supported: Lamina runs .zip deployment packages only.")
+	case u.SnapStart != nil && u.SnapStart.ApplyOn != "" && u.SnapStart.ApplyOn != "None":
+		return lamina.ErrInvalidParameter("SnapStart ApplyOn %s is not supported: Lamina does not snapshot execution environments; use provisioned concurrency to keep environments initialised.", u.SnapStart.ApplyOn)
+	case given(u.CapacityProviderConfig):
+		return lamina.ErrInvalidParameter("CapacityProviderConfig is not supported: Lamina runs every function on its own nodes; there are no Lambda Managed Instances capacity providers.")
+	case given(u.DurableConfig):
+		return lamina.ErrInvalidParameter("DurableConfig is not supported: Lamina does not run durable functions.")
+	case given(u.TenancyConfig):
+		return lamina.ErrInvalidParameter("TenancyConfig is not supported: Lamina has no tenant isolation mode.")
+	}
+	return nil
+}
+
+// Log levels LoggingConfig accepts.
+var (
+	applicationLogLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+	systemLogLevels      = []string{"DEBUG", "INFO", "WARN"}
+	logGroupRE           = regexp.MustCompile(`^[\.\-_/#A-Za-z0-9]+$`)
+)
+
+// validateLoggingConfig checks a LoggingConfig parameter's fields against
+// the model.
+func validateLoggingConfig(v *lamina.Violations, c *lamina.LoggingConfig) {
+	if c.LogFormat != "" && c.LogFormat != lamina.LogFormatJSON && c.LogFormat != lamina.LogFormatText {
+		v.Add(c.LogFormat, "loggingConfig.logFormat", "Member must satisfy enum value set: [JSON, Text]")
+	}
+	if c.ApplicationLogLevel != "" && !slices.Contains(applicationLogLevels, c.ApplicationLogLevel) {
+		v.Add(c.ApplicationLogLevel, "loggingConfig.applicationLogLevel", "Member must satisfy enum value set: [TRACE, DEBUG, INFO, WARN, ERROR, FATAL]")
+	}
+	if c.SystemLogLevel != "" && !slices.Contains(systemLogLevels, c.SystemLogLevel) {
+		v.Add(c.SystemLogLevel, "loggingConfig.systemLogLevel", "Member must satisfy enum value set: [DEBUG, INFO, WARN]")
+	}
+	if c.LogGroup != "" {
+		if len(c.LogGroup) > 512 {
+			v.Add(c.LogGroup, "loggingConfig.logGroup", "Member must have length less than or equal to 512")
+		} else if !logGroupRE.MatchString(c.LogGroup) {
+			v.Add(c.LogGroup, "loggingConfig.logGroup", "Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+")
+		}
+	}
+}
+
+// mergeLoggingConfig applies a LoggingConfig parameter to the current one
+// (nil for a new function) as Lambda does: given fields replace, the format
+// defaults to Text and the group to /aws/lambda/NAME; JSON brings levels
+// (INFO unless given), and levels without JSON are refused.
+func mergeLoggingConfig(current *lamina.LoggingConfig, given *lamina.LoggingConfig, function string) (*lamina.LoggingConfig, error) {
+	c := lamina.LoggingConfig{LogFormat: lamina.LogFormatText, LogGroup: lamina.LogGroup(function)}
+	if current != nil {
+		c = *current
+	}
+	if given != nil {
+		if given.LogFormat != "" {
+			c.LogFormat = given.LogFormat
+		}
+		if given.ApplicationLogLevel != "" {
+			c.ApplicationLogLevel = given.ApplicationLogLevel
+		}
+		if given.SystemLogLevel != "" {
+			c.SystemLogLevel = given.SystemLogLevel
+		}
+		if given.LogGroup != "" {
+			c.LogGroup = given.LogGroup
+		}
+	}
+	if c.LogFormat == lamina.LogFormatText {
+		if given != nil && (given.ApplicationLogLevel != "" || given.SystemLogLevel != "") {
+			return nil, lamina.ErrInvalidParameter("ApplicationLogLevel and SystemLogLevel can only be set when LogFormat is JSON.")
+		}
+		c.ApplicationLogLevel, c.SystemLogLevel = "", ""
+		return &c, nil
+	}
+	if c.ApplicationLogLevel == "" {
+		c.ApplicationLogLevel = "INFO"
+	}
+	if c.SystemLogLevel == "" {
+		c.SystemLogLevel = "INFO"
+	}
+	return &c, nil
 }
 
 // validate checks every given field. Constraint violations of the model come
@@ -83,7 +195,13 @@ func (in *configInput) validate() error {
 			}
 		}
 	}
+	if in.LoggingConfig != nil {
+		validateLoggingConfig(&v, in.LoggingConfig)
+	}
 	if err := v.Err(); err != nil {
+		return err
+	}
+	if err := in.unsupportedSettings.check(); err != nil {
 		return err
 	}
 
@@ -160,7 +278,12 @@ func jsonString(v any) string {
 }
 
 // apply writes every given field into c.
-func (in *configInput) apply(c *lamina.FunctionConfiguration) {
+func (in *configInput) apply(c *lamina.FunctionConfiguration) error {
+	logging, err := mergeLoggingConfig(c.LoggingConfig, in.LoggingConfig, c.FunctionName)
+	if err != nil {
+		return err
+	}
+	c.LoggingConfig = logging
 	if in.Role != nil {
 		c.Role = *in.Role
 	}
@@ -203,6 +326,7 @@ func (in *configInput) apply(c *lamina.FunctionConfiguration) {
 	if in.EphemeralStorage != nil {
 		c.EphemeralStorage = in.EphemeralStorage
 	}
+	return nil
 }
 
 // validateArchitectures checks the Architectures parameter: exactly one of

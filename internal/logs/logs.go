@@ -1,5 +1,8 @@
 // Package logs stores functions' logs durably in a JetStream stream, one
-// subject per function (log group /aws/lambda/NAME), with bounded retention.
+// subject per log group (a function's /aws/lambda/NAME, or the group its
+// LoggingConfig names, or one created through the Logs API), with bounded
+// retention. Log groups created through the API, their retention, tags and
+// explicitly created log streams are kept in a table of the store.
 // Writers append events without waiting: events are batched per function and
 // published a few times a second, so logging costs the invoke path almost
 // nothing. Readers query by time range, log stream and a text filter.
@@ -7,6 +10,7 @@ package logs
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,8 +30,38 @@ import (
 // streamName is the JetStream stream of all logs; part of the on-disk format.
 const streamName = "lamina_logs"
 
-// subjectPrefix + function name is the subject of a function's logs.
-const subjectPrefix = "lamina.logs."
+// subjectPrefix + function name is the subject of the log group
+// /aws/lambda/NAME; subjectPrefix + groupToken + "." + base64url(name) that
+// of any other log group. Both are part of the on-disk format.
+const (
+	subjectPrefix = "lamina.logs."
+	groupToken    = "g"
+)
+
+// functionGroupPrefix is the prefix of functions' default log groups.
+const functionGroupPrefix = "/aws/lambda/"
+
+// subject returns the subject of a log group's events.
+func subject(group string) string {
+	if name, ok := strings.CutPrefix(group, functionGroupPrefix); ok && lamina.ValidFunctionName(name) {
+		return subjectPrefix + name
+	}
+	return subjectPrefix + groupToken + "." + base64.RawURLEncoding.EncodeToString([]byte(group))
+}
+
+// groupOf returns the log group of a subject, or false for a subject that
+// is not a log group's.
+func groupOf(subj string) (string, bool) {
+	rest, ok := strings.CutPrefix(subj, subjectPrefix)
+	if !ok {
+		return "", false
+	}
+	if encoded, ok := strings.CutPrefix(rest, groupToken+"."); ok {
+		name, err := base64.RawURLEncoding.DecodeString(encoded)
+		return string(name), err == nil
+	}
+	return functionGroupPrefix + rest, lamina.ValidFunctionName(rest)
+}
 
 // Event is one log event: a line of a function's output or a platform line
 // (START, END, REPORT).
@@ -48,6 +83,10 @@ type Options struct {
 	Logger    *slog.Logger
 	// Health is where storage failures are reported; nil makes one.
 	Health *store.Health
+	// Tables, when set, is the store that keeps the table of log groups
+	// (those created through the API, retention, tags); without it only
+	// groups with events exist.
+	Tables *store.Store
 }
 
 // Store is the durable log store. It is safe for concurrent use.
@@ -57,8 +96,10 @@ type Store struct {
 	log    *slog.Logger
 	health *store.Health
 
+	groups *store.Table[GroupInfo] // nil without Options.Tables
+
 	mu      sync.Mutex
-	pending map[string][]Event // function → events not yet published
+	pending map[string][]Event // log group → events not yet published
 	size    int                // bytes of messages pending
 	dropped int                // events dropped since the last report
 	kick    chan struct{}
@@ -108,13 +149,19 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	if err != nil {
 		return nil, fmt.Errorf("logs: stream: %w", err)
 	}
-	return &Store{js: js, stream: stream, log: opts.Logger, health: opts.Health, pending: map[string][]Event{}, kick: make(chan struct{}, 1)}, nil
+	s := &Store{js: js, stream: stream, log: opts.Logger, health: opts.Health, pending: map[string][]Event{}, kick: make(chan struct{}, 1)}
+	if opts.Tables != nil {
+		if s.groups, err = store.OpenTable[GroupInfo](ctx, opts.Tables, groupsBucket, "log group"); err != nil {
+			return nil, fmt.Errorf("logs: groups: %w", err)
+		}
+	}
+	return s, nil
 }
 
-// Append queues events of a function for publishing. It never blocks on
+// Append queues events of a log group for publishing. It never blocks on
 // storage: while storage is unavailable events wait, up to maxPending bytes
 // in all, and later ones are dropped.
-func (s *Store) Append(function string, events ...Event) {
+func (s *Store) Append(group string, events ...Event) {
 	s.mu.Lock()
 	for _, e := range events {
 		n := eventSize(e)
@@ -122,7 +169,7 @@ func (s *Store) Append(function string, events ...Event) {
 			s.dropped++
 			continue
 		}
-		s.pending[function] = append(s.pending[function], e)
+		s.pending[group] = append(s.pending[group], e)
 		s.size += n
 	}
 	full := s.size >= flushSize
@@ -172,17 +219,17 @@ func (s *Store) Flush(ctx context.Context) {
 	if dropped > 0 {
 		s.log.Warn("function logs dropped: too many waited for storage", "events", dropped)
 	}
-	for function, events := range pending {
+	for group, events := range pending {
 		for len(events) > 0 {
 			batch, rest := splitBatch(events)
 			data, _ := json.Marshal(batch) // events always encode
-			_, err := s.js.Publish(ctx, subjectPrefix+function, data)
+			_, err := s.js.Publish(ctx, subject(group), data)
 			if errors.Is(s.health.Check(ctx, err), store.ErrUnavailable) {
-				s.requeue(function, events)
+				s.requeue(group, events)
 				break
 			}
 			if err != nil {
-				s.log.Warn("function logs lost", "function", function, "events", len(batch), "err", err)
+				s.log.Warn("function logs lost", "log_group", group, "events", len(batch), "err", err)
 			}
 			events = rest
 		}
@@ -190,11 +237,11 @@ func (s *Store) Flush(ctx context.Context) {
 }
 
 // requeue puts events that could not be published back in front of the
-// function's pending ones, within maxPending.
-func (s *Store) requeue(function string, events []Event) {
+// group's pending ones, within maxPending.
+func (s *Store) requeue(group string, events []Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	waiting := s.pending[function]
+	waiting := s.pending[group]
 	for _, e := range waiting {
 		s.size -= eventSize(e)
 	}
@@ -207,7 +254,7 @@ func (s *Store) requeue(function string, events []Event) {
 			s.dropped++
 		}
 	}
-	s.pending[function] = kept
+	s.pending[group] = kept
 }
 
 // splitBatch returns the longest prefix of events that fits a message, and
@@ -228,21 +275,21 @@ func splitBatch(events []Event) (batch, rest []Event) {
 	return events, nil
 }
 
-// Query selects events of one function.
+// Query selects events of one log group.
 type Query struct {
-	Function string
-	Start    int64    // milliseconds since the epoch, inclusive; zero means the beginning
-	End      int64    // exclusive; zero means no end
-	Streams  []string // only these log streams; empty means all
-	Prefix   string   // only log streams starting with this
-	Terms    []string // only events whose message contains every one of these
-	Limit    int      // at most this many events; zero means 10,000
+	Group   string
+	Start   int64    // milliseconds since the epoch, inclusive; zero means the beginning
+	End     int64    // exclusive; zero means no end
+	Streams []string // only these log streams; empty means all
+	Prefix  string   // only log streams starting with this
+	Terms   []string // only events whose message contains every one of these
+	Limit   int      // at most this many events; zero means 10,000
 	// After continues a previous query from a position it returned; the
 	// zero Position means from the start.
 	After Position
 }
 
-// Position is a place in a function's log: the stream message that holds
+// Position is a place in a log group: the stream message that holds
 // a batch of events, and an event within it.
 type Position struct {
 	Seq   uint64
@@ -294,10 +341,13 @@ func (s *Store) Read(ctx context.Context, q Query) (Page, error) {
 	if q.Limit <= 0 {
 		q.Limit = 10000
 	}
+	if days := s.retention(q.Group); days > 0 {
+		q.Start = max(q.Start, time.Now().Add(-time.Duration(days)*24*time.Hour).UnixMilli())
+	}
 	// Each read has an ephemeral consumer of its own, deleted when done (or
 	// soon after by the server, should Lamina not get to it).
 	cfg := jetstream.ConsumerConfig{
-		FilterSubject:     subjectPrefix + q.Function,
+		FilterSubject:     subject(q.Group),
 		AckPolicy:         jetstream.AckNonePolicy,
 		InactiveThreshold: 30 * time.Second,
 		MemoryStorage:     true,
@@ -398,32 +448,56 @@ func (q *Query) matches(e Event) bool {
 	return true
 }
 
-// Functions returns the names of the functions that have logs.
-func (s *Store) Functions(ctx context.Context) ([]string, error) {
+// GroupsWithEvents returns the names of the log groups that have events
+// stored, sorted.
+func (s *Store) GroupsWithEvents(ctx context.Context) ([]string, error) {
 	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(subjectPrefix+">"))
 	if err != nil {
 		return nil, fmt.Errorf("logs: %w", err)
 	}
-	names := make([]string, 0, len(info.State.Subjects))
-	for subject := range info.State.Subjects {
-		names = append(names, strings.TrimPrefix(subject, subjectPrefix))
+	groups := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		if group, ok := groupOf(subj); ok {
+			groups = append(groups, group)
+		}
 	}
-	slices.Sort(names)
-	return names, nil
+	slices.Sort(groups)
+	return groups, nil
+}
+
+// Purge deletes every stored event of a log group.
+func (s *Store) Purge(ctx context.Context, group string) error {
+	s.mu.Lock()
+	for _, e := range s.pending[group] {
+		s.size -= eventSize(e)
+	}
+	delete(s.pending, group)
+	s.mu.Unlock()
+	if err := s.stream.Purge(ctx, jetstream.WithPurgeSubject(subject(group))); err != nil {
+		return fmt.Errorf("logs: purge: %w", err)
+	}
+	return nil
 }
 
 // StreamInfo summarises one log stream.
 type StreamInfo struct {
 	Name          string
-	FirstEvent    int64 // milliseconds since the epoch
+	Created       int64 // milliseconds since the epoch
+	FirstEvent    int64 // zero when it has no events
 	LastEvent     int64
 	LastIngestion int64
 }
 
-// Streams returns the log streams of a function, by scanning its events.
-func (s *Store) Streams(ctx context.Context, function string) ([]StreamInfo, error) {
+// Streams returns the log streams of a log group, by scanning its events,
+// and those created explicitly that have none yet.
+func (s *Store) Streams(ctx context.Context, group string) ([]StreamInfo, error) {
 	byName := map[string]*StreamInfo{}
-	q := Query{Function: function}
+	if info, err := s.Group(ctx, group); err == nil {
+		for name, created := range info.Streams {
+			byName[name] = &StreamInfo{Name: name, Created: created}
+		}
+	}
+	q := Query{Group: group}
 	for {
 		page, err := s.Read(ctx, q)
 		if err != nil {
@@ -432,8 +506,11 @@ func (s *Store) Streams(ctx context.Context, function string) ([]StreamInfo, err
 		for _, e := range page.Events {
 			info := byName[e.Stream]
 			if info == nil {
-				info = &StreamInfo{Name: e.Stream, FirstEvent: e.Timestamp}
+				info = &StreamInfo{Name: e.Stream, Created: e.Timestamp}
 				byName[e.Stream] = info
+			}
+			if info.FirstEvent == 0 {
+				info.FirstEvent = e.Timestamp
 			}
 			info.LastEvent = max(info.LastEvent, e.Timestamp)
 			info.LastIngestion = max(info.LastIngestion, e.IngestionTime)

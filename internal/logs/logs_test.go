@@ -56,7 +56,7 @@ func TestEventsWaitForStorageWithinABound(t *testing.T) {
 		t.Fatalf("pending %d bytes (bound %d), %d dropped", size, maxPending, dropped)
 	}
 	time.Sleep(2 * flushInterval)
-	if page, err := s.Read(ctx, Query{Function: "fn"}); err != nil || len(page.Events) != 0 {
+	if page, err := s.Read(ctx, Query{Group: "fn"}); err != nil || len(page.Events) != 0 {
 		t.Fatalf("events stored while storage was unavailable: %d, %v", len(page.Events), err)
 	}
 
@@ -64,7 +64,7 @@ func TestEventsWaitForStorageWithinABound(t *testing.T) {
 	want := total - dropped
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		page, err := s.Read(ctx, Query{Function: "fn", Limit: total})
+		page, err := s.Read(ctx, Query{Group: "fn", Limit: total})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,5 +75,23 @@ func TestEventsWaitForStorageWithinABound(t *testing.T) {
 			t.Fatalf("%d events stored after healing, want the %d that waited", len(page.Events), want)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A function's default log group keeps the subject it always had; any
+// other group name, whatever characters it has, gets one of its own that
+// maps back to it.
+func TestGroupSubjects(t *testing.T) {
+	if got := subject("/aws/lambda/my-fn_1"); got != "lamina.logs.my-fn_1" {
+		t.Errorf("subject of a function's group = %q", got)
+	}
+	for _, group := range []string{"/aws/lambda/my-fn_1", "/custom/a.b#c", "/aws/lambda/with.dot", "g", "/aws/lambda/"} {
+		subj := subject(group)
+		if strings.Count(subj, ".") > 3 || strings.ContainsAny(subj, " *>") {
+			t.Errorf("subject(%q) = %q is not one token after the prefix", group, subj)
+		}
+		if back, ok := groupOf(subj); !ok || back != group {
+			t.Errorf("groupOf(subject(%q)) = %q, %v", group, back, ok)
+		}
 	}
 }

@@ -281,7 +281,7 @@ func Run(ctx context.Context, cfg Config) error {
 	sessions := credentials.NewIssuer(sessionKey)
 	var logStore *logs.Store
 	if err := open("logs", func(ctx context.Context) (err error) {
-		logStore, err = logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, MaxBytes: storeLimits.Logs, Replicas: replicas, Logger: log, Health: health})
+		logStore, err = logs.Open(ctx, st.JetStream(), logs.Options{Retention: cfg.LogRetention, MaxBytes: storeLimits.Logs, Replicas: replicas, Logger: log, Health: health, Tables: st})
 		return err
 	}); err != nil {
 		return err
@@ -540,6 +540,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	go objects.Run(background)
 
+	var codeSigning *frontend.CodeSigningConfigs
+	if err := open("code signing configs", func(ctx context.Context) (err error) {
+		codeSigning, err = frontend.OpenCodeSigningConfigs(ctx, st)
+		return err
+	}); err != nil {
+		return err
+	}
 	fe := frontend.New(frontend.Config{
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
@@ -553,7 +560,7 @@ func Run(ctx context.Context, cfg Config) error {
 		URLBodies:        limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
 		Services: []*awsproto.Service{queues.API(), objects.API(), streams.API(), topics.API()}, EventSources: mappings, Objects: objects,
-		Events: buses})
+		Events: buses, CodeSigningConfigs: codeSigning})
 
 	endpointHandler := fe.Handler()
 	api.Store(&endpointHandler)

@@ -133,7 +133,7 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		destroyed:   make(chan struct{}),
 		provisioned: provisioned,
 		freezer:     freezer{log: w.log},
-		publish:     func(events []logs.Event) { w.cfg.Logs.Append(c.FunctionName, events...) },
+		publish:     func(events []logs.Event) { w.cfg.Logs.Append(c.LogGroupName(), events...) },
 	}
 	env.ext = extensionState{byID: map[string]*extension{}, registered: make(chan struct{}), changed: make(chan struct{})}
 	extensions, err := discoverExtensions(layerDirs)
@@ -224,11 +224,16 @@ func (w *Worker) environment(env *environment, paths sandbox.Paths, apiAddr stri
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(c.MemorySize),
 		"AWS_LAMBDA_FUNCTION_VERSION=" + c.Version,
 		"AWS_LAMBDA_INITIALIZATION_TYPE=" + initializationType(env.provisioned),
-		"AWS_LAMBDA_LOG_GROUP_NAME=" + lamina.LogGroup(c.FunctionName),
+		"AWS_LAMBDA_LOG_GROUP_NAME=" + c.LogGroupName(),
 		"AWS_LAMBDA_LOG_STREAM_NAME=" + env.logStream,
 		"AWS_LAMBDA_RUNTIME_API=" + apiAddr,
 		"AWS_XRAY_CONTEXT_MISSING=LOG_ERROR",
 		"AWS_XRAY_DAEMON_ADDRESS=169.254.79.129:2000",
+	}
+	if c.JSONLogs() {
+		// The runtimes write JSON log records and drop, at the source,
+		// what the application log level would drop.
+		vars = append(vars, "AWS_LAMBDA_LOG_FORMAT=JSON", "AWS_LAMBDA_LOG_LEVEL="+c.LoggingConfig.ApplicationLogLevel)
 	}
 	vars = append(vars, env.awsVars...)
 	if c.Environment != nil {
@@ -401,7 +406,7 @@ func (env *environment) collect() ([]logs.Event, int) {
 	if len(external) > 0 {
 		slices.SortStableFunc(events, func(a, b logs.Event) int { return cmp.Compare(a.Timestamp, b.Timestamp) })
 	}
-	return events, dropped
+	return newLogFormat(&env.fn.Configuration).keepApplication(events), dropped
 }
 
 // destroy stops the environment for good: the sandbox with every process in

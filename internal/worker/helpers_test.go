@@ -136,21 +136,27 @@ type testLogs struct {
 	events map[string][]logs.Event
 }
 
-func (l *testLogs) Append(function string, events ...logs.Event) {
+func (l *testLogs) Append(group string, events ...logs.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.events == nil {
 		l.events = map[string][]logs.Event{}
 	}
-	l.events[function] = append(l.events[function], events...)
+	l.events[group] = append(l.events[group], events...)
 }
 
-// lines returns the messages logged for function so far.
+// lines returns the messages logged for function (to its default log
+// group) so far.
 func (l *testLogs) lines(function string) []string {
+	return l.groupLines(lamina.LogGroup(function))
+}
+
+// groupLines returns the messages logged to a log group so far.
+func (l *testLogs) groupLines(group string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []string
-	for _, e := range l.events[function] {
+	for _, e := range l.events[group] {
 		out = append(out, e.Message)
 	}
 	return out

@@ -183,7 +183,7 @@ func (w *Worker) startProvisioned(ctx context.Context, key string, set *provisio
 	init := env.waitInit(started, w.cfg.InitTimeout)
 	rec := &record{w: w, req: &lamina.Invocation{Function: fn}}
 	rec.initLog(env, init)
-	w.cfg.Logs.Append(fn.Configuration.FunctionName, rec.events...)
+	w.cfg.Logs.Append(fn.Configuration.LogGroupName(), rec.events...)
 	if init.failure != nil {
 		w.log.Warn("provisioned environment failed to initialise", "config", key, "error_type", init.failure.errorType)
 		w.retire(env)

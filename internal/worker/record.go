@@ -47,6 +47,21 @@ func (r *record) line(ts time.Time, msg string) {
 	r.events = append(r.events, logs.Event{Timestamp: ts.UnixMilli(), Stream: r.stream, Message: msg})
 }
 
+// platform records a platform event in the function's log format: its
+// text line, or its JSON record when the system log level keeps it.
+func (r *record) platform(ts time.Time, eventType string, record map[string]any, text string) {
+	if line, ok := newLogFormat(&r.req.Function.Configuration).platformLine(ts, eventType, record, text); ok {
+		r.line(ts, line)
+	}
+}
+
+// start records the START line of the invocation.
+func (r *record) start(ts time.Time) {
+	version := r.req.Function.Configuration.Version
+	r.platform(ts, "platform.start", map[string]any{"requestId": r.req.RequestID, "version": version},
+		"START RequestId: "+r.req.RequestID+" Version: "+version)
+}
+
 func (r *record) fail(errorType string, payload []byte) {
 	r.res.FunctionError = lamina.FunctionErrorUnhandled
 	r.res.ErrorType = errorType
@@ -65,7 +80,7 @@ func (r *record) startFailed(err error) {
 	r.fail(lamina.ErrorTypeInvalidEntrypoint, errorPayload(lamina.ErrorTypeInvalidEntrypoint, err.Error()))
 	r.stream = newLogStream(r.req.Function.Configuration.Version, time.Now())
 	now := time.Now()
-	r.line(now, "START RequestId: "+r.req.RequestID+" Version: "+r.req.Function.Configuration.Version)
+	r.start(now)
 	r.line(now, fmt.Sprintf("RequestId: %s Error: %s\n%s", r.req.RequestID, err, lamina.ErrorTypeInvalidEntrypoint))
 	r.finish(now, 0, 0, lamina.ErrorTypeInvalidEntrypoint, false)
 }
@@ -81,7 +96,7 @@ func (r *record) initialized(env *environment, init initOutcome) {
 // invocation's result.
 func (r *record) initFailed(failure *answer) {
 	now := time.Now()
-	r.line(now, "START RequestId: "+r.req.RequestID+" Version: "+r.req.Function.Configuration.Version)
+	r.start(now)
 	r.fail(failure.errorType, failure.payload)
 	r.finish(now, 0, 0, failure.errorType, false)
 }
@@ -92,8 +107,12 @@ func (r *record) initLog(env *environment, init initOutcome) {
 	r.stream = env.logStream
 	c := &r.req.Function.Configuration
 	started := time.Now().Add(-init.duration)
-	r.line(started, fmt.Sprintf("INIT_START Runtime Version: %s\tRuntime Version ARN: arn:aws:lambda:%s::runtime:%s",
-		runtimeVersion(r.w.cfg.Runtimes.Runs(c.Runtime)), r.w.cfg.Region, strings.Repeat("0", 64)))
+	version := runtimeVersion(r.w.cfg.Runtimes.Runs(c.Runtime))
+	versionARN := lamina.RuntimeVersionARN(r.w.cfg.Region)
+	kind := initializationType(env.provisioned)
+	r.platform(started, "platform.initStart", map[string]any{"initializationType": kind, "phase": "init",
+		"runtimeVersion": version, "runtimeVersionArn": versionARN, "functionName": c.FunctionName, "functionVersion": c.Version},
+		fmt.Sprintf("INIT_START Runtime Version: %s\tRuntime Version ARN: %s", version, versionARN))
 	r.collect(env)
 	status := "success"
 	switch {
@@ -104,15 +123,16 @@ func (r *record) initLog(env *environment, init initOutcome) {
 		status = "error"
 	}
 	now := time.Now()
-	kind := initializationType(env.provisioned)
 	env.telemetry.emitAt(now, "platform.initRuntimeDone", map[string]any{"initializationType": kind, "phase": "init", "status": status})
 	env.telemetry.emitAt(now, "platform.initReport", map[string]any{"initializationType": kind, "phase": "init", "status": status,
 		"metrics": map[string]any{"durationMs": ms(init.duration)}})
 	if init.failure == nil {
 		return
 	}
-	r.line(time.Now(), fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s\tError Type: %s",
-		ms(init.duration), status, init.failure.errorType))
+	r.platform(now, "platform.initReport", map[string]any{"initializationType": kind, "phase": "init", "status": status,
+		"errorType": init.failure.errorType, "metrics": map[string]any{"durationMs": ms(init.duration)}},
+		fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: %s\tError Type: %s",
+			ms(init.duration), status, init.failure.errorType))
 }
 
 // invoked records an invoke phase.
@@ -129,7 +149,7 @@ func (r *record) answered(env *environment, out outcome) {
 	end := time.Now()
 	started := end.Add(-out.duration)
 	// START goes first: output events carry the time they were written.
-	r.line(started, "START RequestId: "+r.req.RequestID+" Version: "+c.Version)
+	r.start(started)
 	env.telemetry.emitAt(started, "platform.start", map[string]any{"requestId": r.req.RequestID, "version": c.Version})
 	r.collect(env)
 	r.res.Payload, r.res.ContentType, r.res.Streamed = out.answer.payload, out.answer.contentType, out.streamed
@@ -200,12 +220,25 @@ func (r *record) finish(end time.Time, d time.Duration, memory int64, errorType 
 	c := &r.req.Function.Configuration
 	r.res.Duration, r.res.InitDuration = d, r.initDuration
 	r.res.ExecutedVersion = c.Version
-	r.line(end, "END RequestId: "+r.req.RequestID)
+	status := "success"
+	switch {
+	case timedOut:
+		status = "timeout"
+	case errorType != "":
+		status = "error"
+	}
+	r.platform(end, "platform.runtimeDone", map[string]any{"requestId": r.req.RequestID, "status": status,
+		"metrics": map[string]any{"durationMs": ms(d)}}, "END RequestId: "+r.req.RequestID)
 	var b strings.Builder
+	maxMemory := int64(math.Ceil(float64(memory) / (1 << 20)))
 	fmt.Fprintf(&b, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
-		r.req.RequestID, ms(d), billed(d+r.initDuration), c.MemorySize, int64(math.Ceil(float64(memory)/(1<<20))))
+		r.req.RequestID, ms(d), billed(d+r.initDuration), c.MemorySize, maxMemory)
+	metrics := map[string]any{"durationMs": ms(d), "billedDurationMs": billed(d + r.initDuration),
+		"memorySizeMB": c.MemorySize, "maxMemoryUsedMB": maxMemory}
+	report := map[string]any{"requestId": r.req.RequestID, "status": status, "metrics": metrics}
 	if r.initDuration > 0 {
 		fmt.Fprintf(&b, "Init Duration: %.2f ms\t", ms(r.initDuration))
+		metrics["initDurationMs"] = ms(r.initDuration)
 	}
 	switch {
 	case timedOut:
@@ -213,7 +246,10 @@ func (r *record) finish(end time.Time, d time.Duration, memory int64, errorType 
 	case strings.HasPrefix(errorType, "Runtime.") || strings.HasPrefix(errorType, "Sandbox."):
 		fmt.Fprintf(&b, "Status: error\tError Type: %s\t", errorType)
 	}
-	r.line(end, b.String())
+	if errorType != "" {
+		report["errorType"] = errorType
+	}
+	r.platform(end, "platform.report", report, b.String())
 	if timedOut {
 		r.line(end, fmt.Sprintf("%s %s Task timed out after %.2f seconds",
 			end.UTC().Format("2006-01-02T15:04:05.000Z"), r.req.RequestID, float64(c.Timeout)))
@@ -222,9 +258,9 @@ func (r *record) finish(end time.Time, d time.Duration, memory int64, errorType 
 
 // publish publishes the log and the metrics of the invocation.
 func (r *record) publish() {
-	fn := r.req.Function.Configuration.FunctionName
-	r.w.cfg.Logs.Append(fn, r.events...)
-	r.w.cfg.Metrics.invoked(fn, &r.res)
+	c := &r.req.Function.Configuration
+	r.w.cfg.Logs.Append(c.LogGroupName(), r.events...)
+	r.w.cfg.Metrics.invoked(c.FunctionName, &r.res)
 }
 
 // result publishes the log and returns the result (or Lamina's error).

@@ -33,10 +33,10 @@ type Store interface {
 	OnFunctionChange(f func(function, version string))
 }
 
-// Logs receives the log events of invocations (*logs.Store). Append must
-// not block.
+// Logs receives the log events of invocations (*logs.Store), by log group
+// (the function's LoggingConfig.LogGroup). Append must not block.
 type Logs interface {
-	Append(function string, events ...logs.Event)
+	Append(group string, events ...logs.Event)
 }
 
 // Config is what a worker needs.
