@@ -35,7 +35,7 @@ func (o *clientOptions) lambdaClient() (*lambda.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lambda.New(lambda.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client()}), nil
+	return lambda.New(lambda.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client(), Retryer: o.retryer()}), nil
 }
 
 // logsClient returns an aws-sdk-go-v2 CloudWatch Logs client for the
@@ -45,7 +45,7 @@ func (o *clientOptions) logsClient() (*cloudwatchlogs.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cloudwatchlogs.New(cloudwatchlogs.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client()}), nil
+	return cloudwatchlogs.New(cloudwatchlogs.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client(), Retryer: o.retryer()}), nil
 }
 
 // credentials are the standard AWS environment variables when set, else the

@@ -619,7 +619,7 @@ func (s *Service) describeChangeSet(c *awsproto.Call, in *stackNameInput) (*desc
 	return out, nil
 }
 
-func (s *Service) executeChangeSet(c *awsproto.Call, in *stackNameInput) (*awsproto.Empty, error) {
+func (s *Service) executeChangeSet(c *awsproto.Call, in *stackNameInput) (*emptyResult, error) {
 	st, cs, err := s.changeSet(c.Context(), in.ChangeSetName, in.StackName)
 	if err != nil {
 		return nil, err
@@ -640,10 +640,10 @@ func (s *Service) executeChangeSet(c *awsproto.Call, in *stackNameInput) (*awspr
 	if got == nil && err != nil {
 		return nil, apiError(err)
 	}
-	return &awsproto.Empty{}, nil
+	return &emptyResult{}, nil
 }
 
-func (s *Service) deleteChangeSet(c *awsproto.Call, in *stackNameInput) (*awsproto.Empty, error) {
+func (s *Service) deleteChangeSet(c *awsproto.Call, in *stackNameInput) (*emptyResult, error) {
 	st, cs, err := s.changeSet(c.Context(), in.ChangeSetName, in.StackName)
 	if err != nil {
 		return nil, err
@@ -661,8 +661,12 @@ func (s *Service) deleteChangeSet(c *awsproto.Call, in *stackNameInput) (*awspro
 			return stack.Status == deploy.StatusReviewInProgress && len(stack.ChangeSets) == 0
 		})
 	}
-	return &awsproto.Empty{}, nil
+	return &emptyResult{}, nil
 }
+
+// emptyResult is the output of an operation whose reply has an empty
+// Result element (the SDKs' query deserializers expect it).
+type emptyResult struct{}
 
 type changeSetSummary struct {
 	ChangeSetId, ChangeSetName, StackId, StackName, Status, ExecutionStatus, CreationTime string
