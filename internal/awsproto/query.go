@@ -22,6 +22,9 @@ import (
 //	                               key and value); non-flat maps are
 //	                               Name.entry.N.key, non-flat lists
 //	                               Name.member.N
+//	query:"Name,keep"              a list written even when empty (an empty
+//	                               element), for clients that read it
+//	                               unconditionally
 //	query:"-"                      not in the query protocol
 //
 // Strings, booleans, integers, []byte (base64), pointers to them, structs,
@@ -35,6 +38,7 @@ type queryField struct {
 	index      []int // reflect.Value.FieldByIndex's: a field of an embedded struct has two
 	name       string
 	flat       bool
+	keep       bool
 	key, value string
 }
 
@@ -72,6 +76,8 @@ func fieldsOf(t reflect.Type) []queryField {
 			switch {
 			case opt == "flat":
 				f.flat = true
+			case opt == "keep":
+				f.keep = true
 			case strings.HasPrefix(opt, "key="):
 				f.key = opt[len("key="):]
 			case strings.HasPrefix(opt, "value="):
@@ -266,6 +272,10 @@ func encodeXML(buf *bytes.Buffer, name string, v reflect.Value, qf queryField) {
 			return
 		}
 		if v.Len() == 0 {
+			if qf.keep && !qf.flat {
+				open(buf, name)
+				closeTag(buf, name)
+			}
 			return
 		}
 		item := name

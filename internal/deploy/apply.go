@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aws/smithy-go"
 	"maps"
 	"slices"
 
@@ -149,6 +150,7 @@ func (d *deployment) apply(ctx context.Context, creating bool) error {
 		}
 		rec.PhysicalID, rec.Attributes = res.PhysicalID, attrs
 		if err != nil {
+			err = plainError(err)
 			d.event(ctx, rec, verb+"_FAILED", err.Error())
 			return fail(fmt.Errorf("%s %s (%s): %w", r.Type, id, lineOf(id, r), err))
 		}
@@ -203,6 +205,7 @@ func (d *deployment) remove(ctx context.Context, r *StackResource) error {
 	err := d.e.Types[r.Type].Delete(ctx, &Resolved{LogicalID: r.LogicalID, Type: r.Type, StackName: d.name,
 		PhysicalID: r.PhysicalID, Properties: r.Properties, Attributes: r.Attributes})
 	if err != nil {
+		err = plainError(err)
 		d.event(ctx, r, StatusDeleteFailed, err.Error())
 		return err
 	}
@@ -378,6 +381,16 @@ func (e *Engine) Delete(ctx context.Context, name string) error {
 	_, err = e.Stacks.Remove(context.WithoutCancel(ctx), name, func(s *Stack) bool { return s.ID == stack.ID })
 	if errors.Is(err, store.ErrNotFound) {
 		err = nil
+	}
+	return err
+}
+
+// plainError is an API's error as "Code: message", without the SDK's
+// account of the request.
+func plainError(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
 	}
 	return err
 }

@@ -55,17 +55,17 @@ func (p Props) List(key string) []Props {
 // decode fills out, a struct of an API's input (an aws-sdk-go-v2 input, or
 // Lamina's own), from the properties that share its fields' names, taking
 // CloudFormation's liberties with types ("128" for 128, "true" for true).
-// A property that is neither one of its fields nor in handled is refused
-// by name, never dropped.
+// Properties in handled are the caller's to apply; any other that is not
+// one of its fields is refused by name, never dropped.
 func (p Props) decode(typ string, out any, handled ...string) error {
 	t := reflect.TypeOf(out).Elem()
 	m := map[string]any{}
 	for k, v := range p {
+		if slices.Contains(handled, k) {
+			continue
+		}
 		f, ok := t.FieldByNameFunc(func(n string) bool { return strings.EqualFold(n, k) })
 		if !ok || !f.IsExported() {
-			if slices.Contains(handled, k) {
-				continue
-			}
 			return fmt.Errorf("property %s of %s is not supported by Lamina", k, typ)
 		}
 		m[f.Name] = coerce(v, f.Type)

@@ -118,8 +118,8 @@ func (s *Service) deleteStack(c *awsproto.Call, in *stackNameInput) (*awsproto.E
 type stackOutput struct {
 	StackId                     string
 	StackName                   string
-	Description                 string `json:",omitempty"`
-	Parameters                  []Parameter
+	Description                 string      `json:",omitempty"`
+	Parameters                  []Parameter `query:"Parameters,keep"`
 	CreationTime                string
 	LastUpdatedTime             string `json:",omitempty"`
 	StackStatus                 string
@@ -350,9 +350,9 @@ type templateParameter struct {
 }
 
 type templateSummaryOutput struct {
-	Parameters         []templateParameter
-	Description        string `json:",omitempty"`
-	Capabilities       []string
+	Parameters         []templateParameter `query:"Parameters,keep"`
+	Description        string              `json:",omitempty"`
+	Capabilities       []string            `query:"Capabilities,keep"`
 	ResourceTypes      []string
 	Version            string
 	DeclaredTransforms []string
@@ -411,9 +411,9 @@ func (s *Service) getTemplateSummary(c *awsproto.Call, in *templateInput) (*temp
 }
 
 type validateOutput struct {
-	Parameters         []templateParameter
-	Description        string `json:",omitempty"`
-	Capabilities       []string
+	Parameters         []templateParameter `query:"Parameters,keep"`
+	Description        string              `json:",omitempty"`
+	Capabilities       []string            `query:"Capabilities,keep"`
 	DeclaredTransforms []string
 }
 
