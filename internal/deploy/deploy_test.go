@@ -66,8 +66,10 @@ func fakeTypes(names ...string) map[string]*ResourceType {
 			Create: func(_ context.Context, r *Resolved) (string, map[string]any, error) {
 				return "phys-" + r.LogicalID, map[string]any{"Arn": "arn-" + r.LogicalID, "Version": "1", "FunctionUrl": "url"}, nil
 			},
-			Update: func(_ context.Context, r *Resolved, _ map[string]any) (map[string]any, error) { return r.Attributes, nil },
-			Delete: func(context.Context, *Resolved) error { return nil },
+			Update: func(_ context.Context, r *Resolved, _ map[string]any) (map[string]any, error) {
+				return r.Attributes, nil
+			},
+			Delete:  func(context.Context, *Resolved) error { return nil },
 			Replace: []string{"FunctionName"},
 		}
 	}
@@ -134,11 +136,11 @@ func TestIntrinsics(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	for body, want := range map[string]string{
-		"Resources:\n  A:\n    Type: AWS::SQS::Queue\n  B:\n    Type: AWS::Nope::Thing\n": "AWS::Nope::Thing (B, line 4)",
-		"Resources:\n  A:\n    Properties: {}\n":                                          "line 2",
+		"Resources:\n  A:\n    Type: AWS::SQS::Queue\n  B:\n    Type: AWS::Nope::Thing\n":   "AWS::Nope::Thing (B, line 4)",
+		"Resources:\n  A:\n    Properties: {}\n":                                            "line 2",
 		"Resources:\n  A:\n    Type: AWS::SQS::Queue\n    Properties:\n      X: !Bogus y\n": "unknown tag !Bogus (line 5)",
 		"Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: s3://b/k\n      Events:\n        E:\n          Type: DynamoDB\n": "type DynamoDB",
-		"Resources:\n  A:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Ref B\n  B:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Ref A\n": "Circular dependency",
+		"Resources:\n  A:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Ref B\n  B:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Ref A\n":                            "Circular dependency",
 	} {
 		e := testEngine()
 		_, err := e.Plan(context.Background(), nil, "s", body, nil)
