@@ -61,7 +61,7 @@ func (o *clientOptions) credentials() (aws.CredentialsProvider, error) {
 	} else {
 		pair, err := credentials.Load(o.dataDir)
 		if err != nil {
-			return nil, fmt.Errorf("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or point --data at the server's data directory (%v)", err)
+			return nil, fmt.Errorf("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or point --data at the data directory of a server started with `lamina server`, which keeps its key pair there (%v)", err)
 		}
 		provider = awscreds.NewStaticCredentialsProvider(pair.AccessKeyID, pair.SecretAccessKey, "")
 	}

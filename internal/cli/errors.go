@@ -51,9 +51,9 @@ func explain(err error, endpoint string) error {
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
 		case "UnrecognizedClientException", "InvalidClientTokenId", "InvalidAccessKeyId":
-			return fmt.Errorf("the server at %s does not know these credentials: unset AWS_ACCESS_KEY_ID to use the local server's, or use the pair it printed at its first start (%s)", endpoint, ae.ErrorMessage())
+			return fmt.Errorf("the server at %s does not know these credentials: unset AWS_ACCESS_KEY_ID to use the local server's, or use the pair it printed at its first start (%s: %s)", endpoint, ae.ErrorCode(), ae.ErrorMessage())
 		case "InvalidSignatureException", "SignatureDoesNotMatch":
-			return fmt.Errorf("the server at %s refused the signature: check AWS_SECRET_ACCESS_KEY and --region (%s)", endpoint, ae.ErrorMessage())
+			return fmt.Errorf("the server at %s refused the signature: check AWS_SECRET_ACCESS_KEY and --region (%s: %s)", endpoint, ae.ErrorCode(), ae.ErrorMessage())
 		}
 		var op *smithy.OperationError
 		if errors.As(err, &op) {
