@@ -276,7 +276,7 @@ func TestCLIErrors(t *testing.T) {
 
 	// A server that is not there.
 	stdout, stderr, code = ts.RunEnv([]string{"LAMINA_ENDPOINT=http://127.0.0.1:1"}, "list")
-	requireCLIError(t, "lamina list (no server)", stdout, stderr, code, "127.0.0.1:1")
+	requireCLIError(t, "lamina list (no server)", stdout, stderr, code, "nothing answers at 127.0.0.1:1", "lamina server")
 }
 
 // TestCLICredentials: by default the CLI uses the credentials in the data

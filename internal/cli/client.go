@@ -35,7 +35,7 @@ func (o *clientOptions) lambdaClient() (*lambda.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lambda.New(lambda.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client()}), nil
+	return lambda.New(lambda.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client(), Retryer: o.retryer()}), nil
 }
 
 // logsClient returns an aws-sdk-go-v2 CloudWatch Logs client for the
@@ -45,7 +45,7 @@ func (o *clientOptions) logsClient() (*cloudwatchlogs.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cloudwatchlogs.New(cloudwatchlogs.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client()}), nil
+	return cloudwatchlogs.New(cloudwatchlogs.Options{Region: o.region, BaseEndpoint: aws.String(o.endpoint), Credentials: creds, HTTPClient: sdkhttp.Client(), Retryer: o.retryer()}), nil
 }
 
 // credentials are the standard AWS environment variables when set, else the
@@ -61,7 +61,7 @@ func (o *clientOptions) credentials() (aws.CredentialsProvider, error) {
 	} else {
 		pair, err := credentials.Load(o.dataDir)
 		if err != nil {
-			return nil, fmt.Errorf("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or point --data at the server's data directory (%v)", err)
+			return nil, fmt.Errorf("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or point --data at the data directory of a server started with `lamina server`, which keeps its key pair there (%v)", err)
 		}
 		provider = awscreds.NewStaticCredentialsProvider(pair.AccessKeyID, pair.SecretAccessKey, "")
 	}

@@ -22,7 +22,7 @@ func addClientCommands(root *cobra.Command) {
 	for _, cmd := range []*cobra.Command{
 		newCreateCommand(opts), newUpdateCodeCommand(opts), newListCommand(opts),
 		newGetCommand(opts), newDeleteCommand(opts), newInvokeCommand(opts), newLogsCommand(opts), newAsyncCommand(opts), newAPICommand(opts), newScheduleCommand(opts),
-		newRuntimesCommand(opts), newMetricsCommand(opts), newNodesCommand(opts),
+		newRuntimesCommand(opts), newMetricsCommand(opts), newNodesCommand(opts), newDeployCommand(opts), newDestroyCommand(opts),
 	} {
 		cmd.GroupID = client.ID
 		opts.register(cmd)

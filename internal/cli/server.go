@@ -206,8 +206,15 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // Execute runs the root command with the process's arguments and exits
 // non-zero with a one-line error on failure.
 func Execute() {
-	if err := NewRootCommand().ExecuteContext(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "lamina:", err)
+	root := NewRootCommand()
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		endpoint := envOr("LAMINA_ENDPOINT", "http://127.0.0.1:9000")
+		if cmd, _, ferr := root.Find(os.Args[1:]); ferr == nil {
+			if f := cmd.Flags().Lookup("endpoint"); f != nil {
+				endpoint = f.Value.String()
+			}
+		}
+		fmt.Fprintln(os.Stderr, "lamina:", explain(err, endpoint))
 		os.Exit(1)
 	}
 }

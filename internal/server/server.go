@@ -21,6 +21,7 @@ import (
 	"github.com/lamina-project/lamina/internal/concurrency"
 	"github.com/lamina-project/lamina/internal/console"
 	"github.com/lamina-project/lamina/internal/credentials"
+	"github.com/lamina-project/lamina/internal/deploy"
 	"github.com/lamina-project/lamina/internal/eventbus"
 	"github.com/lamina-project/lamina/internal/eventsource"
 	"github.com/lamina-project/lamina/internal/frontend"
@@ -32,6 +33,7 @@ import (
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
 	"github.com/lamina-project/lamina/internal/scheduler"
+	"github.com/lamina-project/lamina/internal/services/cloudformation"
 	"github.com/lamina-project/lamina/internal/services/kinesis"
 	"github.com/lamina-project/lamina/internal/services/s3"
 	"github.com/lamina-project/lamina/internal/services/sns"
@@ -547,6 +549,19 @@ func Run(ctx context.Context, cfg Config) error {
 	}); err != nil {
 		return err
 	}
+	// The deploy engine drives the node's own API as its clients do, signed
+	// with the admin pair, over in-memory connections.
+	inproc := newInProcess()
+	defer inproc.Close()
+	var stacks *deploy.Engine
+	if err := open("stacks", func(ctx context.Context) (err error) {
+		stacks, err = openStacks(ctx, cfg, st, creds, ln.Addr(), inproc, log)
+		return err
+	}); err != nil {
+		return err
+	}
+	stackAPI := cloudformation.New(stacks, stacks.Clients.S3)
+
 	fe := frontend.New(frontend.Config{
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
@@ -559,8 +574,8 @@ func Run(ctx context.Context, cfg Config) error {
 		APIBodies:        limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:        limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
-		Services: []*awsproto.Service{queues.API(), objects.API(), streams.API(), topics.API()}, EventSources: mappings, Objects: objects,
-		Events: buses, CodeSigningConfigs: codeSigning})
+		Services: []*awsproto.Service{queues.API(), objects.API(), streams.API(), topics.API(), stackAPI.API()}, EventSources: mappings,
+		Objects: objects, Events: buses, CodeSigningConfigs: codeSigning})
 
 	endpointHandler := fe.Handler()
 	api.Store(&endpointHandler)
@@ -581,8 +596,10 @@ func Run(ctx context.Context, cfg Config) error {
 		apiHandler = mux
 	}
 	httpServer := limits.httpServer(apiHandler, log)
+	inprocServer := limits.httpServer(fe.Handler(), log)
+	go func() { _ = inprocServer.Serve(inproc) }()
 	urlServer := limits.httpServer(fe.URLHandler(), log)
-	servers := []*http.Server{httpServer, urlServer}
+	servers := []*http.Server{httpServer, urlServer, inprocServer}
 	served := make(chan error, 2)
 	go func() {
 		served <- httpServer.Serve(netlimit.NewListener(ln,
