@@ -926,3 +926,59 @@ func TestS3FunctionCopiesTheObjectThatTriggeredIt(t *testing.T) {
 		t.Error("the function created a bucket")
 	}
 }
+
+// UpdateFunctionCode and PublishLayerVersion take their code from S3 as
+// CreateFunction does, with Lambda's error for a missing object; the
+// function runs the new code with the layer's.
+func TestS3CodeForUpdatesAndLayers(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	ctx := t.Context()
+	c := ts.s3Client(t, false)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("artifacts")}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, zipped []byte) {
+		t.Helper()
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("artifacts"), Key: aws.String(key), Body: bytes.NewReader(zipped)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	layerZip := zipFiles(t, map[string]string{"python/greeting.py": "WORD = 'from a layer in S3'\n"})
+	put("layer.zip", layerZip)
+	layer, err := ts.Lambda().PublishLayerVersion(ctx, &lambda.PublishLayerVersionInput{LayerName: aws.String("greeting"),
+		Content: &types.LayerVersionContentInput{S3Bucket: aws.String("artifacts"), S3Key: aws.String("layer.zip")}})
+	if err != nil {
+		t.Fatalf("PublishLayerVersion from S3: %v", err)
+	}
+	if aws.ToString(layer.Content.CodeSha256) != codeSha256(layerZip) {
+		t.Errorf("the layer's CodeSha256 %s, want the S3 object's %s", aws.ToString(layer.Content.CodeSha256), codeSha256(layerZip))
+	}
+	_, err = ts.Lambda().PublishLayerVersion(ctx, &lambda.PublishLayerVersionInput{LayerName: aws.String("greeting"),
+		Content: &types.LayerVersionContentInput{S3Bucket: aws.String("artifacts"), S3Key: aws.String("missing.zip")}})
+	requireAPIError(t, err, "InvalidParameterValueException", 400, "S3 Error Code: NoSuchKey")
+
+	ts.createPy(t, "greeter", "echo")
+	newCode := zipFiles(t, map[string]string{"app.py": "import greeting\ndef echo(event, context):\n    return greeting.WORD\n"})
+	put("greeter-v2.zip", newCode)
+	_, err = ts.Lambda().UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("greeter"),
+		S3Bucket: aws.String("artifacts"), S3Key: aws.String("missing.zip")})
+	requireAPIError(t, err, "InvalidParameterValueException", 400, "S3 Error Code: NoSuchKey")
+	updated, err := ts.Lambda().UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("greeter"),
+		S3Bucket: aws.String("artifacts"), S3Key: aws.String("greeter-v2.zip")})
+	if err != nil {
+		t.Fatalf("UpdateFunctionCode from S3: %v", err)
+	}
+	if aws.ToString(updated.CodeSha256) != codeSha256(newCode) {
+		t.Errorf("CodeSha256 %s, want the S3 object's %s", aws.ToString(updated.CodeSha256), codeSha256(newCode))
+	}
+	ts.waitUpdated(t, "greeter")
+	if _, err := ts.Lambda().UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("greeter"),
+		Layers: []string{aws.ToString(layer.LayerVersionArn)}}); err != nil {
+		t.Fatal(err)
+	}
+	ts.waitUpdated(t, "greeter")
+	if got := string(ts.invokeOK(t, "greeter", `{}`).Payload); got != `"from a layer in S3"` {
+		t.Errorf("the function from S3 with the layer from S3 answered %s", got)
+	}
+}
