@@ -379,6 +379,28 @@ func TestSQSBoto3(t *testing.T) {
 	}
 }
 
+// TestSQSWithJavaScriptSDK drives the queues with @aws-sdk/client-sqs
+// unmodified (e2e/testdata/js/sqs.mjs): create, attributes, send and
+// receive with message attributes, visibility, batches, delay, purge,
+// FIFO order and deduplication, delete. .ci/run installs the SDK into
+// e2e/testdata/js.
+func TestSQSWithJavaScriptSDK(t *testing.T) {
+	t.Parallel()
+	dir, _ := filepath.Abs("testdata/js")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules/@aws-sdk/client-sqs")); err != nil {
+		t.Skipf("@aws-sdk/client-sqs is not installed in %s (npm install --prefix %s)", dir, dir)
+	}
+	ts := startServer(t)
+	id, secret := ts.Credentials()
+	cmd := exec.Command("/usr/bin/node", filepath.Join(dir, "sqs.mjs"), ts.Endpoint())
+	cmd.Dir = dir
+	cmd.Env = append(hermeticEnv(), "AWS_ACCESS_KEY_ID="+id, "AWS_SECRET_ACCESS_KEY="+secret, "HOME="+t.TempDir(), "NODE_NO_WARNINGS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {
+		t.Fatalf("node sqs.mjs: %v\n%s", err, out)
+	}
+}
+
 // TestSQSNothingLostOnKill: every message whose send was acknowledged is
 // received after the server is killed with SIGKILL in the middle of a
 // burst of sends.
