@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -379,6 +380,28 @@ func TestSQSBoto3(t *testing.T) {
 	}
 }
 
+// TestSQSWithJavaScriptSDK drives the queues with @aws-sdk/client-sqs
+// unmodified (e2e/testdata/js/sqs.mjs): create, attributes, send and
+// receive with message attributes, visibility, batches, delay, purge,
+// FIFO order and deduplication, delete. .ci/run installs the SDK into
+// e2e/testdata/js.
+func TestSQSWithJavaScriptSDK(t *testing.T) {
+	t.Parallel()
+	dir, _ := filepath.Abs("testdata/js")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules/@aws-sdk/client-sqs")); err != nil {
+		t.Skipf("@aws-sdk/client-sqs is not installed in %s (npm install --prefix %s)", dir, dir)
+	}
+	ts := startServer(t)
+	id, secret := ts.Credentials()
+	cmd := exec.Command("/usr/bin/node", filepath.Join(dir, "sqs.mjs"), ts.Endpoint())
+	cmd.Dir = dir
+	cmd.Env = append(hermeticEnv(), "AWS_ACCESS_KEY_ID="+id, "AWS_SECRET_ACCESS_KEY="+secret, "HOME="+t.TempDir(), "NODE_NO_WARNINGS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {
+		t.Fatalf("node sqs.mjs: %v\n%s", err, out)
+	}
+}
+
 // TestSQSNothingLostOnKill: every message whose send was acknowledged is
 // received after the server is killed with SIGKILL in the middle of a
 // burst of sends.
@@ -646,5 +669,124 @@ func waitState(t *testing.T, lc *lambda.Client, uuid, state string) {
 			t.Fatalf("mapping %s is not %s: %v %+v", uuid, state, err, m)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sqsRecorderPy writes every invocation to SEEN_FILE, one JSON line: when
+// it started and ended (after SLEEP_MS) and the bodies it got.
+const sqsRecorderPy = `import json, os, time
+def handler(event, context):
+    start = time.time()
+    time.sleep(int(os.environ.get("SLEEP_MS", "0")) / 1000)
+    line = json.dumps({"start": start, "end": time.time(), "bodies": [r["body"] for r in event["Records"]]})
+    with open(os.environ["SEEN_FILE"], "a") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+`
+
+// TestSQSMappingConcurrency: a mapping's pollers scale with a backlog up
+// to the function's concurrency and no further: with reserved concurrency
+// 2, two invocations at a time and never a throttle (the pollers ask for
+// no more than the function may run); with MaximumConcurrency 8, more
+// than the five pollers a mapping starts with, and never more than 8.
+func TestSQSMappingConcurrency(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, withArgs("--sandbox", "process"))
+	c, lc := ts.SQS(), ts.Lambda()
+	for _, tc := range []struct {
+		function       string
+		messages       int
+		reserved       int32
+		maxConcurrency int32
+		want           int // the most invocations at once
+		atLeast        int
+	}{
+		{function: "reserved", messages: 40, reserved: 2, want: 2, atLeast: 2},
+		{function: "scaled", messages: 160, maxConcurrency: 8, want: 8, atLeast: 6},
+	} {
+		t.Run(tc.function, func(t *testing.T) {
+			t.Parallel()
+			seen := filepath.Join(t.TempDir(), "seen")
+			ts.createFunction(t, tc.function, zipFiles(t, map[string]string{"app.py": sqsRecorderPy}), withTimeout(5),
+				withEnvironment(map[string]string{"SEEN_FILE": seen, "SLEEP_MS": "400"}))
+			if tc.reserved > 0 {
+				ts.putReserved(t, tc.function, tc.reserved)
+			}
+			url := createQueue(t, c, tc.function, map[string]string{"VisibilityTimeout": "30"})
+			for from := 0; from < tc.messages; from += 10 {
+				var entries []types.SendMessageBatchRequestEntry
+				for i := from; i < from+10; i++ {
+					entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(strconv.Itoa(i))})
+				}
+				if out, err := c.SendMessageBatch(t.Context(), &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); err != nil || len(out.Failed) > 0 {
+					t.Fatalf("SendMessageBatch: %v %+v", err, out)
+				}
+			}
+			in := &lambda.CreateEventSourceMappingInput{FunctionName: aws.String(tc.function),
+				EventSourceArn: aws.String("arn:aws:sqs:us-east-1:000000000000:" + tc.function), BatchSize: aws.Int32(1)}
+			if tc.maxConcurrency > 0 {
+				in.ScalingConfig = &lambdatypes.ScalingConfig{MaximumConcurrency: aws.Int32(tc.maxConcurrency)}
+			}
+			if _, err := lc.CreateEventSourceMapping(t.Context(), in); err != nil {
+				t.Fatal(err)
+			}
+			type invocation struct {
+				Start, End float64
+				Bodies     []string
+			}
+			var invs []invocation
+			for deadline := time.Now().Add(2 * time.Minute); ; {
+				data, _ := os.ReadFile(seen)
+				invs = nil
+				for _, line := range strings.Split(string(data), "\n") {
+					var inv invocation
+					if json.Unmarshal([]byte(line), &inv) == nil {
+						invs = append(invs, inv)
+					}
+				}
+				if len(invs) >= tc.messages {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d messages delivered in 2 minutes", len(invs), tc.messages)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			got := map[string]int{}
+			type edge struct {
+				at    float64
+				delta int
+			}
+			var edges []edge
+			for _, inv := range invs {
+				for _, b := range inv.Bodies {
+					got[b]++
+				}
+				edges = append(edges, edge{inv.Start, 1}, edge{inv.End, -1})
+			}
+			if len(got) != tc.messages {
+				t.Errorf("%d distinct messages delivered, want %d", len(got), tc.messages)
+			}
+			slices.SortFunc(edges, func(a, b edge) int {
+				if a.at != b.at {
+					return cmp.Compare(a.at, b.at)
+				}
+				return a.delta - b.delta
+			})
+			inFlight, most := 0, 0
+			for _, e := range edges {
+				inFlight += e.delta
+				most = max(most, inFlight)
+			}
+			throttles := metricValue(string(ts.do(t, "GET", "/metrics", nil).Body), `lamina_throttles_total{function="`+tc.function+`"}`)
+			t.Logf("%d messages, at most %d invocations at once, %v throttles", tc.messages, most, max(throttles, 0))
+			if most > tc.want || most < tc.atLeast {
+				t.Errorf("at most %d invocations at once, want between %d and %d", most, tc.atLeast, tc.want)
+			}
+			if throttles > 0 {
+				t.Errorf("%v invocations throttled: the pollers asked for more than the function's concurrency", throttles)
+			}
+		})
 	}
 }

@@ -467,7 +467,9 @@ func (l *lane) collect(ctx context.Context) ([]*kinesis.Record, bool) {
 	for first == nil {
 		wait := time.Duration(-1)
 		if l.window != nil {
-			wait = time.Until(time.UnixMilli(l.window.Start).Add(l.tumbling()))
+			// A window that has ended already (the lane lagged, or the
+			// node was down) closes now if no record is waiting.
+			wait = max(time.Until(time.UnixMilli(l.window.Start).Add(l.tumbling())), 0)
 		}
 		var ok bool
 		first, ok = l.receive(ctx, wait)
