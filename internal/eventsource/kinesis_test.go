@@ -55,6 +55,9 @@ type fakeTarget struct {
 	events []*kinesisEvent
 }
 
+// ReportLag is not looked at here.
+func (f *fakeTarget) ReportLag(time.Duration) {}
+
 func (f *fakeTarget) Invoke(ctx context.Context, payload []byte) (*lamina.InvocationResult, error) {
 	ev := &kinesisEvent{}
 	if err := json.Unmarshal(payload, ev); err != nil {
