@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -87,6 +88,15 @@ func TestConsoleServicesInBrowser(t *testing.T) {
 	}
 
 	if _, err := ts.Kinesis().CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("console-stream"), ShardCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+
+	topic, err := ts.SNS().CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("console-topic")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.SNS().Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("lambda"),
+		Endpoint: aws.String(fmt.Sprintf("arn:aws:lambda:%s:%s:function:console-consumer", testRegion, testAccountID))}); err != nil {
 		t.Fatal(err)
 	}
 

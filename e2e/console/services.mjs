@@ -141,6 +141,13 @@ try {
   await page.getByTestId('shards').getByText('shardId-000000000001').waitFor();
   await shot(page, 'stream');
 
+  step('topics: the list, a topic with its attributes and subscriptions');
+  await page.locator('nav#nav').getByRole('link', { name: 'Topics' }).click();
+  await page.getByTestId('topics').getByRole('link', { name: 'console-topic' }).click();
+  await page.getByTestId('subscriptions').getByText('function:console-consumer').waitFor();
+  await page.locator('dl.kv').getByText('SubscriptionsConfirmed').waitFor();
+  await shot(page, 'topic');
+
   step('mappings: the list with state, batch size and source');
   await page.locator('nav#nav').getByRole('link', { name: 'Event source mappings' }).click();
   const row = page.getByTestId('mappings').getByRole('row').filter({ hasText: uuid });

@@ -67,8 +67,7 @@ var proxiedServices = map[string]proxiedService{
 	// The stream pages list streams, their summaries and shards.
 	"kinesis": {targets: targetsOf("Kinesis_20131202.", "ListStreams", "DescribeStreamSummary", "ListShards")},
 	"s3":      {rest: s3Allowed},
-	// The topic pages (shown once Lamina serves SNS) list topics, their
-	// attributes and subscriptions.
+	// The topic pages list topics, their attributes and subscriptions.
 	"sns": {actions: setOf("ListTopics", "GetTopicAttributes", "ListSubscriptionsByTopic")},
 }
 

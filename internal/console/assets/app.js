@@ -11,6 +11,7 @@ import { LogsPage } from './pages/logs.js';
 import { MetricsPage } from './pages/metrics.js';
 import { LayersPage } from './pages/layers.js';
 import { QueuePage, QueuesPage } from './pages/queues.js';
+import { TopicPage, TopicsPage } from './pages/topics.js';
 import { BucketPage, BucketsPage } from './pages/buckets.js';
 import { StreamPage, StreamsPage } from './pages/streams.js';
 import { MappingPage, MappingsPage } from './pages/mappings.js';
@@ -30,6 +31,8 @@ const routes = [
   ['/mappings/:uuid', MappingPage],
   ['/queues', QueuesPage],
   ['/queues/:name', QueuePage],
+  ['/topics', TopicsPage],
+  ['/topics/:arn', TopicPage],
   ['/buckets', BucketsPage],
   ['/buckets/:bucket', BucketPage],
   ['/streams', StreamsPage],

@@ -1,6 +1,5 @@
 // The console's navigation: sections of pages. A service beside Lambda adds
-// its item here, with its pages in app.js's routes, when Lamina serves it
-// (SNS topics: pages/topics.js, the item { href: '#/topics', label: 'Topics' }).
+// its item here, with its pages in app.js's routes.
 
 /** sections are the navigation's groups, in order. */
 export const sections = [
@@ -17,6 +16,7 @@ export const sections = [
     title: 'Services',
     items: [
       { href: '#/queues', label: 'Queues' },
+      { href: '#/topics', label: 'Topics' },
       { href: '#/buckets', label: 'Buckets' },
       { href: '#/streams', label: 'Streams' },
     ],
