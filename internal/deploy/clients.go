@@ -15,9 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
@@ -38,8 +40,10 @@ func NewClients(endpoint, region string, creds aws.CredentialsProvider, dial fun
 		Lambda: lambda.New(lambda.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, Retryer: retry()}),
 		S3: s3.New(s3.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, UsePathStyle: true, Retryer: retry(),
 			RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired}),
-		SQS:    sqs.New(sqs.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, Retryer: retry()}),
-		Events: eventbridge.New(eventbridge.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, Retryer: retry()}),
+		SQS:     sqs.New(sqs.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, Retryer: retry()}),
+		Events:  eventbridge.New(eventbridge.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, Retryer: retry()}),
+		SNS:     sns.New(sns.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, Retryer: retry()}),
+		Kinesis: kinesis.New(kinesis.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, Retryer: retry()}),
 	}
 	signer := v4.NewSigner()
 	c.Lamina = func(ctx context.Context, method, path string, in, out any) error {

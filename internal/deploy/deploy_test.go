@@ -78,7 +78,8 @@ func fakeTypes(names ...string) map[string]*ResourceType {
 
 func testEngine() *Engine {
 	return &Engine{Region: "us-east-1", AccountID: "123456789012", Types: fakeTypes("AWS::Lambda::Function", "AWS::Lambda::Version",
-		"AWS::Lambda::Alias", "AWS::Lambda::Url", "AWS::Lambda::Permission", "AWS::Events::Rule", "AWS::SQS::Queue", "AWS::IAM::Role")}
+		"AWS::Lambda::Alias", "AWS::Lambda::Url", "AWS::Lambda::Permission", "AWS::Events::Rule", "AWS::SQS::Queue", "AWS::IAM::Role",
+		"AWS::SNS::Subscription", "AWS::Lambda::EventSourceMapping")}
 }
 
 func TestSAMTransformAndPlan(t *testing.T) {
@@ -168,5 +169,67 @@ func TestPlanUpdate(t *testing.T) {
 	changes, _ = e.Plan(context.Background(), stack, "s", strings.Replace(body, "30", "60", 1), nil)
 	if len(changes) != 2 || changes[0].Action != ActionModify || changes[0].Replacement {
 		t.Errorf("plan = %+v, want Q modified in place and Old removed", changes)
+	}
+}
+
+// TestSAMEventSources checks what the transform makes of SNS, Kinesis,
+// EventBridgeRule and CloudWatchEvent events, and that an event property
+// Lamina lacks is refused by name.
+func TestSAMEventSources(t *testing.T) {
+	const tmpl = `Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: s3://b/k.zip
+      Handler: app.handler
+      Runtime: python3.12
+      Events:
+        Note:
+          Type: SNS
+          Properties: {Topic: arn:aws:sns:r:1:t, FilterPolicy: {kind: [go]}}
+        Clicks:
+          Type: Kinesis
+          Properties: {Stream: arn:aws:kinesis:r:1:stream/s, StartingPosition: LATEST}
+        Order:
+          Type: EventBridgeRule
+          Properties: {Pattern: {source: [x]}, EventBusName: shop, InputPath: $.detail, Target: {Id: mine}}
+        Old:
+          Type: CloudWatchEvent
+          Properties: {Pattern: {source: [y]}}
+`
+	e := testEngine()
+	got, err := e.Prepare(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"FnNote": "AWS::SNS::Subscription", "FnNotePermission": "AWS::Lambda::Permission",
+		"FnClicks": "AWS::Lambda::EventSourceMapping", "FnOrder": "AWS::Events::Rule", "FnOrderPermission": "AWS::Lambda::Permission",
+		"FnOld": "AWS::Events::Rule", "FnOldPermission": "AWS::Lambda::Permission"}
+	for id, typ := range want {
+		if r := got.Resources[id]; r == nil || r.Type != typ {
+			t.Errorf("%s: %+v, want a %s", id, r, typ)
+		}
+	}
+	if p := got.Resources["FnNotePermission"].Properties; p["Principal"] != "sns.amazonaws.com" || p["SourceArn"] != "arn:aws:sns:r:1:t" {
+		t.Errorf("the SNS permission: %v", p)
+	}
+	if p := got.Resources["FnNote"].Properties; p["Protocol"] != "lambda" || canonical(p["FilterPolicy"]) != canonical(map[string]any{"kind": []any{"go"}}) {
+		t.Errorf("the SNS subscription: %v", p)
+	}
+	if p := got.Resources["FnOrderPermission"].Properties; p["Principal"] != "events.amazonaws.com" {
+		t.Errorf("the rule permission: %v", p)
+	}
+	rule := Props(got.Resources["FnOrder"].Properties)
+	if target := rule.List("Targets")[0]; target["Id"] != "mine" || target["InputPath"] != "$.detail" || rule["EventBusName"] != "shop" {
+		t.Errorf("the EventBridgeRule rule: %v", rule)
+	}
+	if p := got.Resources["FnClicks"].Properties; p["StartingPosition"] != "LATEST" || p["EventSourceArn"] != "arn:aws:kinesis:r:1:stream/s" {
+		t.Errorf("the Kinesis mapping: %v", p)
+	}
+
+	refused := strings.Replace(tmpl, "FilterPolicy: {kind: [go]}", "SqsSubscription: true", 1)
+	if _, err := e.Prepare(refused); err == nil || !strings.Contains(err.Error(), "property SqsSubscription of event Note is not supported") {
+		t.Errorf("an SNS event with SqsSubscription: %v", err)
 	}
 }

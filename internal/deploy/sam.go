@@ -352,6 +352,76 @@ type samEvent struct {
 
 func (e samEvent) id() string { return e.fn + e.name }
 
+// check refuses, by name, an event property that is not one of allowed.
+func (e samEvent) check(allowed ...string) error {
+	for _, k := range sortedKeys(e.props) {
+		if !slices.Contains(allowed, k) {
+			return fmt.Errorf("Resource %s (line %d): property %s of event %s is not supported by Lamina", e.fn, e.r.Line, k, e.name)
+		}
+	}
+	return nil
+}
+
+// permission adds the permission SAM gives a service's principal to
+// invoke the event's function for source (an ARN).
+func (x *samTransform) permission(e samEvent, principal string, source any) {
+	x.add(e.id()+"Permission", e.r, e.fn, "AWS::Lambda::Permission", map[string]any{
+		"Action": "lambda:InvokeFunction", "FunctionName": e.target, "Principal": principal, "SourceArn": source})
+}
+
+// mappingEvent turns SQS and Kinesis events into an event source mapping
+// of the ARN in sourceKey, with the mapping properties allowed.
+func mappingEvent(sourceKey string, allowed ...string) func(x *samTransform, e samEvent) error {
+	return func(x *samTransform, e samEvent) error {
+		if err := e.check(append([]string{sourceKey}, allowed...)...); err != nil {
+			return err
+		}
+		m := map[string]any{"EventSourceArn": e.props[sourceKey], "FunctionName": e.target}
+		for _, k := range allowed {
+			if v, ok := e.props[k]; ok {
+				m[k] = v
+			}
+		}
+		x.add(e.id(), e.r, e.fn, "AWS::Lambda::EventSourceMapping", m)
+		return nil
+	}
+}
+
+// eventBridgeRuleEvent turns an EventBridgeRule event into a rule of its
+// pattern with the function as its target, and the permission for
+// events.amazonaws.com.
+func eventBridgeRuleEvent(x *samTransform, e samEvent) error {
+	if err := e.check("Pattern", "EventBusName", "Input", "InputPath", "InputTransformer", "RetryPolicy", "DeadLetterConfig",
+		"Target", "RuleName", "State"); err != nil {
+		return err
+	}
+	targetID := any(e.id() + "LambdaTarget")
+	if t, ok := e.props["Target"].(map[string]any); ok && t["Id"] != nil {
+		targetID = t["Id"]
+	}
+	target := map[string]any{"Id": targetID, "Arn": e.targetArn}
+	for _, k := range []string{"Input", "InputPath", "InputTransformer", "RetryPolicy"} {
+		if v, ok := e.props[k]; ok {
+			target[k] = v
+		}
+	}
+	if dlc, ok := e.props["DeadLetterConfig"].(map[string]any); ok {
+		if dlc["Arn"] == nil {
+			return fmt.Errorf("Resource %s (line %d): event %s's DeadLetterConfig needs an Arn (Lamina does not make the queue of Type: SQS)", e.fn, e.r.Line, e.name)
+		}
+		target["DeadLetterConfig"] = map[string]any{"Arn": dlc["Arn"]}
+	}
+	rule := map[string]any{"EventPattern": e.props["Pattern"], "Targets": []any{target}}
+	for from, to := range map[string]string{"EventBusName": "EventBusName", "RuleName": "Name", "State": "State"} {
+		if v, ok := e.props[from]; ok {
+			rule[to] = v
+		}
+	}
+	x.add(e.id(), e.r, e.fn, "AWS::Events::Rule", rule)
+	x.permission(e, "events.amazonaws.com", map[string]any{"Fn::GetAtt": []any{e.id(), "Arn"}})
+	return nil
+}
+
 // samEvents turn each event type of a function into resources. A type
 // missing here is refused by name.
 var samEvents = map[string]func(x *samTransform, e samEvent) error{
@@ -367,16 +437,29 @@ var samEvents = map[string]func(x *samTransform, e samEvent) error{
 	},
 	"Schedule":   scheduleEvent("Schedule"),
 	"ScheduleV2": scheduleEvent("ScheduleExpression"),
-	"SQS": func(x *samTransform, e samEvent) error {
-		m := map[string]any{"EventSourceArn": e.props["Queue"], "FunctionName": e.target}
-		for _, k := range []string{"BatchSize", "Enabled", "MaximumBatchingWindowInSeconds", "FilterCriteria", "FunctionResponseTypes", "ScalingConfig"} {
+	"SQS": mappingEvent("Queue", "BatchSize", "Enabled", "MaximumBatchingWindowInSeconds", "FilterCriteria",
+		"FunctionResponseTypes", "ScalingConfig"),
+	"Kinesis": mappingEvent("Stream", "StartingPosition", "StartingPositionTimestamp", "BatchSize", "Enabled",
+		"MaximumBatchingWindowInSeconds", "FilterCriteria", "FunctionResponseTypes", "BisectBatchOnFunctionError",
+		"MaximumRecordAgeInSeconds", "MaximumRetryAttempts", "ParallelizationFactor", "TumblingWindowInSeconds",
+		"DestinationConfig"),
+	"SNS": func(x *samTransform, e samEvent) error {
+		if err := e.check("Topic", "FilterPolicy", "FilterPolicyScope", "Region", "RedrivePolicy"); err != nil {
+			return err
+		}
+		sub := map[string]any{"Protocol": "lambda", "Endpoint": e.targetArn, "TopicArn": e.props["Topic"]}
+		for _, k := range []string{"FilterPolicy", "FilterPolicyScope", "Region", "RedrivePolicy"} {
 			if v, ok := e.props[k]; ok {
-				m[k] = v
+				sub[k] = v
 			}
 		}
-		x.add(e.id(), e.r, e.fn, "AWS::Lambda::EventSourceMapping", m)
+		x.add(e.id(), e.r, e.fn, "AWS::SNS::Subscription", sub)
+		x.permission(e, "sns.amazonaws.com", e.props["Topic"])
 		return nil
 	},
+	"EventBridgeRule": eventBridgeRuleEvent,
+	// CloudWatchEvent is EventBridgeRule's older name.
+	"CloudWatchEvent": eventBridgeRuleEvent,
 	"S3": func(x *samTransform, e samEvent) error {
 		ref, _ := e.props["Bucket"].(map[string]any)
 		bucketID := str(ref["Ref"])
@@ -450,9 +533,7 @@ func scheduleEvent(exprKey string) func(x *samTransform, e samEvent) error {
 			}
 		}
 		x.add(e.id(), e.r, e.fn, "AWS::Events::Rule", rule)
-		x.add(e.id()+"Permission", e.r, e.fn, "AWS::Lambda::Permission", map[string]any{
-			"Action": "lambda:InvokeFunction", "FunctionName": e.target, "Principal": "events.amazonaws.com",
-			"SourceArn": map[string]any{"Fn::GetAtt": []any{e.id(), "Arn"}}})
+		x.permission(e, "events.amazonaws.com", map[string]any{"Fn::GetAtt": []any{e.id(), "Arn"}})
 		return nil
 	}
 }

@@ -8,13 +8,16 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	etypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
@@ -29,10 +32,12 @@ const TypeHTTPAPI = "Lamina::HttpApi"
 // Clients are the APIs resource types drive: Lamina's own, as their
 // clients speak them.
 type Clients struct {
-	Lambda *lambda.Client
-	S3     *s3.Client
-	SQS    *sqs.Client
-	Events *eventbridge.Client
+	Lambda  *lambda.Client
+	S3      *s3.Client
+	SQS     *sqs.Client
+	Events  *eventbridge.Client
+	SNS     *sns.Client
+	Kinesis *kinesis.Client
 	// Lamina calls one of Lamina's own operations (HTTP APIs) with a JSON
 	// body, and decodes the JSON answer into out (nil: none).
 	Lamina func(ctx context.Context, method, path string, in, out any) error
@@ -43,7 +48,12 @@ func Types(c *Clients, region, accountID string) map[string]*ResourceType {
 	types := lambdaTypes(c)
 	types["AWS::S3::Bucket"] = bucketType(c.S3, region)
 	types["AWS::SQS::Queue"] = queueType(c.SQS)
+	types["Custom::S3BucketNotifications"] = bucketNotificationsType(c.S3)
 	types["AWS::Events::Rule"] = ruleType(c.Events)
+	types["AWS::Events::EventBus"] = busType(c.Events)
+	types["AWS::SNS::Topic"] = topicType(c.SNS)
+	types["AWS::SNS::Subscription"] = subscriptionType(c.SNS)
+	types["AWS::Kinesis::Stream"] = streamType(c.Kinesis)
 	types[TypeHTTPAPI] = httpAPIType(c.Lamina)
 	// Lamina has no IAM: roles and policies are recorded, with the ARNs
 	// templates refer to, and grant nothing (functions' own credentials are
@@ -55,7 +65,10 @@ func Types(c *Clients, region, accountID string) map[string]*ResourceType {
 		}
 		return name, map[string]any{"Arn": "arn:aws:iam::" + accountID + ":role/" + name, "RoleId": "AROA" + newID()[:17]}
 	})
-	for _, t := range []string{"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::CDK::Metadata", "AWS::S3::BucketPolicy"} {
+	for _, t := range []string{"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::CDK::Metadata", "AWS::S3::BucketPolicy",
+		// Lamina's topics take every publisher the caller's credentials
+		// allow; a topic policy is a record.
+		"AWS::SNS::TopicPolicy"} {
 		types[t] = recordType(func(r *Resolved) (string, map[string]any) {
 			return physicalName(r.StackName, r.LogicalID, 64, false), map[string]any{}
 		})
@@ -163,6 +176,53 @@ func bucketType(c *s3.Client, region string) *ResourceType {
 	}
 }
 
+// bucketNotificationsType is CDK's Custom::S3BucketNotifications (what
+// Bucket.addEventNotification makes), done natively: the bucket's whole
+// notification configuration is NotificationConfiguration, as S3's
+// PutBucketNotificationConfiguration takes it, and deleting the resource
+// empties it. The ServiceToken (CDK's handler function) is not called.
+func bucketNotificationsType(c *s3.Client) *ResourceType {
+	const typ = "Custom::S3BucketNotifications"
+	put := func(ctx context.Context, p Props) error {
+		if err := checkProps(typ, p, "ServiceToken", "BucketName", "NotificationConfiguration", "Managed", "SkipDestinationValidation"); err != nil {
+			return err
+		}
+		if v, ok := p["Managed"]; ok && !truthy(v) {
+			return fmt.Errorf("%s with Managed false (an imported bucket's configuration, merged with others') is not supported by Lamina", typ)
+		}
+		cfg := &s3types.NotificationConfiguration{}
+		if err := p.Map("NotificationConfiguration").decode(typ+" NotificationConfiguration", cfg); err != nil {
+			return err
+		}
+		in := &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(p.Str("BucketName")), NotificationConfiguration: cfg}
+		if truthy(p["SkipDestinationValidation"]) {
+			in.SkipDestinationValidation = aws.Bool(true)
+		}
+		_, err := c.PutBucketNotificationConfiguration(ctx, in)
+		return err
+	}
+	return &ResourceType{
+		Replace: []string{"BucketName"},
+		Create: func(ctx context.Context, r *Resolved) (string, map[string]any, error) {
+			if err := put(ctx, r.Properties); err != nil {
+				return "", nil, err
+			}
+			return physicalName(r.StackName, r.LogicalID, 128, false), map[string]any{}, nil
+		},
+		Update: func(ctx context.Context, r *Resolved, old map[string]any) (map[string]any, error) {
+			return r.Attributes, put(ctx, r.Properties)
+		},
+		Delete: func(ctx context.Context, r *Resolved) error {
+			_, err := c.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
+				Bucket: aws.String(r.Properties.Str("BucketName")), NotificationConfiguration: &s3types.NotificationConfiguration{}})
+			if apiCode(err) == "NoSuchBucket" {
+				return nil
+			}
+			return err
+		},
+	}
+}
+
 // queueAttributes are the AWS::SQS::Queue properties that are queue
 // attributes.
 var queueAttributes = []string{"DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
@@ -234,13 +294,40 @@ func queueType(c *sqs.Client) *ResourceType {
 	}
 }
 
+// ruleName splits a rule's physical ID, "bus|name" on a bus of its own
+// as CloudFormation's Ref has it, or "name" on the default bus.
+func ruleName(id string) (bus, name *string) {
+	if b, n, ok := strings.Cut(id, "|"); ok {
+		return aws.String(b), aws.String(n)
+	}
+	return nil, aws.String(id)
+}
+
+// jsonText is a property CloudFormation takes as a JSON object or as its
+// text (an event pattern, a filter policy), as text.
+func jsonText(v any) (string, error) {
+	if s, ok := v.(string); ok {
+		return s, nil
+	}
+	data, err := json.Marshal(v)
+	return string(data), err
+}
+
 func ruleType(c *eventbridge.Client) *ResourceType {
-	put := func(ctx context.Context, name string, p Props, old Props) (string, error) {
+	put := func(ctx context.Context, id string, p Props, old Props) (string, error) {
 		in := &eventbridge.PutRuleInput{}
-		if err := p.decode("AWS::Events::Rule", in, "Targets"); err != nil {
+		if err := p.decode("AWS::Events::Rule", in, "Targets", "EventPattern"); err != nil {
 			return "", err
 		}
-		in.Name = aws.String(name)
+		if v, ok := p["EventPattern"]; ok {
+			pattern, err := jsonText(v)
+			if err != nil {
+				return "", err
+			}
+			in.EventPattern = aws.String(pattern)
+		}
+		bus, name := ruleName(id)
+		in.Name, in.EventBusName = name, bus
 		out, err := c.PutRule(ctx, in)
 		if err != nil {
 			return "", err
@@ -262,12 +349,12 @@ func ruleType(c *eventbridge.Client) *ResourceType {
 			}
 		}
 		if len(gone) > 0 {
-			if _, err := c.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: aws.String(name), Ids: gone}); err != nil {
+			if _, err := c.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: name, EventBusName: bus, Ids: gone}); err != nil {
 				return "", err
 			}
 		}
 		if len(targets) > 0 {
-			res, err := c.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(name), Targets: targets})
+			res, err := c.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: name, EventBusName: bus, Targets: targets})
 			if err != nil {
 				return "", err
 			}
@@ -280,34 +367,38 @@ func ruleType(c *eventbridge.Client) *ResourceType {
 	return &ResourceType{
 		Replace: []string{"Name", "EventBusName"},
 		Create: func(ctx context.Context, r *Resolved) (string, map[string]any, error) {
-			name := r.Properties.Str("Name")
-			if name == "" {
-				name = physicalName(r.StackName, r.LogicalID, 64, false)
+			id := r.Properties.Str("Name")
+			if id == "" {
+				id = physicalName(r.StackName, r.LogicalID, 64, false)
 			}
-			arn, err := put(ctx, name, r.Properties, nil)
+			if bus := r.Properties.Str("EventBusName"); bus != "" && bus != "default" {
+				id = busOf(bus) + "|" + id
+			}
+			arn, err := put(ctx, id, r.Properties, nil)
 			if err != nil {
 				return "", nil, err
 			}
-			return name, map[string]any{"Arn": arn}, nil
+			return id, map[string]any{"Arn": arn}, nil
 		},
 		Update: func(ctx context.Context, r *Resolved, old map[string]any) (map[string]any, error) {
 			_, err := put(ctx, r.PhysicalID, r.Properties, old)
 			return r.Attributes, err
 		},
 		Delete: func(ctx context.Context, r *Resolved) error {
+			bus, name := ruleName(r.PhysicalID)
 			var ids []string
 			for _, t := range r.Properties.List("Targets") {
 				ids = append(ids, t.Str("Id"))
 			}
 			if len(ids) > 0 {
-				if _, err := c.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: aws.String(r.PhysicalID), Ids: ids}); err != nil {
+				if _, err := c.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: name, EventBusName: bus, Ids: ids}); err != nil {
 					if apiCode(err) == "ResourceNotFoundException" {
 						return nil
 					}
 					return err
 				}
 			}
-			_, err := c.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String(r.PhysicalID)})
+			_, err := c.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: name, EventBusName: bus})
 			if apiCode(err) == "ResourceNotFoundException" {
 				return nil
 			}
