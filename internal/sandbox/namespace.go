@@ -363,7 +363,10 @@ func (s *namespaceSandbox) finish(p *NamespaceProvider, spec Spec) error {
 	} else {
 		plan = append(plan, "tmpfs", "/tmp", fmt.Sprintf("size=%dm,mode=1777", spec.EphemeralMB), "nosuid,nodev")
 	}
-	return s.setup(append(plan, "readonly"), extra...)
+	if s.prestarted == nil { // else the root is read-only already
+		plan = append(plan, "readonly")
+	}
+	return s.setup(plan, extra...)
 }
 
 // setup has the init carry out plan, its bind and overlay operations made

@@ -131,7 +131,9 @@ func (s *namespaceSandbox) startAhead(tmpl Spec) error {
 	if tmpl.RuntimeDir != "" {
 		plan = append(plan, "bind", tmpl.RuntimeDir, "/var/runtime", "ro,nosuid,nodev")
 	}
-	if err := s.setup(plan); err != nil {
+	// The root is made read-only now: the function's mounts are attached
+	// on their mount points later all the same.
+	if err := s.setup(append(plan, "readonly")); err != nil {
 		return err
 	}
 	outR, outW, err := os.Pipe()
