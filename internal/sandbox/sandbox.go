@@ -6,6 +6,9 @@
 // The contract every implementation keeps:
 //   - Create returns a sandbox in which nothing runs yet; Start runs exactly
 //     one runtime process in it, after any processes Spawn runs beside it.
+//     The exception: a sandbox whose runtime process was started ahead
+//     (Spec.Prestart, Prestarted), where Start hands that process its
+//     function instead.
 //   - The listeners of RuntimeAPI and Endpoint are reachable by the
 //     processes of this sandbox and by no other sandbox.
 //   - Exited is closed once the runtime process has ended (by itself or by
