@@ -146,8 +146,9 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		ephemeral = c.EphemeralStorage.Size
 	}
 	var prestart *sandbox.Prestart
+	var launch runtimes.Launch
 	if len(extensions) == 0 { // extensions start before the runtime
-		prestart = w.prestart(fn, taskDir, layerDirs)
+		prestart, launch = w.prestart(fn, taskDir, layerDirs)
 	}
 	env.sb, err = w.cfg.Sandbox.Create(ctx, sandbox.Spec{
 		ID:           env.id,
@@ -163,10 +164,13 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	paths := env.sb.Paths()
-	launch, err := w.cfg.Runtimes.Launch(fn, paths, taskDir, layerDirs)
-	if err != nil {
-		env.sb.Destroy()
-		return nil, err
+	if prestart == nil {
+		// With one, the launch is the one it was made of: Launch may
+		// change between two calls (the bytecode, once compiled).
+		if launch, err = w.cfg.Runtimes.Launch(fn, paths, taskDir, layerDirs); err != nil {
+			env.sb.Destroy()
+			return nil, err
+		}
 	}
 	if env.out, err = newRuntimeOutput(env.sb); err != nil {
 		env.sb.Destroy()
@@ -214,20 +218,20 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 }
 
 // prestart returns the runtime process of fn as a sandbox may start it
-// before fn is known (sandbox.Prestart), or nil when fn's runtime cannot
-// start so: the provider cannot, fn's runtime is not an interpreter of
-// Lamina's, or fn sets a variable its interpreter reads when it starts
-// (or one Lamina sets for it).
-func (w *Worker) prestart(fn *lamina.Function, taskDir string, layerDirs []string) *sandbox.Prestart {
+// before fn is known (sandbox.Prestart) and the launch it is made of, or
+// nil when fn's runtime cannot start so: the provider cannot, fn's runtime
+// is not an interpreter of Lamina's, or fn sets a variable its interpreter
+// reads when it starts (or one Lamina sets for it).
+func (w *Worker) prestart(fn *lamina.Function, taskDir string, layerDirs []string) (*sandbox.Prestart, runtimes.Launch) {
 	ps, ok := w.cfg.Sandbox.(sandbox.Prestarter)
 	family := fn.Family()
 	if !ok || (family != lamina.FamilyPython && family != lamina.FamilyNode) {
-		return nil
+		return nil, runtimes.Launch{}
 	}
 	paths := ps.Paths()
 	launch, err := w.cfg.Runtimes.Launch(fn, paths, taskDir, layerDirs)
 	if err != nil {
-		return nil // Launch reports it after Create
+		return nil, runtimes.Launch{} // Launch reports it after Create
 	}
 	vars := append(startVars(paths), launch.Env...)
 	if c := fn.Configuration.Environment; c != nil {
@@ -235,11 +239,11 @@ func (w *Worker) prestart(fn *lamina.Function, taskDir string, layerDirs []strin
 			if runtimes.ReadAtStart(family, name) || slices.ContainsFunc(vars, func(v string) bool {
 				return strings.HasPrefix(v, name+"=")
 			}) {
-				return nil
+				return nil, runtimes.Launch{}
 			}
 		}
 	}
-	return &sandbox.Prestart{Argv: launch.Argv, Env: vars}
+	return &sandbox.Prestart{Argv: launch.Argv, Env: vars}, launch
 }
 
 // startVars are the variables Lambda sets that are the same for every
