@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -167,6 +168,71 @@ func BenchmarkThroughput(b *testing.B) {
 				measureConcurrent(b, f.server.pid(), c, client.newWorker)
 			})
 		}
+	}
+}
+
+// BenchmarkColdStartPaced measures cold starts as BenchmarkColdStart does,
+// with the machine left alone for 100 ms (untimed) before each: a cold
+// start that does not come right after another, so that what the server
+// prepares ahead between cold starts (sandboxes, runtimes started ahead)
+// is ready, as it is for cold starts that are not part of a burst.
+func BenchmarkColdStartPaced(b *testing.B) {
+	f := getFixture(b)
+	var nonce atomic.Int64
+	for _, rt := range runtimeCases {
+		b.Run(rt.name, func(b *testing.B) {
+			name := coldFunction(rt.name)
+			lat, inits := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				time.Sleep(100 * time.Millisecond)
+				d, init, err := f.coldStart(b, name, nonce.Add(1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat, inits = append(lat, d), append(inits, init)
+			}
+			latencyMetrics(b, "", lat)
+			slices.Sort(inits)
+			report(b, micros(percentile(inits, 0.5)), "init-p50-µs")
+		})
+	}
+}
+
+// BenchmarkInterpreterStart measures what the cold start targets of issue
+// 17 are ratios of, on the same machine in the same run: `python3 -c pass`
+// (python3 as PATH finds it), the interpreter that runs it (its
+// sys.executable; for pyenv, PATH's python3 is a shim), and `node -e 0`.
+// Each run is a process started and waited for, on the host, outside any
+// sandbox.
+func BenchmarkInterpreterStart(b *testing.B) {
+	real, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		b.Skip("no python3 on PATH:", err)
+	}
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"python3-c-pass", []string{"python3", "-c", "pass"}},
+		{"python3-real-c-pass", []string{strings.TrimSpace(string(real)), "-c", "pass"}},
+		{"node-e-0", []string{"node", "-e", "0"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			if _, err := exec.LookPath(c.argv[0]); err != nil {
+				b.Skip(err)
+			}
+			lat := make([]time.Duration, 0, b.N)
+			for range b.N {
+				t0 := time.Now()
+				if err := exec.Command(c.argv[0], c.argv[1:]...).Run(); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			latencyMetrics(b, "", lat)
+		})
 	}
 }
 

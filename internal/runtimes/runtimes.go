@@ -411,6 +411,21 @@ func (s *Set) Launch(fn *lamina.Function, paths sandbox.Paths, hostTaskDir strin
 	return Launch{}, invalidEntrypoint("unsupported runtime %q", runtime)
 }
 
+// ReadAtStart reports whether the interpreter of family reads the variable
+// name when it starts (the dynamic loader, the C library, the interpreter
+// itself), so that a runtime started ahead of its function
+// (sandbox.Prestart) would not honour the function's own value.
+func ReadAtStart(family, name string) bool {
+	prefixes := []string{"LD_", "LC_", "LANG", "GLIBC_", "MALLOC_", "TZ"}
+	switch family {
+	case lamina.FamilyPython:
+		prefixes = append(prefixes, "PYTHON")
+	case lamina.FamilyNode:
+		prefixes = append(prefixes, "NODE_", "UV_", "OPENSSL_", "SSL_CERT_")
+	}
+	return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+}
+
 func isExecutable(path string) bool {
 	info, err := os.Stat(path)
 	return err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0

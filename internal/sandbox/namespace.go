@@ -53,8 +53,11 @@ type NamespaceProvider struct {
 	node        cgroupNode // the parent cgroup of all of this provider's sandboxes
 	// network gives sandboxes prepared from now on their network; nil:
 	// they have only their loopback.
-	network  atomic.Pointer[Network]
-	prepared *preparedPool
+	network   atomic.Pointer[Network]
+	prepared  *preparedPool
+	prestarts prestartPools // sandboxes with a runtime started ahead (prestart.go)
+	made      atomic.Int64  // numbers the sandboxes' cgroups
+	log       *slog.Logger
 }
 
 // NamespaceOptions configure a NamespaceProvider.
@@ -114,7 +117,7 @@ func NewNamespaceProvider(opts NamespaceOptions) (*NamespaceProvider, error) {
 	}
 	opts.Logger.Info("sandbox cgroups", "cgroup_mode", host.mode.String(), "node_cgroup", node.pidsDir(),
 		"node_pids_max", opts.NodePids, "node_memory_max_mb", opts.MemoryBudgetMB)
-	p := &NamespaceProvider{rootDir: rootDir, seccomp: prog, node: node}
+	p := &NamespaceProvider{rootDir: rootDir, seccomp: prog, node: node, log: opts.Logger}
 	if opts.TmpDir == "" {
 		opts.TmpDir = filepath.Join(opts.StateDir, "images")
 	}
@@ -122,7 +125,8 @@ func NewNamespaceProvider(opts NamespaceOptions) (*NamespaceProvider, error) {
 		p.tmpfsReason = err.Error()
 	}
 	p.network.Store(opts.Network)
-	p.prepared = newPreparedPool(p, preparedSandboxes, opts.Logger)
+	p.prepared = newPreparedPool(p, preparedSandboxes, true, func() (*namespaceSandbox, error) { return p.prepare(p.name()) },
+		opts.Logger)
 	return p, nil
 }
 
@@ -140,6 +144,7 @@ func CheckNamespaceUser() error {
 // destroyed.
 func (p *NamespaceProvider) Close() error {
 	p.prepared.close()
+	p.prestarts.each((*preparedPool).close)
 	return p.node.remove()
 }
 
@@ -152,17 +157,40 @@ func (p *NamespaceProvider) TmpfsReason() string { return p.tmpfsReason }
 // not run concurrently with Create. The caller closes n once every sandbox
 // of n is destroyed, prepared ones too: after Close, or after another
 // UseNetwork.
-func (p *NamespaceProvider) UseNetwork(n *Network) { p.prepared.setNetwork(n) }
+func (p *NamespaceProvider) UseNetwork(n *Network) {
+	p.prepared.setNetwork(n)
+	p.prestarts.each(func(pool *preparedPool) {
+		pool.mu.Lock()
+		pool.drain()
+		pool.mu.Unlock()
+		pool.refill()
+	})
+}
+
+// name returns the name of a new sandbox's cgroups.
+func (p *NamespaceProvider) name() string { return "sandbox-" + strconv.FormatInt(p.made.Add(1), 10) }
 
 // Name returns "namespace".
 func (p *NamespaceProvider) Name() string { return "namespace" }
 
-// Create takes a prepared sandbox (prepared.go), or prepares one if none is
-// ready, gives it spec's limits, has its init finish the root file system
-// with the function's directories, and returns it.
+// Create takes a prepared sandbox (prepared.go) with spec's runtime started
+// ahead if spec has one and one is ready (prestart.go), or one without, or
+// prepares one if none is ready; gives it spec's limits, has its init
+// finish the root file system with the function's directories, and returns
+// it.
 func (p *NamespaceProvider) Create(ctx context.Context, spec Spec) (Sandbox, error) {
 	if spec.EphemeralMB <= 0 {
 		spec.EphemeralMB = defaultEphemeralMB
+	}
+	if spec.Prestart != nil {
+		if s := p.prestarts.take(p, spec); s != nil {
+			err := s.finish(p, spec)
+			if err == nil {
+				return s, nil
+			}
+			s.Destroy()
+			p.log.Warn("a sandbox with its runtime started ahead failed; starting one afresh", "sandbox", spec.ID, "err", err)
+		}
 	}
 	s, err := p.prepared.take()
 	if err != nil {
@@ -219,7 +247,13 @@ type namespaceSandbox struct {
 	endpoint net.Listener
 	network  *Network
 	net      *netLease // nil without a network
-	exited   chan struct{}
+	// Of a runtime started ahead (prestart.go): what it runs, its output
+	// (until PrestartedOutput hands it over) and where its assignment goes.
+	prestarted  *Prestart
+	output      *os.File
+	outputTaken bool
+	assign      *os.File
+	exited      chan struct{}
 	// reported is closed once the init's exit report has been read (or
 	// cannot be); it exists only after Start.
 	reported chan struct{}
@@ -316,7 +350,30 @@ func (s *namespaceSandbox) finish(p *NamespaceProvider, spec Spec) error {
 		}
 		s.memoryMB = spec.MemoryMB
 	}
-	plan, mounts, err := detachedMounts(functionPlan(spec))
+	plan := functionPlan(spec, s.prestarted == nil)
+	var extra []*os.File
+	if p.disks != nil {
+		var err error
+		if s.tmp, err = p.disks.take(spec.EphemeralMB); err != nil {
+			return err
+		}
+		// The disk's file system is mounted already, detached.
+		extra = append(extra, s.tmp.mount)
+		plan = append(plan, "attach", "/tmp")
+	} else {
+		plan = append(plan, "tmpfs", "/tmp", fmt.Sprintf("size=%dm,mode=1777", spec.EphemeralMB), "nosuid,nodev")
+	}
+	if s.prestarted == nil { // else the root is read-only already
+		plan = append(plan, "readonly")
+	}
+	return s.setup(plan, extra...)
+}
+
+// setup has the init carry out plan, its bind and overlay operations made
+// by the host (detachedMounts); each "attach" of plan itself takes the next
+// of extra, after those.
+func (s *namespaceSandbox) setup(plan []string, extra ...*os.File) error {
+	plan, mounts, err := detachedMounts(plan)
 	defer func() {
 		for _, m := range mounts {
 			m.Close() // the init has its own once they are sent
@@ -325,19 +382,7 @@ func (s *namespaceSandbox) finish(p *NamespaceProvider, spec Spec) error {
 	if err != nil {
 		return err
 	}
-	plan = append([]string{"setup"}, plan...)
-	files := mounts
-	if p.disks != nil {
-		if s.tmp, err = p.disks.take(spec.EphemeralMB); err != nil {
-			return err
-		}
-		// The disk's file system is mounted already, detached.
-		files = append(files[:len(files):len(files)], s.tmp.mount)
-		plan = append(plan, "attach", "/tmp")
-	} else {
-		plan = append(plan, "tmpfs", "/tmp", fmt.Sprintf("size=%dm,mode=1777", spec.EphemeralMB), "nosuid,nodev")
-	}
-	if err := s.send(files, plan...); err != nil {
+	if err := s.send(append(mounts[:len(mounts):len(mounts)], extra...), append([]string{"setup"}, plan...)...); err != nil {
 		return err
 	}
 	_, err = s.expect("ready", time.Now().Add(setupTimeout))
@@ -351,10 +396,11 @@ func (s *namespaceSandbox) finish(p *NamespaceProvider, spec Spec) error {
 // directories with their flags, a fsmount of the overlay). Other
 // operations stay. The caller closes mounts, also on error.
 func detachedMounts(plan []string) (ops []string, mounts []*os.File, err error) {
-	arity := map[string]int{"mkdir": 2, "bind": 3, "tmpfs": 3, "overlay": 2, "file": 3, "symlink": 2, "attach": 1}
+	arity := map[string]int{"mkdir": 2, "bind": 3, "tmpfs": 3, "overlay": 2, "file": 3, "symlink": 2, "attach": 1, "readonly": 0}
 	for i := 0; i < len(plan); {
-		op, n := plan[i], arity[plan[i]]
-		if n == 0 || i+n >= len(plan) {
+		op := plan[i]
+		n, ok := arity[op]
+		if !ok || i+n >= len(plan) {
 			return ops, mounts, fmt.Errorf("sandbox plan: bad operation %q", op)
 		}
 		args := plan[i+1 : i+1+n]
@@ -516,15 +562,19 @@ func preparedPlan(rootDir, resolvConf string) []string {
 }
 
 // functionPlan is the rest of the root file system, the directories of
-// spec's function (see nsinit.c): its interpreter's, its code, the runtime's
-// files and its layers; /tmp is the caller's.
-func functionPlan(spec Spec) []string {
-	plan := readOnlyDirsPlan(spec.ReadOnlyDirs)
+// spec's function (see nsinit.c): its interpreter's and the runtime's files
+// (withRuntime: unless a runtime started ahead has them already), its code
+// and its layers; /tmp is the caller's.
+func functionPlan(spec Spec, withRuntime bool) []string {
+	var plan []string
 	bind := func(src, dst, flags string) { plan = append(plan, "bind", src, dst, flags) }
-	bind(spec.TaskDir, "/var/task", "ro,nosuid,nodev")
-	if spec.RuntimeDir != "" {
-		bind(spec.RuntimeDir, "/var/runtime", "ro,nosuid,nodev")
+	if withRuntime {
+		plan = readOnlyDirsPlan(spec.ReadOnlyDirs)
+		if spec.RuntimeDir != "" {
+			bind(spec.RuntimeDir, "/var/runtime", "ro,nosuid,nodev")
+		}
 	}
+	bind(spec.TaskDir, "/var/task", "ro,nosuid,nodev")
 	switch len(spec.LayerDirs) {
 	case 0:
 	case 1:
@@ -669,11 +719,18 @@ func (s *namespaceSandbox) Dial(ctx context.Context, addr string) (net.Conn, err
 // Start has the init fork the runtime into its own user namespace, as the
 // sandbox user, with no privileges left.
 func (s *namespaceSandbox) Start(p Process) error {
+	if s.prestarted != nil {
+		return s.hand(p)
+	}
 	fields := s.processFields("start", p)
 	s.mu.Lock()
 	s.reported = make(chan struct{})
 	s.mu.Unlock()
-	go s.awaitExit()
+	go func() {
+		if s.awaitStart() {
+			s.awaitExit()
+		}
+	}()
 	if err := s.send([]*os.File{p.Output}, fields...); err != nil {
 		return err
 	}
@@ -685,28 +742,33 @@ func (s *namespaceSandbox) Start(p Process) error {
 	}
 }
 
-// awaitExit reads the init's answers after a start: whether the runtime
-// started (passed to Start through startErr), then how it exited.
-func (s *namespaceSandbox) awaitExit() {
-	defer close(s.reported)
+// awaitStart reads the init's answer to a start: whether the runtime
+// started, passed to Start through startErr. It reports whether it did;
+// if not, the exit will not be reported (and reported is closed).
+func (s *namespaceSandbox) awaitStart() bool {
 	reply, err := s.receive(time.Time{})
 	switch {
 	case err != nil:
 		s.startErr <- fmt.Errorf("sandbox init: start: %w", err)
-		return
 	case reply[0] == "started":
 		s.startErr <- nil
+		return true
 	case reply[0] == "error" && len(reply) > 1 && strings.HasPrefix(reply[1], "exec "):
 		path, cause, _ := strings.Cut(strings.TrimPrefix(reply[1], "exec "), ": ")
 		s.startErr <- &ExecError{Path: path, Err: errors.New(cause)}
-		return
 	case reply[0] == "error" && len(reply) > 1:
 		s.startErr <- errors.New(reply[1])
-		return
 	default:
 		s.startErr <- fmt.Errorf("sandbox init: unexpected %q", reply[0])
-		return
 	}
+	close(s.reported)
+	return false
+}
+
+// awaitExit reads the init's report of how the runtime exited, once it
+// has started.
+func (s *namespaceSandbox) awaitExit() {
+	defer close(s.reported)
 	fields, err := s.receive(time.Time{})
 	if err != nil || fields[0] != "exit" || len(fields) < 3 {
 		return // the init ended without a report: watch records a kill
@@ -788,6 +850,12 @@ func (s *namespaceSandbox) Destroy() error {
 		}
 		if s.ctl != nil {
 			s.ctl.Close()
+		}
+		if s.assign != nil {
+			s.assign.Close()
+		}
+		if s.output != nil && !s.outputTaken {
+			s.output.Close()
 		}
 		if s.tmp != nil {
 			// Detaching a loop device waits for the kernel (an RCU grace

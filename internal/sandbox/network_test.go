@@ -504,7 +504,7 @@ func BenchmarkNamespaceSandboxColdStart(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			p := newProvider(b)
 			p.prepared.close()
-			p.prepared = newPreparedPool(p, c.prepared, slog.Default())
+			p.prepared = newPreparedPool(p, c.prepared, true, func() (*namespaceSandbox, error) { return p.prepare(p.name()) }, slog.Default())
 			var n *Network
 			if c.pool >= 0 {
 				var err error

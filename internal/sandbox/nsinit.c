@@ -21,18 +21,23 @@
 //                          then started it without a network namespace of
 //                          its own).
 //   init -> host  "prepared" | "error" message
-//   host -> init  "setup"  more operations (mkdir, attach, tmpfs), paths in
-//                          the new root; the mounts the host made for them,
-//                          detached, ride along, and each "attach" puts the
-//                          next in place. Then init makes / read-only.
+//   host -> init  "setup"  more operations (mkdir, attach, tmpfs, readonly),
+//                          paths in the new root; the mounts the host made
+//                          for them, detached, ride along, and each "attach"
+//                          puts the next in place; "readonly" makes /
+//                          read-only (the last setup of a sandbox ends so).
 //   init -> host  "ready" | "error" message
 //   host -> init  "spawn"  (any number, before "start") as "start", for a
 //                          process beside the runtime (a Lambda extension)
 //   init -> host  "spawned" pid | "error" message
 //   host -> init  "start"  uid, gid, host uid base, open-files limit,
 //                          working directory, argv, envp, seccomp program;
-//                          the runtime's output fd rides along (SCM_RIGHTS).
+//                          the runtime's output fd rides along (SCM_RIGHTS),
+//                          and, for a runtime started ahead of its function,
+//                          a second fd that becomes its descriptor 3.
 //   init -> host  "started" pid | "error" message
+//   host -> init  "setup"  (any number, after "start") as above: the host
+//                          finishes the root of a runtime started ahead.
 //   init -> host  "exit" status signal  (when the runtime has exited; init
 //                          then exits, and the kernel kills whatever is left
 //                          in the PID namespace)
@@ -51,6 +56,7 @@
 #include <linux/mount.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -62,6 +68,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -262,6 +269,10 @@ static void build(int first) {
 		} else if (strcmp(op, "file") == 0 && i + 3 < nfields) {
 			write_file(under(fields[i + 1]), fields[i + 3], lengths[i + 3], strtoul(fields[i + 2], NULL, 8));
 			i += 4;
+		} else if (strcmp(op, "readonly") == 0) {
+			// The root is complete: make it read-only.
+			if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) fail("make / read-only");
+			i += 1;
 		} else if (strcmp(op, "symlink") == 0 && i + 2 < nfields) {
 			const char *p = under(fields[i + 2]);
 			if (symlink(fields[i + 1], p) < 0) failf("symlink %s", p);
@@ -303,14 +314,13 @@ static void prepare(void) {
 	send_msg(1, "prepared");
 }
 
-// setup carries out a "setup" message, operations from fields[1] on, and
-// makes the root read-only.
+// setup carries out a "setup" message, operations from fields[1] on (the
+// last of a sandbox's ends with "readonly").
 static void setup(void) {
 	build(1);
 	for (; next_fd < nfds; next_fd++) {
 		close(fds[next_fd]);
 	}
-	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) fail("make / read-only");
 	send_msg(1, "ready");
 }
 
@@ -325,12 +335,17 @@ static void write_proc(pid_t pid, const char *name, const char *content) {
 // child runs in the forked runtime process: it enters its own user
 // namespace, drops every privilege and execs the runtime. Failures are
 // reported as an errno on errfd.
-static void child(int outfd, int sync_to_parent, int sync_from_parent, int errfd, uid_t uid, gid_t gid,
-                  rlim_t nofile, const char *cwd, char **argv, char **envp, struct sock_fprog *prog) {
+static void child(int outfd, int assignfd, int sync_to_parent, int sync_from_parent, int errfd, uid_t uid,
+                  gid_t gid, rlim_t nofile, const char *cwd, char **argv, char **envp, struct sock_fprog *prog) {
 	int err;
 	char c;
+	sigset_t none;
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) goto fail; // the init blocks SIGCHLD
 	close(ctl);
 	if (dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0) goto fail;
+	// A runtime started ahead reads its assignment from descriptor 3.
+	if (assignfd >= 0 && dup2(assignfd, 3) < 0) goto fail;
 	int devnull = open("/dev/null", O_RDONLY);
 	if (devnull < 0 || dup2(devnull, 0) < 0) goto fail;
 	if (setsid() < 0) goto fail;
@@ -359,10 +374,10 @@ fail:
 
 // fork_process forks the process a "start" or "spawn" message describes
 // (fields from 1 on: uid gid hostbase nofile cwd argc argv... envc envp...
-// seccomp), with outfd as its stdout and stderr, and returns its pid. When
-// the exec fails it reports "error" to the host, reaps the child and
-// returns -1.
-static pid_t fork_process(int outfd) {
+// seccomp), with outfd as its stdout and stderr and, if assignfd is not
+// -1, assignfd as its descriptor 3, and returns its pid. When the exec
+// fails it reports "error" to the host, reaps the child and returns -1.
+static pid_t fork_process(int outfd, int assignfd) {
 	if (nfields < 8 || outfd < 0) {
 		errno = EPROTO;
 		fail("start");
@@ -401,9 +416,11 @@ static pid_t fork_process(int outfd) {
 	pid_t pid = fork();
 	if (pid < 0) fail("fork");
 	if (pid == 0) {
-		child(outfd, to_parent[1], from_parent[0], errpipe[1], uid, gid, nofile, cwd, argv_copy, envp_copy, &prog);
+		child(outfd, assignfd, to_parent[1], from_parent[0], errpipe[1], uid, gid, nofile, cwd, argv_copy, envp_copy,
+		      &prog);
 	}
 	close(outfd);
+	if (assignfd >= 0) close(assignfd);
 	close(to_parent[1]);
 	close(from_parent[0]);
 	close(errpipe[1]);
@@ -437,7 +454,7 @@ static pid_t fork_process(int outfd) {
 // runtime (a Lambda extension), started before it. Its end is not
 // reported; the reaping loop of start collects it.
 static void spawn(int outfd) {
-	pid_t pid = fork_process(outfd);
+	pid_t pid = fork_process(outfd, -1);
 	if (pid < 0) {
 		return;
 	}
@@ -446,9 +463,21 @@ static void spawn(int outfd) {
 	send_msg(2, "spawned", pidstr);
 }
 
-// start carries out a "start" message and then waits for the runtime.
+// start carries out a "start" message and then waits for the runtime. A
+// second descriptor with the message is the runtime's descriptor 3 (a
+// runtime started ahead reads its function's assignment there); the host
+// then finishes the root with "setup" messages while the runtime runs.
 static void start(int outfd) {
-	pid_t pid = fork_process(outfd);
+	int assignfd = nfds > 1 ? fds[1] : -1;
+	// SIGCHLD is taken from a signalfd from now on, so that the loop below
+	// can wait for the runtime and for the host at once.
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &chld, NULL) < 0) fail("block SIGCHLD");
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) fail("signalfd");
+	pid_t pid = fork_process(outfd, assignfd);
 	if (pid < 0) {
 		_exit(1);
 	}
@@ -458,19 +487,35 @@ static void start(int outfd) {
 
 	// Reap everything; report the runtime's end and go, taking the rest of
 	// the PID namespace along.
+	struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = ctl, .events = POLLIN}};
 	for (;;) {
 		int status;
-		pid_t p = waitpid(-1, &status, 0);
-		if (p < 0) {
-			if (errno == EINTR) continue;
-			fail("waitpid");
+		pid_t p;
+		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (p != pid) continue;
+			char code[16], sig[16];
+			snprintf(code, sizeof(code), "%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+			snprintf(sig, sizeof(sig), "%d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+			send_msg(3, "exit", code, sig);
+			_exit(0);
 		}
-		if (p != pid) continue;
-		char code[16], sig[16];
-		snprintf(code, sizeof(code), "%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-		snprintf(sig, sizeof(sig), "%d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-		send_msg(3, "exit", code, sig);
-		_exit(0);
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR) continue;
+			fail("poll");
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			}
+		}
+		if (pfd[1].revents & (POLLIN | POLLHUP)) {
+			recv_msg(); // a closed socket ends the init
+			if (nfields < 1 || strcmp(fields[0], "setup") != 0) {
+				errno = EPROTO;
+				fail("expected setup");
+			}
+			setup();
+		}
 	}
 }
 
@@ -490,21 +535,18 @@ __attribute__((constructor)) static void lamina_sandbox_init(void) {
 		close(extra);
 	}
 	prepare();
-	recv_msg();
-	if (nfields < 1 || strcmp(fields[0], "setup") != 0) {
-		errno = EPROTO;
-		fail("expected setup");
-	}
-	setup();
 	int outfd = recv_msg();
-	while (nfields >= 1 && strcmp(fields[0], "spawn") == 0) {
-		spawn(outfd);
+	for (;;) {
+		if (nfields >= 1 && strcmp(fields[0], "setup") == 0) {
+			setup();
+		} else if (nfields >= 1 && strcmp(fields[0], "spawn") == 0) {
+			spawn(outfd);
+		} else if (nfields >= 1 && strcmp(fields[0], "start") == 0) {
+			start(outfd);
+		} else {
+			errno = EPROTO;
+			fail("expected setup, spawn or start");
+		}
 		outfd = recv_msg();
 	}
-	if (nfields < 1 || strcmp(fields[0], "start") != 0) {
-		errno = EPROTO;
-		fail("expected start");
-	}
-	start(outfd);
-	_exit(0);
 }

@@ -4,9 +4,7 @@ package sandbox
 
 import (
 	"log/slog"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -34,35 +32,39 @@ import (
 // preparedSandboxes is how many sandboxes wait prepared.
 const preparedSandboxes = 3
 
-// preparedPool holds a provider's prepared sandboxes and refills itself.
+// preparedPool holds a provider's prepared sandboxes of one kind and
+// refills itself.
 type preparedPool struct {
-	p     *NamespaceProvider
-	log   *slog.Logger
-	ready chan *namespaceSandbox
-	wake  chan struct{} // a take asks the filler for more
-	stop  chan struct{}
-	done  chan struct{} // closed when the filler has stopped
-	made  atomic.Int64  // numbers the sandboxes' cgroups
+	p *NamespaceProvider
+	// prepare prepares one sandbox of the pool's kind.
+	prepare func() (*namespaceSandbox, error)
+	// onDemand: a take that finds the pool empty prepares one on the spot
+	// (else it returns nil).
+	onDemand bool
+	log      *slog.Logger
+	ready    chan *namespaceSandbox
+	wake     chan struct{} // a take asks the filler for more
+	stop     chan struct{}
+	done     chan struct{} // closed when the filler has stopped
 	// mu is held while the filler prepares a sandbox, so that setNetwork
 	// waits for one being prepared with the old network.
 	mu sync.Mutex
 }
 
-// newPreparedPool starts preparing size sandboxes of p.
-func newPreparedPool(p *NamespaceProvider, size int, log *slog.Logger) *preparedPool {
-	pp := &preparedPool{p: p, log: log, ready: make(chan *namespaceSandbox, size), wake: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{})}
+// newPreparedPool starts preparing size sandboxes with prepare.
+func newPreparedPool(p *NamespaceProvider, size int, onDemand bool, prepare func() (*namespaceSandbox, error),
+	log *slog.Logger) *preparedPool {
+	pp := &preparedPool{p: p, prepare: prepare, onDemand: onDemand, log: log, ready: make(chan *namespaceSandbox, size),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go pp.fill()
 	pp.refill()
 	return pp
 }
 
-// name returns the name of a new sandbox's cgroups.
-func (pp *preparedPool) name() string { return "sandbox-" + strconv.FormatInt(pp.made.Add(1), 10) }
-
-// take returns a prepared sandbox, or one prepared now if none is ready.
-// Sandboxes prepared for another network than the provider's, or whose
-// init has died, are destroyed on the way.
+// take returns a prepared sandbox, or one prepared now if none is ready
+// and the pool prepares on demand (else nil). Sandboxes prepared for
+// another network than the provider's, or whose init has died, are
+// destroyed on the way.
 func (pp *preparedPool) take() (*namespaceSandbox, error) {
 	defer pp.refill()
 	for {
@@ -73,7 +75,10 @@ func (pp *preparedPool) take() (*namespaceSandbox, error) {
 			}
 			s.Destroy()
 		default:
-			return pp.p.prepare(pp.name())
+			if !pp.onDemand {
+				return nil, nil
+			}
+			return pp.prepare()
 		}
 	}
 }
@@ -110,7 +115,7 @@ func (pp *preparedPool) fill() {
 		}
 		for len(pp.ready) < cap(pp.ready) {
 			pp.mu.Lock()
-			s, err := pp.p.prepare(pp.name())
+			s, err := pp.prepare()
 			if err == nil {
 				select {
 				case pp.ready <- s:

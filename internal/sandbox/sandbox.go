@@ -6,6 +6,9 @@
 // The contract every implementation keeps:
 //   - Create returns a sandbox in which nothing runs yet; Start runs exactly
 //     one runtime process in it, after any processes Spawn runs beside it.
+//     The exception: a sandbox whose runtime process was started ahead
+//     (Spec.Prestart, Prestarted), where Start hands that process its
+//     function instead.
 //   - The listeners of RuntimeAPI and Endpoint are reachable by the
 //     processes of this sandbox and by no other sandbox.
 //   - Exited is closed once the runtime process has ended (by itself or by
@@ -53,6 +56,43 @@ type Spec struct {
 	// pass HostDirVisibility. Sandboxes that share the host's file system
 	// (process) need not do anything with them.
 	ReadOnlyDirs []string
+	// Prestart, when set, is the runtime process this function's Start
+	// would run, as it can be started before any function is known (see
+	// Prestart). A provider may then return a sandbox in which it runs
+	// already (see Prestarted); others ignore it.
+	Prestart *Prestart
+}
+
+// Prestart describes a runtime process that a provider may start ahead, in
+// a sandbox prepared before its function is known, with nothing of any
+// function in it: only Spec's RuntimeDir and ReadOnlyDirs are shown, and
+// the environment is Env. Its descriptor 3 is the read end of a pipe on
+// which Start writes the function's assignment, one JSON object
+// {"env": ["KEY=value", ...], "cwd": "..."}, then closes it; the process
+// reads it to its end, replaces its environment with env and changes to
+// cwd (the function's directories are shown by then) before it does
+// anything of its function's.
+type Prestart struct {
+	Argv []string
+	Env  []string
+}
+
+// Prestarter is a Provider that can start runtimes ahead (Spec.Prestart).
+type Prestarter interface {
+	Provider
+	// Paths says where every sandbox of the provider shows things.
+	Paths() Paths
+}
+
+// Prestarted is implemented by sandboxes whose runtime process may have
+// been started ahead (Spec.Prestart).
+type Prestarted interface {
+	// PrestartedOutput returns the read end of the pipe the runtime started
+	// ahead writes its stdout and stderr to, or nil when it was not started
+	// ahead. When it was, Start hands it the function (Process.Env and
+	// Dir; Argv must be Prestart's) instead of starting a process, and
+	// Process.Output is not used.
+	PrestartedOutput() *os.File
 }
 
 // Paths says where a sandbox shows things to its runtime.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,6 +145,11 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 	if c.EphemeralStorage != nil {
 		ephemeral = c.EphemeralStorage.Size
 	}
+	var prestart *sandbox.Prestart
+	var launch runtimes.Launch
+	if len(extensions) == 0 { // extensions start before the runtime
+		prestart, launch = w.prestart(fn, taskDir, layerDirs)
+	}
 	env.sb, err = w.cfg.Sandbox.Create(ctx, sandbox.Spec{
 		ID:           env.id,
 		TaskDir:      taskDir,
@@ -152,17 +158,21 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 		MemoryMB:     c.MemorySize,
 		EphemeralMB:  ephemeral,
 		ReadOnlyDirs: w.cfg.Runtimes.ReadOnlyDirs(fn),
+		Prestart:     prestart,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	paths := env.sb.Paths()
-	launch, err := w.cfg.Runtimes.Launch(fn, paths, taskDir, layerDirs)
-	if err != nil {
-		env.sb.Destroy()
-		return nil, err
+	if prestart == nil {
+		// With one, the launch is the one it was made of: Launch may
+		// change between two calls (the bytecode, once compiled).
+		if launch, err = w.cfg.Runtimes.Launch(fn, paths, taskDir, layerDirs); err != nil {
+			env.sb.Destroy()
+			return nil, err
+		}
 	}
-	if env.out, err = newOutput(); err != nil {
+	if env.out, err = newRuntimeOutput(env.sb); err != nil {
 		env.sb.Destroy()
 		return nil, err
 	}
@@ -207,29 +217,65 @@ func (w *Worker) start(ctx context.Context, fn *lamina.Function, provisioned str
 	return env, nil
 }
 
-// environment returns the variables a runtime sees, as Lambda sets them.
-func (w *Worker) environment(env *environment, paths sandbox.Paths, apiAddr string) []string {
-	c := &env.fn.Configuration
-	vars := []string{
+// prestart returns the runtime process of fn as a sandbox may start it
+// before fn is known (sandbox.Prestart) and the launch it is made of, or
+// nil when fn's runtime cannot start so: the provider cannot, fn's runtime
+// is not an interpreter of Lamina's, or fn sets a variable its interpreter
+// reads when it starts (or one Lamina sets for it).
+func (w *Worker) prestart(fn *lamina.Function, taskDir string, layerDirs []string) (*sandbox.Prestart, runtimes.Launch) {
+	ps, ok := w.cfg.Sandbox.(sandbox.Prestarter)
+	family := fn.Family()
+	if !ok || (family != lamina.FamilyPython && family != lamina.FamilyNode) {
+		return nil, runtimes.Launch{}
+	}
+	paths := ps.Paths()
+	launch, err := w.cfg.Runtimes.Launch(fn, paths, taskDir, layerDirs)
+	if err != nil {
+		return nil, runtimes.Launch{} // Launch reports it after Create
+	}
+	vars := append(startVars(paths), launch.Env...)
+	if c := fn.Configuration.Environment; c != nil {
+		for name := range c.Variables {
+			if runtimes.ReadAtStart(family, name) || slices.ContainsFunc(vars, func(v string) bool {
+				return strings.HasPrefix(v, name+"=")
+			}) {
+				return nil, runtimes.Launch{}
+			}
+		}
+	}
+	return &sandbox.Prestart{Argv: launch.Argv, Env: vars}, launch
+}
+
+// startVars are the variables Lambda sets that are the same for every
+// function in a sandbox showing paths.
+func startVars(paths sandbox.Paths) []string {
+	return []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin:" + paths.Opt + "/bin",
 		"LD_LIBRARY_PATH=/lib64:/usr/lib64:" + paths.RuntimeDir + ":" + paths.TaskRoot + ":" + paths.TaskRoot + "/lib:" + paths.Opt + "/lib",
 		"LANG=en_US.UTF-8",
 		"TZ=:UTC",
-		"_HANDLER=" + c.Handler,
 		"LAMBDA_TASK_ROOT=" + paths.TaskRoot,
 		"LAMBDA_RUNTIME_DIR=" + paths.RuntimeDir,
-		"AWS_REGION=" + w.cfg.Region,
-		"AWS_DEFAULT_REGION=" + w.cfg.Region,
-		"AWS_LAMBDA_FUNCTION_NAME=" + c.FunctionName,
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(c.MemorySize),
-		"AWS_LAMBDA_FUNCTION_VERSION=" + c.Version,
-		"AWS_LAMBDA_INITIALIZATION_TYPE=" + initializationType(env.provisioned),
-		"AWS_LAMBDA_LOG_GROUP_NAME=" + c.LogGroupName(),
-		"AWS_LAMBDA_LOG_STREAM_NAME=" + env.logStream,
-		"AWS_LAMBDA_RUNTIME_API=" + apiAddr,
+	}
+}
+
+// environment returns the variables a runtime sees, as Lambda sets them.
+func (w *Worker) environment(env *environment, paths sandbox.Paths, apiAddr string) []string {
+	c := &env.fn.Configuration
+	vars := append(startVars(paths),
+		"_HANDLER="+c.Handler,
+		"AWS_REGION="+w.cfg.Region,
+		"AWS_DEFAULT_REGION="+w.cfg.Region,
+		"AWS_LAMBDA_FUNCTION_NAME="+c.FunctionName,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(c.MemorySize),
+		"AWS_LAMBDA_FUNCTION_VERSION="+c.Version,
+		"AWS_LAMBDA_INITIALIZATION_TYPE="+initializationType(env.provisioned),
+		"AWS_LAMBDA_LOG_GROUP_NAME="+c.LogGroupName(),
+		"AWS_LAMBDA_LOG_STREAM_NAME="+env.logStream,
+		"AWS_LAMBDA_RUNTIME_API="+apiAddr,
 		"AWS_XRAY_CONTEXT_MISSING=LOG_ERROR",
 		"AWS_XRAY_DAEMON_ADDRESS=169.254.79.129:2000",
-	}
+	)
 	if c.JSONLogs() {
 		// The runtimes write JSON log records and drop, at the source,
 		// what the application log level would drop.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lamina-project/lamina/internal/logs"
+	"github.com/lamina-project/lamina/internal/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,15 +42,35 @@ type output struct {
 	partial []byte // an unfinished line
 }
 
+// newOutput makes a pipe and collects what is written to its write end.
 func newOutput() (*output, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
+	return outputOf(r, w)
+}
+
+// newRuntimeOutput collects the output of sb's runtime: from the pipe of a
+// runtime sb started ahead (sandbox.Prestarted), else from a new one.
+func newRuntimeOutput(sb sandbox.Sandbox) (*output, error) {
+	if ps, ok := sb.(sandbox.Prestarted); ok {
+		if r := ps.PrestartedOutput(); r != nil {
+			return outputOf(r, nil)
+		}
+	}
+	return newOutput()
+}
+
+// outputOf collects what is written to the pipe whose read end is r; w is
+// the worker's copy of its write end, or nil.
+func outputOf(r, w *os.File) (*output, error) {
 	raw, err := r.SyscallConn()
 	if err != nil {
 		r.Close()
-		w.Close()
+		if w != nil {
+			w.Close()
+		}
 		return nil, err
 	}
 	o := &output{r: r, w: w, raw: raw, eof: make(chan struct{})}
@@ -155,9 +176,14 @@ func (o *output) pending() (int, error) {
 	return n, ioctlErr
 }
 
-// writer is the end the runtime writes to.
+// writer is the end the runtime writes to; nil for the output of a runtime
+// started ahead.
 func (o *output) writer() *os.File { return o.w }
 
-// close closes the worker's copy of the write end; the reader stops once
-// the runtime's copies are closed too (it has exited).
-func (o *output) close() { o.w.Close() }
+// close closes the worker's copy of the write end, if it has one; the
+// reader stops once the runtime's copies are closed too (it has exited).
+func (o *output) close() {
+	if o.w != nil {
+		o.w.Close()
+	}
+}

@@ -1070,6 +1070,30 @@ function warnIfCallbackHandler(metadata) {
   }
 }
 
+// A runtime started ahead of its function (_LAMINA_ASSIGNMENT_FD set, see
+// internal/sandbox/prestart.go) waits here, Node and this module loaded,
+// until the worker hands it a function: one JSON object {"env": [...],
+// "cwd": ...} on that descriptor, then its end. The environment is replaced
+// as a whole, so the function sees exactly what a fresh start would have
+// given it.
+function awaitAssignment() {
+  const fd = process.env._LAMINA_ASSIGNMENT_FD;
+  if (fd === undefined) {
+    return;
+  }
+  const assignment = JSON.parse(fs.readFileSync(Number(fd), 'utf8'));
+  fs.closeSync(Number(fd));
+  for (const name of Object.keys(process.env)) {
+    delete process.env[name];
+  }
+  for (const v of assignment.env) {
+    const i = v.indexOf('=');
+    process.env[v.slice(0, i)] = v.slice(i + 1);
+  }
+  process.chdir(assignment.cwd);
+}
+
+awaitAssignment();
 patchConsole();
 const client = new RuntimeApiClient(process.env.AWS_LAMBDA_RUNTIME_API);
 

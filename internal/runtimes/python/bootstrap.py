@@ -1009,7 +1009,36 @@ def _handle_invocation(api, request_handler, headers, body):
     api.post_error(invoke_id, error)
 
 
+def _await_assignment():
+    """A runtime started ahead of its function (_LAMINA_ASSIGNMENT_FD set,
+    see internal/sandbox/prestart.go) waits here, its interpreter and this
+    module loaded, until the worker hands it a function: one JSON object
+    {"env": [...], "cwd": ...} on that descriptor, then its end. The
+    environment is replaced as a whole, so the function sees exactly what a
+    fresh start would have given it."""
+    global _LOG_FORMAT_JSON
+    fd = os.environ.get("_LAMINA_ASSIGNMENT_FD")
+    if fd is None:
+        return
+    chunks = []
+    while True:
+        chunk = os.read(int(fd), 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(int(fd))
+    assignment = _json_loads(b"".join(chunks).decode())
+    os.environ.clear()
+    for var in assignment["env"]:
+        name, _, value = var.partition("=")
+        os.environ[name] = value
+    os.chdir(assignment["cwd"])
+    time.tzset()
+    _LOG_FORMAT_JSON = os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+
+
 def main():
+    _await_assignment()
     # Prompt output: every complete line reaches the worker when written.
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
