@@ -188,7 +188,15 @@ type Function struct {
 	// RuntimeManagement is the version's runtime management config; nil
 	// means Auto.
 	RuntimeManagement *RuntimeManagementConfig `json:",omitempty"`
+	// RecursiveLoop is the function's recursive loop detection setting
+	// (on $LATEST, for all its versions): RecursiveLoopAllow, or
+	// RecursiveLoopTerminate, which "" means too.
+	RecursiveLoop string `json:",omitempty"`
 }
+
+// StopsLoops reports whether Lamina stops a recursive loop through the
+// function (its RecursiveLoop is not Allow).
+func (f *Function) StopsLoops() bool { return f.RecursiveLoop != RecursiveLoopAllow }
 
 // RuntimeManagementConfig says when a function's runtime is updated:
 // "Auto", "FunctionUpdate" or "Manual" with a RuntimeVersionArn.

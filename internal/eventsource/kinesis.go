@@ -729,7 +729,7 @@ func (l *lane) invoke(ctx context.Context, a *attempt) (res *lamina.InvocationRe
 	backoff := minRetryBackoff
 	for {
 		var err error
-		res, err = sp.t.Invoke(context.WithoutCancel(ctx), payload)
+		res, err = sp.t.Invoke(context.WithoutCancel(ctx), payload, "")
 		if err == nil {
 			break
 		}
@@ -786,7 +786,7 @@ func (l *lane) deliverFinal(ctx context.Context, early bool) bool {
 	payload := l.event(ctx, nil, true, early)
 	backoff := minRetryBackoff
 	for retries := 0; ; retries++ {
-		res, err := sp.t.Invoke(context.WithoutCancel(ctx), payload)
+		res, err := sp.t.Invoke(context.WithoutCancel(ctx), payload, "")
 		if err == nil && res.FunctionError == "" {
 			break
 		}

@@ -58,7 +58,9 @@ type fakeTarget struct {
 // ReportLag is not looked at here.
 func (f *fakeTarget) ReportLag(time.Duration) {}
 
-func (f *fakeTarget) Invoke(ctx context.Context, payload []byte) (*lamina.InvocationResult, error) {
+func (f *fakeTarget) Admit(ctx context.Context, trace string) (string, bool) { return trace, true }
+
+func (f *fakeTarget) Invoke(ctx context.Context, payload []byte, trace string) (*lamina.InvocationResult, error) {
 	ev := &kinesisEvent{}
 	if err := json.Unmarshal(payload, ev); err != nil {
 		return nil, err

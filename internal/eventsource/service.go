@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lamina-project/lamina"
+	"github.com/lamina-project/lamina/internal/recursion"
 	"github.com/lamina-project/lamina/internal/store"
 )
 
@@ -46,9 +47,14 @@ type Source interface {
 
 // Target is what a poller invokes: the mapping's function.
 type Target interface {
-	// Invoke runs the function with payload. Throttles are *lamina.Error
-	// 429; a function's failure is a result.
-	Invoke(ctx context.Context, payload []byte) (*lamina.InvocationResult, error)
+	// Invoke runs the function with payload; trace is the invocation's
+	// trace header ("" for a new one). Throttles are *lamina.Error 429; a
+	// function's failure is a result.
+	Invoke(ctx context.Context, payload []byte, trace string) (*lamina.InvocationResult, error)
+	// Admit decides whether an event with trace header trace may invoke the
+	// function, or continues a recursive loop past its limit (see
+	// recursion.Guard); it returns the invocation's trace header.
+	Admit(ctx context.Context, trace string) (string, bool)
 	// MaxConcurrency is how many invocations the poller may run at once:
 	// the mapping's MaximumConcurrency, the function's reserved
 	// concurrency, the account's limit, whichever is least.
@@ -84,7 +90,10 @@ type Config struct {
 	MaxMappings int
 	// Metrics receives the pollers' lag; nil means not registered.
 	Metrics *Metrics
-	Logger  *slog.Logger
+	// Recursion stops recursive loops through queues; nil means a guard
+	// whose counter is not registered.
+	Recursion *recursion.Guard
+	Logger    *slog.Logger
 }
 
 // Service is the event source mappings of one node: their API, and the
@@ -112,6 +121,9 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Recursion == nil {
+		cfg.Recursion = recursion.NewGuard(nil, cfg.Logger)
 	}
 	t, err := store.OpenTable[Mapping](ctx, cfg.Store, mappingsBucket, "event source mapping")
 	if err != nil {
@@ -344,13 +356,24 @@ type target struct {
 	m *Mapping
 }
 
-func (t *target) Invoke(ctx context.Context, payload []byte) (*lamina.InvocationResult, error) {
+func (t *target) Invoke(ctx context.Context, payload []byte, trace string) (*lamina.InvocationResult, error) {
 	fn, err := t.s.cfg.Manager.Resolve(ctx, t.m.Function, t.m.Qualifier)
 	if err != nil {
 		return nil, err
 	}
 	return t.s.cfg.Manager.Invoke(ctx, &lamina.Invocation{RequestID: uuid.NewString(), Function: fn,
-		InvokedARN: t.m.FunctionArn, Payload: payload})
+		InvokedARN: t.m.FunctionArn, Payload: payload, TraceID: trace})
+}
+
+// Admit asks the guard with the function's $LATEST, which holds its
+// RecursiveLoop setting. A function it cannot find is the invocation's
+// to report.
+func (t *target) Admit(ctx context.Context, trace string) (string, bool) {
+	fn, err := t.s.cfg.Manager.Resolve(ctx, t.m.Function, "")
+	if err != nil {
+		return trace, true
+	}
+	return t.s.cfg.Recursion.Admit(fn, trace, t.m.EventSourceArn)
 }
 
 func (t *target) Timeout(ctx context.Context) time.Duration {

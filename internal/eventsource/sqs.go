@@ -318,6 +318,10 @@ func (p *sqsPoller) process(batch []*sqs.Message, invisibleUntil time.Time) {
 			return
 		}
 	}
+	batch, trace := p.stopLoops(ctx, batch)
+	if len(batch) == 0 {
+		return
+	}
 	records := make([]sqsRecord, len(batch))
 	for i, m := range batch {
 		records[i] = p.record(m)
@@ -325,7 +329,7 @@ func (p *sqsPoller) process(batch []*sqs.Message, invisibleUntil time.Time) {
 	payload, _ := json.Marshal(struct {
 		Records []sqsRecord
 	}{records})
-	res, err := p.invoke(ctx, payload, invisibleUntil)
+	res, err := p.invoke(ctx, payload, trace, invisibleUntil)
 	switch {
 	case err != nil:
 		p.log.Debug("a batch could not be invoked; it is received again once visible", "messages", len(batch), "err", err)
@@ -352,16 +356,38 @@ func (p *sqsPoller) process(batch []*sqs.Message, invisibleUntil time.Time) {
 
 // invoke runs the function with a batch, trying again while it is
 // throttled and the batch is still invisible.
-func (p *sqsPoller) invoke(ctx context.Context, payload []byte, invisibleUntil time.Time) (*lamina.InvocationResult, error) {
+func (p *sqsPoller) invoke(ctx context.Context, payload []byte, trace string, invisibleUntil time.Time) (*lamina.InvocationResult, error) {
 	backoff := 100 * time.Millisecond
 	for {
-		res, err := p.t.Invoke(ctx, payload)
+		res, err := p.t.Invoke(ctx, payload, trace)
 		if !isThrottle(err) || time.Until(invisibleUntil) < backoff+p.t.Timeout(ctx) || p.ctx.Err() != nil {
 			return res, err
 		}
 		sleep(p.ctx, backoff)
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// stopLoops takes out of a batch the messages that continue a recursive
+// loop through the function past its limit, and deletes them. It returns
+// the rest and the trace header of their invocation: the one of the
+// message furthest along a loop, so that the next round counts from it.
+func (p *sqsPoller) stopLoops(ctx context.Context, batch []*sqs.Message) ([]*sqs.Message, string) {
+	var kept, stopped []*sqs.Message
+	trace, most := "", 0
+	for _, m := range batch {
+		next, ok := p.t.Admit(ctx, m.Attributes["AWSTraceHeader"])
+		if !ok {
+			stopped = append(stopped, m)
+			continue
+		}
+		kept = append(kept, m)
+		if _, n, _ := lamina.Lineage(next); n > most || trace == "" {
+			trace, most = next, n
+		}
+	}
+	p.delete(ctx, stopped)
+	return kept, trace
 }
 
 // delete deletes processed messages from the queue.

@@ -1,14 +1,11 @@
 package frontend
 
 import (
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/async"
@@ -79,7 +76,7 @@ func (f *Frontend) invoke(rq *request) error {
 	}
 	traceID := h.Get("X-Amzn-Trace-Id")
 	if traceID == "" {
-		traceID = newTraceID()
+		traceID = lamina.NewTraceID()
 	}
 	res, err := f.manager.Invoke(rq.r.Context(), &lamina.Invocation{
 		RequestID:     rq.requestID,
@@ -173,13 +170,4 @@ func decodeClientContext(b64 string) (string, error) {
 		return "", lamina.ErrInvalidRequestContent("Client context must be a valid Base64-encoded JSON object.")
 	}
 	return string(data), nil
-}
-
-// newTraceID returns an X-Ray trace header value for an invocation that came
-// without one: "Root=1-<epoch hex>-<24 hex>;Parent=<16 hex>;Sampled=0".
-func newTraceID() string {
-	var b [20]byte
-	rand.Read(b[:])
-	epoch := strconv.FormatInt(time.Now().Unix(), 16)
-	return "Root=1-" + epoch + "-" + hex.EncodeToString(b[:12]) + ";Parent=" + hex.EncodeToString(b[12:]) + ";Sampled=0"
 }

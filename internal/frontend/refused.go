@@ -11,7 +11,6 @@ const (
 	reasonCapacityProviders = "Lambda Managed Instances: Lamina runs every function on its own nodes; there are no EC2 capacity providers to place functions or scale them on"
 	reasonDurable           = "durable functions: Lamina does not checkpoint and replay executions"
 	reasonResourcePolicy    = "Lamina manages function policies statement by statement (AddPermission, RemovePermission, GetPolicy), not as whole documents"
-	reasonRecursion         = "recursive loop detection is not implemented yet; nothing stops a loop through a queue, topic or bucket"
 )
 
 // refusedRoutes are the routes of the operations Lamina refuses.
@@ -36,8 +35,6 @@ var refusedRoutes = []struct{ pattern, name, reason string }{
 	{"PUT /2026-07-09/resource-policy/{arn}", "PutResourcePolicy", reasonResourcePolicy},
 	{"GET /2026-07-09/resource-policy/{arn}", "GetResourcePolicy", reasonResourcePolicy},
 	{"DELETE /2026-07-09/resource-policy/{arn}", "DeleteResourcePolicy", reasonResourcePolicy},
-	{"PUT /2024-08-31/functions/{name}/recursion-config", "PutFunctionRecursionConfig", reasonRecursion},
-	{"GET /2024-08-31/functions/{name}/recursion-config", "GetFunctionRecursionConfig", reasonRecursion},
 }
 
 // refusal returns the handler of an operation Lamina refuses.

@@ -106,6 +106,10 @@ func (f *Frontend) routes() {
 	f.handle("PUT "+runtimeManagement, operation{name: "PutRuntimeManagementConfig", handle: f.putRuntimeManagementConfig})
 	f.handle("GET "+runtimeManagement, operation{name: "GetRuntimeManagementConfig", handle: f.getRuntimeManagementConfig})
 
+	const recursion = "/2024-08-31/functions/{name}/recursion-config"
+	f.handle("PUT "+recursion, operation{name: "PutFunctionRecursionConfig", handle: f.putFunctionRecursionConfig})
+	f.handle("GET "+recursion, operation{name: "GetFunctionRecursionConfig", handle: f.getFunctionRecursionConfig})
+
 	for _, r := range refusedRoutes {
 		f.handle(r.pattern, operation{name: r.name, refused: r.reason, handle: refusal(r.name, r.reason)})
 	}

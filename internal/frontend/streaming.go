@@ -75,7 +75,7 @@ func (f *Frontend) invokeWithResponseStream(rq *request) error {
 	}
 	traceID := h.Get("X-Amzn-Trace-Id")
 	if traceID == "" {
-		traceID = newTraceID()
+		traceID = lamina.NewTraceID()
 	}
 	out := &eventStream{w: rq.w, rc: http.NewResponseController(rq.w), enc: eventstream.NewEncoder(),
 		version: fn.Configuration.Version, traceID: traceID}

@@ -174,7 +174,7 @@ func (f *Frontend) invokeHTTP(w http.ResponseWriter, r *http.Request, function, 
 	}
 	inv := &lamina.Invocation{
 		RequestID: requestID, Function: fn, InvokedARN: invoked, Payload: []byte(jsonString(ev)),
-		TraceID: newTraceID(),
+		TraceID: lamina.NewTraceID(),
 	}
 	var out *urlStream
 	if stream {

@@ -29,6 +29,7 @@ import (
 	"github.com/lamina-project/lamina/internal/manager"
 	"github.com/lamina-project/lamina/internal/netlimit"
 	"github.com/lamina-project/lamina/internal/policy"
+	"github.com/lamina-project/lamina/internal/recursion"
 	"github.com/lamina-project/lamina/internal/remote"
 	"github.com/lamina-project/lamina/internal/runtimes"
 	"github.com/lamina-project/lamina/internal/sandbox"
@@ -499,13 +500,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-asyncDone }()
 
+	// loops stops recursive loops through queues, topics and buckets.
+	loops := recursion.NewGuard(metricsReg, log)
 	var mappings *eventsource.Service
 	if err := open("event source mappings", func(ctx context.Context) (err error) {
 		streamSource, err := eventsource.NewKinesis(ctx, st, eventsource.Kinesis{Streams: streams, Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log})
 		if err != nil {
 			return err
 		}
-		mappings, err = eventsource.Open(ctx, eventsource.Config{Region: cfg.Region, AccountID: cfg.AccountID, Node: node, Store: st, Metrics: eventsource.NewMetrics(metricsReg),
+		mappings, err = eventsource.Open(ctx, eventsource.Config{Region: cfg.Region, AccountID: cfg.AccountID, Node: node, Store: st, Metrics: eventsource.NewMetrics(metricsReg), Recursion: loops,
 			Manager: mgr, ConcurrencyLimit: cfg.ConcurrencyLimit, Logger: log,
 			Sources: []eventsource.Source{&eventsource.SQS{Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log},
 				streamSource}})

@@ -455,10 +455,12 @@ type sendFields struct {
 	MessageGroupId          string
 }
 
-// outgoing returns the message the fields describe.
-func (f *sendFields) outgoing() (*OutgoingMessage, error) {
+// outgoing returns the message the fields describe. trace is the
+// request's X-Amzn-Trace-Id: as SQS does, it becomes the message's
+// AWSTraceHeader unless the message names one itself.
+func (f *sendFields) outgoing(trace string) (*OutgoingMessage, error) {
 	m := &OutgoingMessage{Body: f.MessageBody, DelaySeconds: f.DelaySeconds, Attributes: f.MessageAttributes,
-		GroupID: f.MessageGroupId, DeduplicationID: f.MessageDeduplicationId}
+		GroupID: f.MessageGroupId, DeduplicationID: f.MessageDeduplicationId, TraceHeader: trace}
 	for name, v := range f.MessageSystemAttributes {
 		if name != "AWSTraceHeader" || v.DataType != "String" || v.StringValue == "" {
 			return nil, errInvalidParameter("Message system attribute %s is invalid: only AWSTraceHeader, a String, may be sent.", name)
@@ -487,7 +489,7 @@ func (s *Service) sendMessage(c *awsproto.Call, in *sendMessageInput) (*sendMess
 	if err != nil {
 		return nil, err
 	}
-	m, err := in.outgoing()
+	m, err := in.outgoing(c.Request.Header.Get("X-Amzn-Trace-Id"))
 	if err != nil {
 		return nil, err
 	}
@@ -594,7 +596,7 @@ func (s *Service) sendMessageBatch(c *awsproto.Call, in *sendBatchInput) (*sendB
 	var msgs []*OutgoingMessage
 	var sentIDs []string
 	for _, e := range in.Entries {
-		m, err := e.outgoing()
+		m, err := e.outgoing(c.Request.Header.Get("X-Amzn-Trace-Id"))
 		if err != nil {
 			out.Failed = append(out.Failed, entryError(e.Id, err))
 			continue
