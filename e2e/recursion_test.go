@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
@@ -179,4 +180,70 @@ func TestRecursiveLoopThroughSQS(t *testing.T) {
 func lamHash(function string) string {
 	sum := sha256.Sum256([]byte(function))
 	return hex.EncodeToString(sum[:4])
+}
+
+// snsLoop is a function in a loop through a topic it is subscribed to:
+// each round it tells the tally queue its round and trace header, and
+// publishes the next round to the topic.
+const snsLoop = `import json, os
+import boto3
+
+sns = boto3.client("sns")
+sqs = boto3.client("sqs")
+
+def handler(event, context):
+    n = json.loads(event["Records"][0]["Sns"]["Message"])["round"]
+    sqs.send_message(QueueUrl=os.environ["TALLY"], MessageBody=json.dumps(
+        {"round": n, "trace": os.environ.get("_X_AMZN_TRACE_ID", "")}))
+    sns.publish(TopicArn=os.environ["TOPIC"], Message=json.dumps({"round": n + 1}))
+`
+
+// A function that publishes its event back to the topic that invokes it
+// is stopped after 16 rounds, as through a queue.
+func TestRecursiveLoopThroughSNS(t *testing.T) {
+	t.Parallel()
+	runtime, sdkArgs := boto3Offered(t)
+	ts := startServer(t, withArgs(sdkArgs...))
+	ctx := t.Context()
+	topic, err := ts.SNS().CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("loop")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tallyURL := createQueue(t, ts.SQS(), "loop-tally", nil)
+	ts.createFunction(t, "looper", zipFiles(t, map[string]string{"app.py": snsLoop}), withRuntime(runtime),
+		func(in *lambda.CreateFunctionInput) {
+			in.Handler, in.Timeout = aws.String("app.handler"), aws.Int32(30)
+			in.Environment = &lambdatypes.Environment{Variables: map[string]string{"TOPIC": *topic.TopicArn, "TALLY": tallyURL}}
+		})
+	if _, err := ts.Lambda().AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("looper"), StatementId: aws.String("sns"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("sns.amazonaws.com"), SourceArn: topic.TopicArn}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.SNS().Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("lambda"),
+		Endpoint: aws.String("arn:aws:lambda:us-east-1:000000000000:function:looper")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.SNS().Publish(ctx, &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String(`{"round":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the loop to be stopped", func() bool {
+		return metricValue(string(ts.do(t, "GET", "/metrics", nil).Body), `lamina_recursive_invocations_dropped_total{function="looper"}`) == 1
+	})
+	rounds := map[int]loopRound{}
+	for _, body := range receiveAll(t, ts.SQS(), tallyURL, 1) {
+		var r loopRound
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			t.Fatalf("tally %q: %v", body, err)
+		}
+		rounds[r.Round] = r
+	}
+	lineage := ";Lineage=" + lamHash("looper") + ":"
+	for n := 1; n <= 16; n++ {
+		if r, ok := rounds[n]; !ok || !strings.HasSuffix(r.Trace, lineage+strconv.Itoa(n)) {
+			t.Errorf("round %d: %+v (ran %v), want it run with lineage %d", n, r, ok, n)
+		}
+	}
+	if len(rounds) != 16 {
+		t.Errorf("%d rounds ran, want 16", len(rounds))
+	}
 }

@@ -139,9 +139,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // SubmitAsync queues a function's asynchronous invocation (with requestID,
-// or a new one when empty): the dispatcher as targets.Functions.
-func (d *Dispatcher) SubmitAsync(ctx context.Context, requestID, function, qualifier string, payload []byte) error {
-	return d.Submit(ctx, &Event{RequestID: requestID, Function: function, Qualifier: qualifier, Payload: payload})
+// or a new one when empty, and the trace header trace, or a new one when
+// empty): the dispatcher as targets.Functions.
+func (d *Dispatcher) SubmitAsync(ctx context.Context, requestID, function, qualifier, trace string, payload []byte) error {
+	return d.Submit(ctx, &Event{RequestID: requestID, Function: function, Qualifier: qualifier, TraceID: trace, Payload: payload})
 }
 
 // Submit queues a new event durably (when it returns nil, the event will

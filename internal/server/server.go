@@ -425,7 +425,10 @@ func Run(ctx context.Context, cfg Config) error {
 	// (policies.MayInvoke), through the router every delivery to a
 	// function, queue, topic or bus goes through.
 	policies := &policy.Checker{Store: st, Region: cfg.Region, AccountID: cfg.AccountID}
-	router := &targets.Router{Region: cfg.Region, AccountID: cfg.AccountID, Queues: queues, Policies: policies}
+	// loops stops recursive loops through queues and topics.
+	loops := recursion.NewGuard(metricsReg, log)
+	router := &targets.Router{Region: cfg.Region, AccountID: cfg.AccountID, Queues: queues, Policies: policies,
+		Loops: loops, Resolve: mgr.Resolve}
 	dispatcher := async.NewDispatcher(async.Config{
 		Region:    cfg.Region,
 		AccountID: cfg.AccountID,
@@ -500,8 +503,6 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-asyncDone }()
 
-	// loops stops recursive loops through queues, topics and buckets.
-	loops := recursion.NewGuard(metricsReg, log)
 	var mappings *eventsource.Service
 	if err := open("event source mappings", func(ctx context.Context) (err error) {
 		streamSource, err := eventsource.NewKinesis(ctx, st, eventsource.Kinesis{Streams: streams, Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log})

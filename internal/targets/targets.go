@@ -18,6 +18,7 @@ import (
 
 	"github.com/lamina-project/lamina"
 	"github.com/lamina-project/lamina/internal/policy"
+	"github.com/lamina-project/lamina/internal/recursion"
 	"github.com/lamina-project/lamina/internal/services/sqs"
 )
 
@@ -63,12 +64,16 @@ type Message struct {
 	// SourceArn (policy.PrincipalSNS, policy.PrincipalEvents): a function
 	// is invoked only if its policy allows it.
 	Principal, SourceArn string
+	// Trace, when set, is the trace header (X-Amzn-Trace-Id) of the call
+	// that caused the delivery (a function's publish): its lineage counts
+	// the rounds of a recursive loop, which Loops stops.
+	Trace string
 }
 
 // Functions queues asynchronous invocations (the async dispatcher).
 type Functions interface {
 	// SubmitAsync queues an asynchronous invocation durably.
-	SubmitAsync(ctx context.Context, requestID, function, qualifier string, payload []byte) error
+	SubmitAsync(ctx context.Context, requestID, function, qualifier, trace string, payload []byte) error
 }
 
 // Topics publishes to SNS topics (the SNS service).
@@ -97,6 +102,12 @@ type Router struct {
 	Topics            Topics
 	Buses             Buses
 	Policies          *policy.Checker
+	// Loops, when set, stops recursive loops through topics: a topic's
+	// delivery to a function of a message whose trace continues a loop
+	// past its limit is dropped (recursion.Guard). Resolve finds the function's
+	// $LATEST, which holds its RecursiveLoop setting.
+	Loops   *recursion.Guard
+	Resolve func(ctx context.Context, function, qualifier string) (*lamina.Function, error)
 }
 
 // Parse returns the kind of target an ARN names, or an error saying why
@@ -196,5 +207,16 @@ func (r *Router) invoke(ctx context.Context, arn string, m *Message) error {
 			return fmt.Errorf("%w (%s for %s; aws lambda add-permission)", ErrNotPermitted, m.Principal, m.SourceArn)
 		}
 	}
-	return r.Functions.SubmitAsync(ctx, m.ID, name, qualifier, m.Payload)
+	trace := m.Trace
+	if r.Loops != nil && r.Resolve != nil && m.Principal == policy.PrincipalSNS {
+		// The function's $LATEST holds its RecursiveLoop setting; a
+		// function not found is the invocation's to report.
+		if fn, err := r.Resolve(ctx, name, ""); err == nil {
+			var ok bool
+			if trace, ok = r.Loops.Admit(fn, trace, m.SourceArn); !ok {
+				return nil // stopped, counted and logged
+			}
+		}
+	}
+	return r.Functions.SubmitAsync(ctx, m.ID, name, qualifier, trace, m.Payload)
 }

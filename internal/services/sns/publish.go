@@ -50,7 +50,15 @@ type message struct {
 	structure  map[string]string
 	attributes map[string]messageAttributeValue
 	timestamp  time.Time
+	// trace is the publisher's trace header (X-Amzn-Trace-Id), whose
+	// lineage counts the rounds of a recursive loop (see
+	// targets.Message.Trace).
+	trace string
 }
+
+// traceHeader carries the publisher's trace context, with the lineage of a
+// function that publishes (its SDK sends _X_AMZN_TRACE_ID there).
+const traceHeader = "X-Amzn-Trace-Id"
 
 func (s *Service) publish(c *awsproto.Call, in *publishInput) (*publishOutput, error) {
 	arn := in.TopicArn
@@ -68,6 +76,7 @@ func (s *Service) publish(c *awsproto.Call, in *publishInput) (*publishOutput, e
 	if err != nil {
 		return nil, err
 	}
+	m.trace = c.Request.Header.Get(traceHeader)
 	if err := s.fanOut(c.Context(), t, m); err != nil {
 		return nil, err
 	}
@@ -136,6 +145,9 @@ func (s *Service) publishBatch(c *awsproto.Call, in *publishBatchInput) (*publis
 	out := &publishBatchOutput{Successful: []batchResultEntry{}, Failed: []batchErrorEntry{}}
 	for _, e := range entries {
 		m, err := s.newMessage(in.TopicArn, e.Message, e.Subject, e.MessageStructure, e.MessageAttributes)
+		if m != nil {
+			m.trace = c.Request.Header.Get(traceHeader)
+		}
 		if err == nil {
 			err = s.fanOut(ctx, t, m)
 		}
@@ -170,6 +182,7 @@ func (s *Service) PublishTo(ctx context.Context, arn string, tm *targets.Message
 	if err != nil {
 		return err
 	}
+	m.trace = tm.Trace
 	return s.fanOut(ctx, t, m)
 }
 
@@ -348,7 +361,7 @@ func (s *Service) delivery(sub *subscriptionRecord, subARN string, m *message) *
 			EventSubscriptionArn: subARN, Sns: n}}})
 		return &targets.Message{
 			ID:      uuid.NewSHA1(uuid.NameSpaceURL, []byte("lamina:sns/"+m.id+"/"+sub.ID)).String(),
-			Payload: payload, Principal: policy.PrincipalSNS, SourceArn: m.topicARN,
+			Payload: payload, Principal: policy.PrincipalSNS, SourceArn: m.topicARN, Trace: m.trace,
 		}
 	}
 	if sub.Attributes["RawMessageDelivery"] == "true" {
