@@ -38,6 +38,7 @@ import (
 	"github.com/lamina-project/lamina/internal/services/s3"
 	"github.com/lamina-project/lamina/internal/services/sns"
 	"github.com/lamina-project/lamina/internal/services/sqs"
+	"github.com/lamina-project/lamina/internal/services/sts"
 	"github.com/lamina-project/lamina/internal/store"
 	"github.com/lamina-project/lamina/internal/targets"
 	"github.com/lamina-project/lamina/internal/worker"
@@ -574,7 +575,8 @@ func Run(ctx context.Context, cfg Config) error {
 		APIBodies:        limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:        limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
-		Services: []*awsproto.Service{queues.API(), objects.API(), streams.API(), topics.API(), stackAPI.API()}, EventSources: mappings,
+		Services: []*awsproto.Service{queues.API(), objects.API(), streams.API(), topics.API(), stackAPI.API(),
+			sts.New(cfg.AccountID, sessions).API()}, EventSources: mappings,
 		Objects: objects, Events: buses, CodeSigningConfigs: codeSigning})
 
 	endpointHandler := fe.Handler()
