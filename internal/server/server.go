@@ -38,6 +38,7 @@ import (
 	"github.com/lamina-project/lamina/internal/services/s3"
 	"github.com/lamina-project/lamina/internal/services/sns"
 	"github.com/lamina-project/lamina/internal/services/sqs"
+	"github.com/lamina-project/lamina/internal/services/ssm"
 	"github.com/lamina-project/lamina/internal/services/sts"
 	"github.com/lamina-project/lamina/internal/store"
 	"github.com/lamina-project/lamina/internal/targets"
@@ -543,6 +544,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	go objects.Run(background)
 
+	var parameters *ssm.Service
+	if err := open("SSM parameters", func(ctx context.Context) (err error) {
+		parameters, err = ssm.Open(ctx, st, cfg.Region, cfg.AccountID)
+		return err
+	}); err != nil {
+		return err
+	}
+
 	var codeSigning *frontend.CodeSigningConfigs
 	if err := open("code signing configs", func(ctx context.Context) (err error) {
 		codeSigning, err = frontend.OpenCodeSigningConfigs(ctx, st)
@@ -576,7 +585,7 @@ func Run(ctx context.Context, cfg Config) error {
 		URLBodies:        limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
 		Services: []*awsproto.Service{queues.API(), objects.API(), streams.API(), topics.API(), stackAPI.API(),
-			sts.New(cfg.AccountID, sessions).API()}, EventSources: mappings,
+			sts.New(cfg.AccountID, sessions).API(), parameters.API()}, EventSources: mappings,
 		Objects: objects, Events: buses, CodeSigningConfigs: codeSigning})
 
 	endpointHandler := fe.Handler()
