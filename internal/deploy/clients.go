@@ -98,3 +98,17 @@ func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// Parameter returns the value of the SSM parameter called name: what
+// template parameters of type AWS::SSM::Parameter::Value<…> resolve to
+// (Engine.Parameter).
+func (c *Clients) Parameter(ctx context.Context, name string) (string, error) {
+	out, err := c.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+	if apiCode(err) == "ParameterNotFound" {
+		return "", fmt.Errorf("parameter %s does not exist", name)
+	}
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.Parameter.Value), nil
+}
