@@ -89,8 +89,8 @@ func cdkModules(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("LAMINA_E2E_CDK_MODULES")
 	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".cache", "lamina-e2e", "cdk", "node_modules")
+		cache, _ := os.UserCacheDir() // $XDG_CACHE_HOME or ~/.cache
+		dir = filepath.Join(cache, "lamina-e2e", "cdk", "node_modules")
 	}
 	for _, need := range []string{".bin/cdk", "aws-cdk-lib/package.json"} {
 		if _, err := os.Stat(filepath.Join(dir, need)); err != nil {
