@@ -399,10 +399,13 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		defer client.Close()
+		// Metrics are registered once, outside the step a forming cluster
+		// retries.
+		leaseMetrics := concurrency.NewMetrics(metricsReg)
 		if err := open("concurrency pools", func(ctx context.Context) (err error) {
 			leases, err = concurrency.Open(ctx, st.JetStream(), conn, concurrency.Config{
 				Node: node, Instance: members.Self().Instance, Members: liveInstances(members), Fresh: freshMember(members),
-				ReclaimAfter: reclaimAfter(members), Replicas: replicas, Metrics: concurrency.NewMetrics(metricsReg), Logger: log})
+				ReclaimAfter: reclaimAfter(members), Replicas: replicas, Metrics: leaseMetrics, Logger: log})
 			return err
 		}); err != nil {
 			return err
@@ -502,12 +505,13 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() { stopBackground(); <-asyncDone }()
 
 	var mappings *eventsource.Service
+	mappingMetrics := eventsource.NewMetrics(metricsReg) // once, outside the step a forming cluster retries
 	if err := open("event source mappings", func(ctx context.Context) (err error) {
 		streamSource, err := eventsource.NewKinesis(ctx, st, eventsource.Kinesis{Streams: streams, Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log})
 		if err != nil {
 			return err
 		}
-		mappings, err = eventsource.Open(ctx, eventsource.Config{Region: cfg.Region, AccountID: cfg.AccountID, Node: node, Store: st, Metrics: eventsource.NewMetrics(metricsReg),
+		mappings, err = eventsource.Open(ctx, eventsource.Config{Region: cfg.Region, AccountID: cfg.AccountID, Node: node, Store: st, Metrics: mappingMetrics,
 			Manager: mgr, ConcurrencyLimit: cfg.ConcurrencyLimit, Logger: log,
 			Sources: []eventsource.Source{&eventsource.SQS{Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log},
 				streamSource}})
