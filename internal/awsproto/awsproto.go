@@ -161,8 +161,11 @@ type Call struct {
 	Protocol  Protocol
 	Service   *Service
 	Operation string
-	// AccessKeyID is the key the request was signed with.
+	// AccessKeyID is the key the request was signed with, and Identity
+	// what the key lookup said it belongs to (a *credentials.Session for
+	// temporary credentials, nil for the admin key pair).
 	AccessKeyID string
+	Identity    any
 	// Auth and BodyReader, for a Stream operation, are the request's
 	// authentication (whose signature was checked against the payload the
 	// request declares) and its unread body, read within the listener's

@@ -46,6 +46,8 @@ type Gate struct {
 type Admitted struct {
 	Body        []byte
 	AccessKeyID string
+	// Identity is what the key lookup said the key belongs to.
+	Identity any
 	// Operation is Gate.Operation, or what Gate.Resolve named.
 	Operation string
 	// Release gives back the body's reservation.
@@ -245,7 +247,7 @@ func (m *Mux) admitAndServe(w http.ResponseWriter, c *Call, op *Operation, g Gat
 	if err != nil {
 		return err
 	}
-	c.Body, c.AccessKeyID, c.Operation = adm.Body, adm.AccessKeyID, adm.Operation
+	c.Body, c.AccessKeyID, c.Identity, c.Operation = adm.Body, adm.AccessKeyID, adm.Identity, adm.Operation
 	c.Auth, c.BodyReader = adm.Auth, adm.BodyReader
 	if op == nil {
 		op = c.Service.ops[c.Operation]

@@ -6,8 +6,9 @@ import (
 	"github.com/lamina-project/lamina/internal/sigv4"
 )
 
-// Keys are the access keys a node accepts: the admin pair, and the
-// temporary credentials of the execution environments it runs.
+// Keys are the access keys a node accepts: the admin pair, the temporary
+// credentials of the execution environments it runs, and those STS
+// AssumeRole gave.
 type Keys struct {
 	Admin  Pair
 	Issuer *Issuer
@@ -19,7 +20,8 @@ type Keys struct {
 
 // Lookup is a sigv4.Verifier's Lookup: the admin key without a session
 // token, or temporary credentials that the Issuer made, that have not
-// expired and whose environment lives (their Identity is the *Session).
+// expired and, for a function's, whose environment lives (their Identity
+// is the *Session).
 func (k *Keys) Lookup(accessKeyID, sessionToken string) (sigv4.Key, *sigv4.Error) {
 	if sessionToken == "" {
 		if accessKeyID == k.Admin.AccessKeyID {
@@ -33,7 +35,7 @@ func (k *Keys) Lookup(accessKeyID, sessionToken string) (sigv4.Key, *sigv4.Error
 		return sigv4.Key{}, sigv4.ErrExpiredToken()
 	case err != nil:
 		return sigv4.Key{}, sigv4.ErrUnrecognizedClient()
-	case !k.Live(s.Environment):
+	case !s.Assumed && !k.Live(s.Environment):
 		return sigv4.Key{}, sigv4.ErrExpiredToken()
 	}
 	return sigv4.Key{Secret: secret, Identity: s}, nil

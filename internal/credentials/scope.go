@@ -41,9 +41,10 @@ func set(names ...string) map[string]bool {
 // is what the API's key lookup said of the caller's key, a *Session for a
 // function's temporary credentials (which may call the operations of
 // functions' scope) and anything else for the admin key pair (which may
-// call everything).
+// call everything). An assumed role's session (Session.Assumed) has the
+// admin's scope: only the admin may assume a role.
 func Allows(identity any, service, operation string) bool {
-	if _, ok := identity.(*Session); !ok {
+	if s, ok := identity.(*Session); !ok || s.Assumed {
 		return true
 	}
 	return functionScope[service][operation]

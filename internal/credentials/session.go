@@ -25,17 +25,22 @@ import (
 // its credentials expire.
 const SessionLifetime = 12 * time.Hour
 
-// Session is who temporary credentials belong to.
+// Session is who temporary credentials belong to: a function's execution
+// environment, or a caller of STS AssumeRole.
 type Session struct {
 	AccessKeyID string
 	// Function is the name of the function whose environment holds them,
-	// and Role its execution role's ARN.
+	// and Role its execution role's ARN; for an assumed role, Function is
+	// the role session's name.
 	Function string
 	Role     string
 	// Environment is the ID of the execution environment they were issued
-	// to.
+	// to; empty for an assumed role.
 	Environment string
-	Expires     time.Time
+	// Assumed marks the credentials STS AssumeRole gave an admin caller
+	// (see IssueAssumed): they have the admin's scope, and no environment.
+	Assumed bool
+	Expires time.Time
 }
 
 // Temporary is a set of temporary credentials, as the SDKs take them from
@@ -76,6 +81,7 @@ type sessionClaims struct {
 	Function    string `json:"f"`
 	Role        string `json:"r"`
 	Environment string `json:"e"`
+	Assumed     bool   `json:"a,omitempty"`
 	Expires     int64  `json:"x"` // Unix seconds
 }
 
@@ -86,13 +92,27 @@ func (i *Issuer) now() time.Time {
 	return time.Now()
 }
 
-// Issue returns new temporary credentials of s (whose AccessKeyID and
-// Expires it sets), valid for SessionLifetime.
+// Issue returns new temporary credentials of a function's environment s
+// (whose AccessKeyID and Expires it sets), valid for SessionLifetime.
 func (i *Issuer) Issue(s Session) Temporary {
+	s.Assumed = false
+	return i.issue(s, SessionLifetime)
+}
+
+// IssueAssumed returns new temporary credentials of role session
+// sessionName of role, valid for lifetime (at most SessionLifetime), as STS
+// AssumeRole gives them. Lamina has no IAM: a role only names the session,
+// and the credentials have the scope of the admin key pair that asked for
+// them (only the admin may call AssumeRole).
+func (i *Issuer) IssueAssumed(role, sessionName string, lifetime time.Duration) Temporary {
+	return i.issue(Session{Function: sessionName, Role: role, Assumed: true}, min(lifetime, SessionLifetime))
+}
+
+func (i *Issuer) issue(s Session, lifetime time.Duration) Temporary {
 	s.AccessKeyID = "ASIA" + rand.Text()[:16]
-	s.Expires = i.now().Add(SessionLifetime).Truncate(time.Second)
+	s.Expires = i.now().Add(lifetime).Truncate(time.Second)
 	claims, _ := json.Marshal(sessionClaims{AccessKeyID: s.AccessKeyID, Function: s.Function, Role: s.Role,
-		Environment: s.Environment, Expires: s.Expires.Unix()})
+		Environment: s.Environment, Assumed: s.Assumed, Expires: s.Expires.Unix()})
 	payload := base64.RawURLEncoding.EncodeToString(claims)
 	token := tokenPrefix + payload + "." + base64.RawURLEncoding.EncodeToString(i.mac("token", payload))
 	return Temporary{AccessKeyID: s.AccessKeyID, SecretAccessKey: i.secret(s.AccessKeyID), SessionToken: token, Expiration: s.Expires}
@@ -118,7 +138,7 @@ func (i *Issuer) Verify(accessKeyID, token string) (*Session, string, error) {
 		return nil, "", ErrInvalidToken
 	}
 	s := &Session{AccessKeyID: c.AccessKeyID, Function: c.Function, Role: c.Role, Environment: c.Environment,
-		Expires: time.Unix(c.Expires, 0)}
+		Assumed: c.Assumed, Expires: time.Unix(c.Expires, 0)}
 	if !i.now().Before(s.Expires) {
 		return s, "", ErrExpired
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
 // NewClients returns clients of the API at endpoint (the address its
@@ -44,6 +45,7 @@ func NewClients(endpoint, region string, creds aws.CredentialsProvider, dial fun
 		Events:  eventbridge.New(eventbridge.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, Retryer: retry()}),
 		SNS:     sns.New(sns.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, Retryer: retry()}),
 		Kinesis: kinesis.New(kinesis.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, Retryer: retry()}),
+		SSM:     ssm.New(ssm.Options{Region: region, BaseEndpoint: ep, Credentials: creds, HTTPClient: hc, Retryer: retry()}),
 	}
 	signer := v4.NewSigner()
 	c.Lamina = func(ctx context.Context, method, path string, in, out any) error {
@@ -95,4 +97,18 @@ func NewClients(endpoint, region string, creds aws.CredentialsProvider, dial fun
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// Parameter returns the value of the SSM parameter called name: what
+// template parameters of type AWS::SSM::Parameter::Value<…> resolve to
+// (Engine.Parameter).
+func (c *Clients) Parameter(ctx context.Context, name string) (string, error) {
+	out, err := c.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+	if apiCode(err) == "ParameterNotFound" {
+		return "", fmt.Errorf("parameter %s does not exist", name)
+	}
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.Parameter.Value), nil
 }

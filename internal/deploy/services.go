@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -38,6 +40,7 @@ type Clients struct {
 	Events  *eventbridge.Client
 	SNS     *sns.Client
 	Kinesis *kinesis.Client
+	SSM     *ssm.Client
 	// Lamina calls one of Lamina's own operations (HTTP APIs) with a JSON
 	// body, and decodes the JSON answer into out (nil: none).
 	Lamina func(ctx context.Context, method, path string, in, out any) error
@@ -55,6 +58,7 @@ func Types(c *Clients, region, accountID string) map[string]*ResourceType {
 	types["AWS::SNS::Subscription"] = subscriptionType(c.SNS)
 	types["AWS::Kinesis::Stream"] = streamType(c.Kinesis)
 	types[TypeHTTPAPI] = httpAPIType(c.Lamina)
+	types["AWS::SSM::Parameter"] = parameterType(c.SSM)
 	// Lamina has no IAM: roles and policies are recorded, with the ARNs
 	// templates refer to, and grant nothing (functions' own credentials are
 	// scoped by Lamina, see README).
@@ -68,11 +72,30 @@ func Types(c *Clients, region, accountID string) map[string]*ResourceType {
 	for _, t := range []string{"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::CDK::Metadata", "AWS::S3::BucketPolicy",
 		// Lamina's topics take every publisher the caller's credentials
 		// allow; a topic policy is a record.
-		"AWS::SNS::TopicPolicy"} {
+		"AWS::SNS::TopicPolicy",
+		// Lamina has no KMS (buckets are not encrypted with keys of their
+		// own): keys and aliases are records, as CDK's bootstrap stack may
+		// name them.
+		"AWS::KMS::Alias"} {
 		types[t] = recordType(func(r *Resolved) (string, map[string]any) {
 			return physicalName(r.StackName, r.LogicalID, 64, false), map[string]any{}
 		})
 	}
+	types["AWS::KMS::Key"] = recordType(func(r *Resolved) (string, map[string]any) {
+		id := newID()
+		return id, map[string]any{"Arn": "arn:aws:kms:" + region + ":" + accountID + ":key/" + id, "KeyId": id}
+	})
+	// Lamina has no container registry (functions are zip packages): CDK's
+	// bootstrap stack's repository for container assets is a record, with
+	// the names an ECR repository has; pushing an image to it fails.
+	types["AWS::ECR::Repository"] = recordType(func(r *Resolved) (string, map[string]any) {
+		name := r.Properties.Str("RepositoryName")
+		if name == "" {
+			name = strings.ToLower(physicalName(r.StackName, r.LogicalID, 256, false))
+		}
+		return name, map[string]any{"Arn": "arn:aws:ecr:" + region + ":" + accountID + ":repository/" + name,
+			"RepositoryUri": accountID + ".dkr.ecr." + region + ".amazonaws.com/" + name}
+	})
 	return types
 }
 
@@ -129,7 +152,10 @@ func bucketType(c *s3.Client, region string) *ResourceType {
 	}
 	check := func(p Props) error {
 		for k := range p {
-			if k != "BucketName" && k != "NotificationConfiguration" && !slices.Contains(bucketRecorded, k) {
+			if k == "AccessControl" && p.Str(k) != "Private" {
+				return fmt.Errorf("AccessControl %s of AWS::S3::Bucket is not supported by Lamina (its buckets are Private)", p.Str(k))
+			}
+			if k != "BucketName" && k != "NotificationConfiguration" && k != "AccessControl" && !slices.Contains(bucketRecorded, k) {
 				return fmt.Errorf("property %s of AWS::S3::Bucket is not supported by Lamina", k)
 			}
 		}
@@ -470,6 +496,55 @@ func httpAPIType(call func(ctx context.Context, method, path string, in, out any
 		Delete: func(ctx context.Context, r *Resolved) error {
 			err := call(ctx, http.MethodDelete, "/_lamina/apis/"+url.PathEscape(r.PhysicalID), nil, nil)
 			if isNotFound(err) || apiCode(err) == "ResourceNotFoundException" {
+				return nil
+			}
+			return err
+		},
+	}
+}
+
+// parameterType is AWS::SSM::Parameter, a String or StringList parameter
+// of Lamina's Parameter Store (CDK's bootstrap stack keeps its version in
+// one). Tags, Policies and AllowedPattern are recorded, not applied.
+func parameterType(c *ssm.Client) *ResourceType {
+	const typ = "AWS::SSM::Parameter"
+	put := func(ctx context.Context, name string, p Props, overwrite bool) error {
+		if err := checkProps(typ, p, "Name", "Type", "Value", "Description", "DataType", "Tier", "Tags", "Policies", "AllowedPattern"); err != nil {
+			return err
+		}
+		in := &ssm.PutParameterInput{Name: aws.String(name), Type: ssmtypes.ParameterType(p.Str("Type")),
+			Value: aws.String(p.Str("Value")), Overwrite: aws.Bool(overwrite)}
+		if d := p.Str("Description"); d != "" {
+			in.Description = aws.String(d)
+		}
+		if d := p.Str("DataType"); d != "" {
+			in.DataType = aws.String(d)
+		}
+		if t := p.Str("Tier"); t != "" {
+			in.Tier = ssmtypes.ParameterTier(t)
+		}
+		_, err := c.PutParameter(ctx, in)
+		return err
+	}
+	attrs := func(p Props) map[string]any { return map[string]any{"Type": p.Str("Type"), "Value": p.Str("Value")} }
+	return &ResourceType{
+		Replace: []string{"Name"},
+		Create: func(ctx context.Context, r *Resolved) (string, map[string]any, error) {
+			name := r.Properties.Str("Name")
+			if name == "" {
+				name = physicalName("CFN", r.LogicalID, 128, false)
+			}
+			if err := put(ctx, name, r.Properties, false); err != nil {
+				return "", nil, err
+			}
+			return name, attrs(r.Properties), nil
+		},
+		Update: func(ctx context.Context, r *Resolved, _ map[string]any) (map[string]any, error) {
+			return attrs(r.Properties), put(ctx, r.PhysicalID, r.Properties, true)
+		},
+		Delete: func(ctx context.Context, r *Resolved) error {
+			_, err := c.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(r.PhysicalID)})
+			if apiCode(err) == "ParameterNotFound" {
 				return nil
 			}
 			return err

@@ -93,7 +93,7 @@ func (f *Frontend) admit(rq *request, op operation) (release func(), err error) 
 		if err := auth.Verify(); err != nil {
 			return release, authError(err)
 		}
-		rq.accessKeyID = auth.AccessKeyID()
+		rq.accessKeyID, rq.identity = auth.AccessKeyID(), auth.Identity()
 	}
 	if op.resolve != nil {
 		if rq.op, err = op.resolve(body); err != nil {
@@ -121,7 +121,7 @@ func (f *Frontend) Admit(w http.ResponseWriter, r *http.Request, g awsproto.Gate
 	rq := &request{w: w, r: r, op: g.Operation}
 	release, err := f.admit(rq, operation{name: name, service: g.Service, resolve: g.Resolve,
 		maxBody: max(g.MaxBody, 1), bodyCopies: g.BodyCopies})
-	return &awsproto.Admitted{Body: rq.body, AccessKeyID: rq.accessKeyID, Operation: rq.op, Release: release}, err
+	return &awsproto.Admitted{Body: rq.body, AccessKeyID: rq.accessKeyID, Identity: rq.identity, Operation: rq.op, Release: release}, err
 }
 
 // authorize refuses, before its body is read (or once it names the
@@ -164,7 +164,7 @@ func (f *Frontend) admitStream(w http.ResponseWriter, r *http.Request, g awsprot
 			_ = rc.SetReadDeadline(time.Time{})
 		}
 	}
-	return &awsproto.Admitted{Operation: g.Operation, AccessKeyID: auth.AccessKeyID(), Auth: auth,
+	return &awsproto.Admitted{Operation: g.Operation, AccessKeyID: auth.AccessKeyID(), Identity: auth.Identity(), Auth: auth,
 		BodyReader: f.cfg.APIBodies.Reader(r.Body, rc.SetReadDeadline), Release: release}, nil
 }
 

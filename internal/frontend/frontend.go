@@ -232,6 +232,8 @@ type request struct {
 	op        string
 	// accessKeyID is the key the request is signed with, once admitted.
 	accessKeyID string
+	// identity is what the key lookup said the key belongs to.
+	identity any
 	// json11 answers in AWS's JSON 1.1 protocol (the Logs and EventBridge
 	// subsets).
 	json11 bool

@@ -39,6 +39,8 @@ import (
 	"github.com/lamina-project/lamina/internal/services/s3"
 	"github.com/lamina-project/lamina/internal/services/sns"
 	"github.com/lamina-project/lamina/internal/services/sqs"
+	"github.com/lamina-project/lamina/internal/services/ssm"
+	"github.com/lamina-project/lamina/internal/services/sts"
 	"github.com/lamina-project/lamina/internal/store"
 	"github.com/lamina-project/lamina/internal/targets"
 	"github.com/lamina-project/lamina/internal/worker"
@@ -398,10 +400,13 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 		defer client.Close()
+		// Metrics are registered once, outside the step a forming cluster
+		// retries.
+		leaseMetrics := concurrency.NewMetrics(metricsReg)
 		if err := open("concurrency pools", func(ctx context.Context) (err error) {
 			leases, err = concurrency.Open(ctx, st.JetStream(), conn, concurrency.Config{
 				Node: node, Instance: members.Self().Instance, Members: liveInstances(members), Fresh: freshMember(members),
-				ReclaimAfter: reclaimAfter(members), Replicas: replicas, Metrics: concurrency.NewMetrics(metricsReg), Logger: log})
+				ReclaimAfter: reclaimAfter(members), Replicas: replicas, Metrics: leaseMetrics, Logger: log})
 			return err
 		}); err != nil {
 			return err
@@ -504,12 +509,13 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() { stopBackground(); <-asyncDone }()
 
 	var mappings *eventsource.Service
+	mappingMetrics := eventsource.NewMetrics(metricsReg) // once, outside the step a forming cluster retries
 	if err := open("event source mappings", func(ctx context.Context) (err error) {
 		streamSource, err := eventsource.NewKinesis(ctx, st, eventsource.Kinesis{Streams: streams, Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log})
 		if err != nil {
 			return err
 		}
-		mappings, err = eventsource.Open(ctx, eventsource.Config{Region: cfg.Region, AccountID: cfg.AccountID, Node: node, Store: st, Metrics: eventsource.NewMetrics(metricsReg), Recursion: loops,
+		mappings, err = eventsource.Open(ctx, eventsource.Config{Region: cfg.Region, AccountID: cfg.AccountID, Node: node, Store: st, Metrics: mappingMetrics, Recursion: loops,
 			Manager: mgr, ConcurrencyLimit: cfg.ConcurrencyLimit, Logger: log,
 			Sources: []eventsource.Source{&eventsource.SQS{Queues: queues, Region: cfg.Region, AccountID: cfg.AccountID, Logger: log},
 				streamSource}})
@@ -546,6 +552,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	go objects.Run(background)
 
+	var parameters *ssm.Service
+	if err := open("SSM parameters", func(ctx context.Context) (err error) {
+		parameters, err = ssm.Open(ctx, st, cfg.Region, cfg.AccountID)
+		return err
+	}); err != nil {
+		return err
+	}
+
 	var codeSigning *frontend.CodeSigningConfigs
 	if err := open("code signing configs", func(ctx context.Context) (err error) {
 		codeSigning, err = frontend.OpenCodeSigningConfigs(ctx, st)
@@ -578,7 +592,8 @@ func Run(ctx context.Context, cfg Config) error {
 		APIBodies:        limits.bodies(limits.APIBodyBudgetMB, netMetrics.Listener("api")),
 		URLBodies:        limits.bodies(limits.URLBodyBudgetMB, netMetrics.Listener("url")),
 	}, frontend.Deps{Store: st, Manager: mgr, Logs: logStore, Async: dispatcher, Runtimes: rts, Cluster: members,
-		Services: []*awsproto.Service{queues.API(), objects.API(), streams.API(), topics.API(), stackAPI.API()}, EventSources: mappings,
+		Services: []*awsproto.Service{queues.API(), objects.API(), streams.API(), topics.API(), stackAPI.API(),
+			sts.New(cfg.AccountID, sessions).API(), parameters.API()}, EventSources: mappings,
 		Objects: objects, Events: buses, CodeSigningConfigs: codeSigning})
 
 	endpointHandler := fe.Handler()

@@ -25,7 +25,7 @@ func openStacks(ctx context.Context, cfg Config, st *store.Store, admin credenti
 	clients := deploy.NewClients("http://"+reachable(apiAddr), cfg.Region,
 		awscreds.NewStaticCredentialsProvider(admin.AccessKeyID, admin.SecretAccessKey, ""), inproc.Dial)
 	return &deploy.Engine{Region: cfg.Region, AccountID: cfg.AccountID, Stacks: table, Clients: clients,
-		Types: deploy.Types(clients, cfg.Region, cfg.AccountID), Logger: log.With("part", "deploy")}, nil
+		Types: deploy.Types(clients, cfg.Region, cfg.AccountID), Parameter: clients.Parameter, Logger: log.With("part", "deploy")}, nil
 }
 
 // reachable is the address clients use to reach a listener: an unspecified

@@ -643,9 +643,17 @@ func (s *Service) executeChangeSet(c *awsproto.Call, in *stackNameInput) (*empty
 	return &emptyResult{}, nil
 }
 
+// deleteChangeSet deletes a change set. As CloudFormation, it succeeds
+// when a stack that exists has no change set of that name (CDK deletes the
+// name it is about to create before every deploy).
 func (s *Service) deleteChangeSet(c *awsproto.Call, in *stackNameInput) (*emptyResult, error) {
 	st, cs, err := s.changeSet(c.Context(), in.ChangeSetName, in.StackName)
 	if err != nil {
+		if in.StackName != "" && !strings.HasPrefix(in.ChangeSetName, "arn:") {
+			if _, serr := s.stack(c.Context(), in.StackName); serr == nil {
+				return &emptyResult{}, nil
+			}
+		}
 		return nil, err
 	}
 	_, err = s.engine.Stacks.Update(c.Context(), st.Name, func(stack *deploy.Stack) error {
