@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
@@ -238,6 +240,75 @@ func TestRecursiveLoopThroughSNS(t *testing.T) {
 		rounds[r.Round] = r
 	}
 	lineage := ";Lineage=" + lamHash("looper") + ":"
+	for n := 1; n <= 16; n++ {
+		if r, ok := rounds[n]; !ok || !strings.HasSuffix(r.Trace, lineage+strconv.Itoa(n)) {
+			t.Errorf("round %d: %+v (ran %v), want it run with lineage %d", n, r, ok, n)
+		}
+	}
+	if len(rounds) != 16 {
+		t.Errorf("%d rounds ran, want 16", len(rounds))
+	}
+}
+
+// s3Loop is a function in a loop through a bucket whose uploads invoke
+// it: each round it tells the tally queue its round and trace header, and
+// uploads the next round to the bucket.
+const s3Loop = `import json, os
+import boto3
+
+s3 = boto3.client("s3")
+sqs = boto3.client("sqs")
+
+def handler(event, context):
+    key = event["Records"][0]["s3"]["object"]["key"]
+    n = int(key.split("-")[1])
+    sqs.send_message(QueueUrl=os.environ["TALLY"], MessageBody=json.dumps(
+        {"round": n, "trace": os.environ.get("_X_AMZN_TRACE_ID", "")}))
+    s3.put_object(Bucket="loop", Key="round-" + str(n + 1), Body=b"next")
+`
+
+// A function that uploads to the bucket whose uploads invoke it is
+// stopped after 16 rounds, as through a queue.
+func TestRecursiveLoopThroughS3(t *testing.T) {
+	t.Parallel()
+	runtime, sdkArgs := boto3Offered(t)
+	ts := startServer(t, withArgs(sdkArgs...))
+	ctx := t.Context()
+	c := ts.s3Client(t, false)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("loop")}); err != nil {
+		t.Fatal(err)
+	}
+	tallyURL := createQueue(t, ts.SQS(), "loop-tally", nil)
+	ts.createFunction(t, "uploader", zipFiles(t, map[string]string{"app.py": s3Loop}), withRuntime(runtime),
+		func(in *lambda.CreateFunctionInput) {
+			in.Handler, in.Timeout = aws.String("app.handler"), aws.Int32(30)
+			in.Environment = &lambdatypes.Environment{Variables: map[string]string{"TALLY": tallyURL}}
+		})
+	if _, err := ts.Lambda().AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("uploader"), StatementId: aws.String("s3"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("s3.amazonaws.com"), SourceArn: aws.String("arn:aws:s3:::loop")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String("loop"),
+		NotificationConfiguration: &s3types.NotificationConfiguration{LambdaFunctionConfigurations: []s3types.LambdaFunctionConfiguration{{
+			LambdaFunctionArn: aws.String("arn:aws:lambda:us-east-1:000000000000:function:uploader"),
+			Events:            []s3types.Event{"s3:ObjectCreated:*"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("loop"), Key: aws.String("round-1"), Body: strings.NewReader("first")}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the loop to be stopped", func() bool {
+		return metricValue(string(ts.do(t, "GET", "/metrics", nil).Body), `lamina_recursive_invocations_dropped_total{function="uploader"}`) == 1
+	})
+	rounds := map[int]loopRound{}
+	for _, body := range receiveAll(t, ts.SQS(), tallyURL, 1) {
+		var r loopRound
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			t.Fatalf("tally %q: %v", body, err)
+		}
+		rounds[r.Round] = r
+	}
+	lineage := ";Lineage=" + lamHash("uploader") + ":"
 	for n := 1; n <= 16; n++ {
 		if r, ok := rounds[n]; !ok || !strings.HasSuffix(r.Trace, lineage+strconv.Itoa(n)) {
 			t.Errorf("round %d: %+v (ran %v), want it run with lineage %d", n, r, ok, n)

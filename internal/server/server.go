@@ -545,6 +545,13 @@ func Run(ctx context.Context, cfg Config) error {
 					err = fmt.Errorf("Unable to validate the following destination configurations: %s may not be invoked by s3.amazonaws.com for %s (add-permission)", function, sourceARN)
 				}
 				return err
+			},
+			Admit: func(ctx context.Context, function, trace, source string) (string, bool) {
+				fn, err := mgr.Resolve(ctx, function, "") // $LATEST holds RecursiveLoop
+				if err != nil {
+					return trace, true // the invocation reports it
+				}
+				return loops.Admit(fn, trace, source)
 			}})
 		return err
 	}); err != nil {

@@ -60,6 +60,10 @@ type owedNotification struct {
 	Qualifier string `json:",omitempty"`
 	Payload   json.RawMessage
 	At        time.Time
+	// Trace is the trace header (X-Amzn-Trace-Id) of the request that
+	// made the change: its lineage counts the rounds of a recursive loop
+	// (Config.Admit).
+	Trace string `json:",omitempty"`
 }
 
 // The XML of notification configurations. S3's model names Lambda
@@ -309,7 +313,7 @@ func (s *Service) notifications(c *call, b *bucketRecord, rec *objectRecord, eve
 			r.S3.Object.Size, r.S3.Object.ETag = &size, strings.Trim(rec.ETag, `"`)
 		}
 		out = append(out, owedNotification{ID: uuid.NewString(), Function: name, Qualifier: qualifier,
-			Payload: marshal(map[string][]eventRecord{"Records": {r}}), At: now})
+			Payload: marshal(map[string][]eventRecord{"Records": {r}}), At: now, Trace: c.Request.Header.Get("X-Amzn-Trace-Id")})
 	}
 	return out
 }
@@ -331,7 +335,15 @@ func (s *Service) deliver(key string) {
 		}
 		sent := map[string]bool{}
 		for _, n := range o.Owed {
-			err := s.cfg.Submit(ctx, &async.Event{RequestID: n.ID, Function: n.Function, Qualifier: n.Qualifier, Payload: n.Payload})
+			trace := n.Trace
+			if s.cfg.Admit != nil {
+				var ok bool
+				if trace, ok = s.cfg.Admit(ctx, n.Function, n.Trace, "arn:aws:s3:::"+o.Bucket); !ok {
+					sent[n.ID] = true // a recursive loop stopped: owed no more
+					continue
+				}
+			}
+			err := s.cfg.Submit(ctx, &async.Event{RequestID: n.ID, Function: n.Function, Qualifier: n.Qualifier, TraceID: trace, Payload: n.Payload})
 			if err != nil {
 				s.log.Warn("queueing an S3 notification failed; it will be tried again", "function", n.Function, "err", err)
 				break

@@ -82,6 +82,11 @@ type Config struct {
 	// s3.amazonaws.com) may invoke a function for a bucket: the function's
 	// resource policy. Nil allows every function of the account.
 	MayInvoke func(ctx context.Context, functionARN, sourceARN, sourceAccount string) error
+	// Admit, when set, decides whether a notification whose change was made
+	// with trace header trace may invoke function, or continues a recursive
+	// loop past its limit (recursion.Guard); it returns the invocation's
+	// trace header.
+	Admit func(ctx context.Context, function, trace, source string) (string, bool)
 	// MaxBytes bounds the object bodies stored (the data stream); zero
 	// means no bound of its own.
 	MaxBytes int64
