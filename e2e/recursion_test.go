@@ -228,26 +228,7 @@ func TestRecursiveLoopThroughSNS(t *testing.T) {
 	if _, err := ts.SNS().Publish(ctx, &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String(`{"round":1}`)}); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the loop to be stopped", func() bool {
-		return metricValue(string(ts.do(t, "GET", "/metrics", nil).Body), `lamina_recursive_invocations_dropped_total{function="looper"}`) == 1
-	})
-	rounds := map[int]loopRound{}
-	for _, body := range receiveAll(t, ts.SQS(), tallyURL, 1) {
-		var r loopRound
-		if err := json.Unmarshal([]byte(body), &r); err != nil {
-			t.Fatalf("tally %q: %v", body, err)
-		}
-		rounds[r.Round] = r
-	}
-	lineage := ";Lineage=" + lamHash("looper") + ":"
-	for n := 1; n <= 16; n++ {
-		if r, ok := rounds[n]; !ok || !strings.HasSuffix(r.Trace, lineage+strconv.Itoa(n)) {
-			t.Errorf("round %d: %+v (ran %v), want it run with lineage %d", n, r, ok, n)
-		}
-	}
-	if len(rounds) != 16 {
-		t.Errorf("%d rounds ran, want 16", len(rounds))
-	}
+	requireStoppedLoop(t, ts, "looper", tallyURL)
 }
 
 // s3Loop is a function in a loop through a bucket whose uploads invoke
@@ -297,8 +278,16 @@ func TestRecursiveLoopThroughS3(t *testing.T) {
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("loop"), Key: aws.String("round-1"), Body: strings.NewReader("first")}); err != nil {
 		t.Fatal(err)
 	}
+	requireStoppedLoop(t, ts, "uploader", tallyURL)
+}
+
+// requireStoppedLoop waits until the loop of function is stopped, and
+// requires that the tally queue at tallyURL holds exactly rounds 1 to 16,
+// each run with its round as the function's lineage count.
+func requireStoppedLoop(t *testing.T, ts *testServer, function, tallyURL string) {
+	t.Helper()
 	waitUntil(t, "the loop to be stopped", func() bool {
-		return metricValue(string(ts.do(t, "GET", "/metrics", nil).Body), `lamina_recursive_invocations_dropped_total{function="uploader"}`) == 1
+		return metricValue(string(ts.do(t, "GET", "/metrics", nil).Body), `lamina_recursive_invocations_dropped_total{function="`+function+`"}`) == 1
 	})
 	rounds := map[int]loopRound{}
 	for _, body := range receiveAll(t, ts.SQS(), tallyURL, 1) {
@@ -308,7 +297,7 @@ func TestRecursiveLoopThroughS3(t *testing.T) {
 		}
 		rounds[r.Round] = r
 	}
-	lineage := ";Lineage=" + lamHash("uploader") + ":"
+	lineage := ";Lineage=" + lamHash(function) + ":"
 	for n := 1; n <= 16; n++ {
 		if r, ok := rounds[n]; !ok || !strings.HasSuffix(r.Trace, lineage+strconv.Itoa(n)) {
 			t.Errorf("round %d: %+v (ran %v), want it run with lineage %d", n, r, ok, n)
