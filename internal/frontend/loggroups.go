@@ -364,12 +364,19 @@ type logResourceInput struct {
 	TagKeys     []string          `json:"tagKeys"`
 }
 
-func (f *Frontend) tagLogResource(rq *request) error {
+// logResource decodes a tagging request that names a log group by its
+// ARN, and returns it with the group's name.
+func (f *Frontend) logResource(rq *request) (logResourceInput, string, error) {
 	var in logResourceInput
 	if err := rq.decode(&in); err != nil {
-		return err
+		return in, "", err
 	}
 	group, err := f.taggedLogGroup(in.ResourceArn)
+	return in, group, err
+}
+
+func (f *Frontend) tagLogResource(rq *request) error {
+	in, group, err := f.logResource(rq)
 	if err != nil {
 		return err
 	}
@@ -380,11 +387,7 @@ func (f *Frontend) tagLogResource(rq *request) error {
 }
 
 func (f *Frontend) untagLogResource(rq *request) error {
-	var in logResourceInput
-	if err := rq.decode(&in); err != nil {
-		return err
-	}
-	group, err := f.taggedLogGroup(in.ResourceArn)
+	in, group, err := f.logResource(rq)
 	if err != nil {
 		return err
 	}
@@ -395,11 +398,7 @@ func (f *Frontend) untagLogResource(rq *request) error {
 }
 
 func (f *Frontend) listTagsForLogResource(rq *request) error {
-	var in logResourceInput
-	if err := rq.decode(&in); err != nil {
-		return err
-	}
-	group, err := f.taggedLogGroup(in.ResourceArn)
+	_, group, err := f.logResource(rq)
 	if err != nil {
 		return err
 	}
