@@ -321,6 +321,12 @@ func (l *Leases) acquire(ctx context.Context, key string, capacity, held, want i
 	grant := func(mine, others int) int { return mine + max(0, min(want, capacity-others-mine)) }
 	for asked := false; ; asked = true {
 		now, err := l.change(ctx, key, grant, held)
+		if errors.Is(err, errContended) {
+			// Other nodes are taking and giving back shares of this pool
+			// right now: none for this node this time, which throttles the
+			// invocation with the pool's reason, as a taken pool does.
+			return held, nil
+		}
 		if err != nil {
 			return held, err
 		}
@@ -349,8 +355,8 @@ func (l *Leases) acquire(ctx context.Context, key string, capacity, held, want i
 // given what it holds (mine: what the record says, but at most held, what
 // this node believes it holds — shares the others took back while it was
 // counted out are gone) and what the live others hold. It writes the
-// record only when that differs from it, retrying on conflicts, and returns
-// what this node holds after.
+// record only when that differs from it, retrying on conflicts (up to
+// casAttempts, then errContended), and returns what this node holds after.
 func (l *Leases) change(ctx context.Context, key string, decide func(mine, others int) int, held int) (int, error) {
 	for range casAttempts {
 		rec := record{Holders: map[string]holding{}}
@@ -409,8 +415,12 @@ func (l *Leases) change(ctx context.Context, key string, decide func(mine, other
 		}
 		return want, nil
 	}
-	return held, lamina.ErrService("The concurrency pool %s is changed by too many nodes at once; retry.", key)
+	return held, errContended
 }
+
+// errContended says that the record of a pool kept changing under this
+// node's writes, casAttempts times: the pool is as contended as it gets.
+var errContended = errors.New("concurrency: the pool's record is changed by too many nodes at once")
 
 // holds reports whether node still holds what its entry h of a record says:
 // while it is a member, and for ReclaimAfter after it went out of the
